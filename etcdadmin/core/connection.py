@@ -1,0 +1,485 @@
+"""The one way into etcd: connection settings, reads pinned at a revision, writes, leases, watches.
+
+Everyone else (agent, CLI, desktop client) goes through `EtcdConnection`; nothing else opens a
+gRPC channel. It wraps `pyetcd` (etcd-sdk-python) for unary calls and translates every failure
+into the project's exceptions (`etcdadmin.core.errors`) with a message an operator can act on.
+
+The watch is driven here directly on pyetcd's generated stub rather than through pyetcd's
+`Watcher`, because that one cannot send etcd's require-leader flag, drops the cancel reason and
+dies silently on an etcd restart (see shared FACTS): the agent must see every one of those.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import grpc
+import pyetcd
+from pyetcd import etcdrpc
+from pyetcd import exceptions as pyetcd_errors
+from pyetcd.etcdrpc import kv_pb2
+from pyetcd.utils import prefix_range_end
+
+from etcdadmin.core.errors import (
+    EtcdAuthFailed,
+    EtcdError,
+    EtcdPermissionDenied,
+    EtcdTLSError,
+    EtcdUnavailable,
+    RevisionCompacted,
+    WatchCancelled,
+)
+
+log = logging.getLogger(__name__)
+
+# gRPC refuses messages over 4 MiB by default; a prefix read of ~30k keys with values already
+# exceeds it (shared FACTS). Pages are bounded by PAGE_SIZE keys, and one etcd value is at most
+# 1.5 MiB by default, so this limit is generous without being unbounded.
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+
+# etcd counts every key in [start, range_end) on every Range call, even with a limit, so paging
+# costs O(N^2 / page). Measured with 1M keys: pages of 10k took 16 s, pages of 100k 2.7 s against
+# 2.1 s for one unpaged call (shared FACTS). 100k keeps reads linear in practice.
+PAGE_SIZE = 100_000
+
+# etcd's gRPC metadata for clientv3.WithRequireLeader: a member cut off from its leader cancels
+# the watch instead of silently sending nothing.
+_REQUIRE_LEADER = ("hasleader", "true")
+
+
+def _key_bytes(key: str | bytes) -> bytes:
+    return key if isinstance(key, bytes) else key.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where etcd is and how to authenticate. `password` is excluded from repr (it is a secret)."""
+
+    endpoints: tuple[str, ...]
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    timeout: float = 5.0
+
+    @staticmethod
+    def parse_endpoints(text: str) -> tuple[str, ...]:
+        """Accept `host:port`, a comma list, and `http(s)://` prefixes as etcdctl does."""
+        endpoints = []
+        for raw in text.split(","):
+            item = raw.strip()
+            for scheme in ("http://", "https://"):
+                if item.startswith(scheme):
+                    item = item[len(scheme) :]
+            item = item.rstrip("/")
+            if not item:
+                continue
+            host, sep, port = item.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise EtcdError(
+                    f"etcd endpoint {raw.strip()!r} is not host:port (for example 127.0.0.1:2379)"
+                )
+            endpoints.append(item)
+        if not endpoints:
+            raise EtcdError("no etcd endpoint given: set host:port, or a comma list of them")
+        return tuple(endpoints)
+
+    @property
+    def secure(self) -> bool:
+        return self.ca_file is not None
+
+    def describe(self) -> str:
+        return ",".join(self.endpoints)
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    """One key as etcd stores it, with the metadata the client shows and guards on."""
+
+    key: bytes
+    value: bytes
+    create_revision: int
+    mod_revision: int
+    version: int
+    lease: int
+
+    @classmethod
+    def from_proto(cls, kv: Any) -> KeyValue:
+        return cls(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every key under a prefix as of exactly one revision (all pages read at that revision)."""
+
+    revision: int
+    cluster_id: int
+    items: tuple[KeyValue, ...]
+
+    def as_dict(self) -> dict[bytes, bytes]:
+        return {kv.key: kv.value for kv in self.items}
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    kind: Literal["put", "delete"]
+    kv: KeyValue
+
+
+@dataclass(frozen=True)
+class WatchBatch:
+    """One watch response, applied as a whole: a transaction's events never span two batches."""
+
+    header_revision: int
+    cluster_id: int
+    events: tuple[WatchEvent, ...]
+
+    @property
+    def revision(self) -> int:
+        """The revision up to which everything has been received.
+
+        A catching-up watcher's response header carries the store's current revision while
+        later events of the backlog are still to come, so the header is only trusted for
+        progress notifications (no events), which etcd sends only once the watcher is in sync.
+        """
+        if self.events:
+            return self.events[-1].kv.mod_revision
+        return self.header_revision
+
+
+class EtcdConnection:
+    """A connection to one etcd cluster, failing over between its endpoints.
+
+    Thread-safe for concurrent unary calls (gRPC channels are); each watch has its own stream.
+    """
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._client: pyetcd.MultiEndpointEtcd3Client | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _make_client(self) -> pyetcd.MultiEndpointEtcd3Client:
+        s = self.settings
+        creds = None
+        if s.secure:
+            try:
+                creds = pyetcd.MultiEndpointEtcd3Client.get_secure_creds(
+                    s.ca_file, s.key_file, s.cert_file
+                )
+            except OSError as exc:
+                raise EtcdTLSError(
+                    f"cannot read a TLS file ({exc.filename}): {exc.strerror}; "
+                    "check the CA, certificate and key paths"
+                ) from None
+        options = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+        endpoints = []
+        for item in s.endpoints:
+            host, _, port = item.rpartition(":")
+            # time_retry: how long a failed endpoint is skipped; pyetcd's 300 s default would
+            # keep a restarted single member out of use for five minutes.
+            endpoints.append(
+                pyetcd.Endpoint(
+                    host, int(port), secure=s.secure, creds=creds, time_retry=1.0, opts=options
+                )
+            )
+        last: Exception | None = None
+        # pyetcd authenticates in its constructor against a randomly chosen endpoint, without
+        # failover: try again so that one dead member does not fail the whole connection.
+        for _ in range(max(2, 2 * len(endpoints))):
+            try:
+                client = pyetcd.MultiEndpointEtcd3Client(
+                    endpoints=endpoints,
+                    timeout=s.timeout,
+                    user=s.user,
+                    password=s.password,
+                    failover=True,
+                )
+                if not s.secure:
+                    # gRPC refuses call credentials on a plaintext channel ("insufficient
+                    # security level"); the token also travels in the metadata, which is
+                    # what etcd reads, so drop the credentials object there.
+                    client.call_credentials = None
+                return client
+            except grpc.RpcError as exc:
+                last = exc
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise self._translate(exc, "authenticate") from None
+        assert last is not None
+        raise self._translate(last, "authenticate") from None
+
+    def _get_client(self) -> pyetcd.MultiEndpointEtcd3Client:
+        with self._lock:
+            if self._client is None:
+                self._client = self._make_client()
+            return self._client
+
+    def _reset_client(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _translate(self, exc: BaseException, what: str) -> EtcdError:
+        where = self.settings.describe()
+        if isinstance(exc, EtcdError):
+            return exc
+        if isinstance(
+            exc,
+            pyetcd_errors.ConnectionFailedError
+            | pyetcd_errors.ConnectionTimeoutError
+            | pyetcd_errors.NoServerAvailableError,
+        ):
+            return EtcdUnavailable(
+                f"etcd is unreachable at {where} (while trying to {what}): check that etcd runs "
+                "and that the endpoints are right; retrying may help"
+            )
+        if isinstance(exc, grpc.RpcError):
+            code = exc.code()
+            details = exc.details() or ""
+            if code == grpc.StatusCode.UNAVAILABLE or code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                reason = details or code.name
+                return EtcdUnavailable(
+                    f"etcd at {where} did not answer (while trying to {what}): {reason}"
+                )
+            if code == grpc.StatusCode.UNAUTHENTICATED or (
+                code == grpc.StatusCode.INVALID_ARGUMENT and "auth" in details
+            ):
+                return EtcdAuthFailed(
+                    f"etcd at {where} refused the credentials of user {self.settings.user!r}: "
+                    f"{details}; check the user name and password"
+                )
+            if code == grpc.StatusCode.FAILED_PRECONDITION and "authentication is not enabled" in (
+                details
+            ):
+                return EtcdAuthFailed(
+                    f"etcd at {where} has authentication disabled but a user was given: "
+                    "connect without a user, or enable auth on the cluster"
+                )
+            if code == grpc.StatusCode.PERMISSION_DENIED:
+                return EtcdPermissionDenied(
+                    f"etcd user {self.settings.user!r} may not {what} at {where}: "
+                    "ask for a role that grants it"
+                )
+            if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
+                return RevisionCompacted(
+                    f"the revision asked for is compacted on {where} ({what}); re-read instead",
+                    0,
+                )
+            return EtcdError(f"etcd at {where} refused to {what}: {details or code.name}")
+        if isinstance(exc, pyetcd_errors.Etcd3Exception):
+            return EtcdError(f"etcd at {where} failed to {what}: {type(exc).__name__}")
+        return EtcdError(f"unexpected error talking to etcd at {where} ({what}): {exc!r}")
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one unary call; renew an expired auth token once; translate failures."""
+        for attempt in (1, 2):
+            client = self._get_client()
+            try:
+                return fn(client, *args, **kwargs)
+            except (grpc.RpcError, pyetcd_errors.Etcd3Exception) as exc:
+                if (
+                    attempt == 1
+                    and isinstance(exc, grpc.RpcError)
+                    and exc.code() == grpc.StatusCode.UNAUTHENTICATED
+                    and "invalid auth token" in (exc.details() or "")
+                    and self.settings.user
+                ):
+                    log.info("etcd auth token expired; authenticating again")
+                    self._reset_client()
+                    continue
+                error = self._translate(exc, what)
+                if attempt == 1 and isinstance(error, EtcdUnavailable) and self._can_fail_over():
+                    # pyetcd marked the endpoint failed; the retry goes to another member.
+                    continue
+                raise error from None
+        raise AssertionError("unreachable")
+
+    def _can_fail_over(self) -> bool:
+        client = self._client
+        return client is not None and any(not ep.is_failed() for ep in client.endpoints.values())
+
+    def close(self) -> None:
+        self._reset_client()
+
+    def __enter__(self) -> EtcdConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def header(self) -> tuple[int, int]:
+        """The cluster's current (revision, cluster_id), with a one-key probe."""
+        resp = self._call(
+            "read the current revision",
+            lambda c: c.get_response(b"\0", keys_only=True, limit=1),
+        )
+        return resp.header.revision, resp.header.cluster_id
+
+    def get(self, key: str | bytes) -> KeyValue | None:
+        resp = self._call("read a key", lambda c: c.get_response(_key_bytes(key)))
+        return KeyValue.from_proto(resp.kvs[0]) if resp.kvs else None
+
+    def read_prefix(
+        self,
+        prefix: str | bytes,
+        *,
+        revision: int | None = None,
+        keys_only: bool = False,
+        page_size: int = PAGE_SIZE,
+    ) -> Snapshot:
+        """Every key under `prefix`, paged, all pages pinned at the first page's revision.
+
+        An empty prefix means the whole key space.
+        """
+        start = _key_bytes(prefix)
+        end = prefix_range_end(start) if start else b"\0"
+        if start == end:  # a prefix of only 0xff bytes has no upper bound
+            end = b"\0"
+        if not start:
+            start = b"\0"
+        items: list[KeyValue] = []
+        pinned = revision
+        cluster_id = 0
+        while True:
+            resp = self._call(
+                "read keys",
+                lambda c, s=start, r=pinned: c.get_range_response(
+                    s, end, limit=page_size, revision=r, keys_only=keys_only
+                ),
+            )
+            if pinned is None:
+                pinned = resp.header.revision
+            cluster_id = resp.header.cluster_id
+            items.extend(KeyValue.from_proto(kv) for kv in resp.kvs)
+            if not resp.more or not resp.kvs:
+                break
+            start = resp.kvs[-1].key + b"\0"
+        return Snapshot(revision=pinned, cluster_id=cluster_id, items=tuple(items))
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def put(self, key: str | bytes, value: str | bytes, lease: int | None = None) -> int:
+        """Write one key; returns the revision of the write."""
+        resp = self._call(
+            "write a key",
+            lambda c: c.put(_key_bytes(key), _key_bytes(value), lease=lease),
+        )
+        return int(resp.header.revision)
+
+    def delete(self, key: str | bytes) -> bool:
+        return bool(self._call("delete a key", lambda c: c.delete(_key_bytes(key))))
+
+    def delete_prefix(self, prefix: str | bytes) -> int:
+        resp = self._call("delete keys", lambda c: c.delete_prefix(_key_bytes(prefix)))
+        return int(resp.deleted)
+
+    def grant_lease(self, ttl: int) -> int:
+        return int(self._call("grant a lease", lambda c: c.lease(ttl)).id)
+
+    def refresh_lease(self, lease_id: int) -> int:
+        """Keep a lease alive; returns its remaining TTL, 0 when it has already expired."""
+        responses = self._call("refresh a lease", lambda c: list(c.refresh_lease(lease_id)))
+        return int(responses[0].TTL) if responses else 0
+
+    def revoke_lease(self, lease_id: int) -> None:
+        self._call("revoke a lease", lambda c: c.revoke_lease(lease_id))
+
+    def compact(self, revision: int) -> None:
+        self._call("compact", lambda c: c.compact(revision, physical=True))
+
+    # -- watch ------------------------------------------------------------------------------
+
+    def watch_prefix(
+        self, prefix: str | bytes, start_revision: int, *, require_leader: bool = True
+    ) -> WatchStream:
+        """Watch every key under `prefix` from `start_revision` on (inclusive)."""
+        start = _key_bytes(prefix)
+        end = prefix_range_end(start) if start else b"\0"
+        client = self._get_client()
+        try:
+            channel = client.channel
+        except pyetcd_errors.Etcd3Exception as exc:
+            raise self._translate(exc, "watch keys") from None
+        metadata: list[tuple[str, str]] = list(client.metadata or ())
+        if require_leader:
+            metadata.append(_REQUIRE_LEADER)
+        request = etcdrpc.WatchRequest(
+            create_request=etcdrpc.WatchCreateRequest(
+                key=start or b"\0",
+                range_end=end,
+                start_revision=start_revision,
+                progress_notify=True,
+            )
+        )
+        return WatchStream(etcdrpc.WatchStub(channel), request, metadata, self._translate)
+
+
+class WatchStream:
+    """One etcd watch as a blocking iterator of `WatchBatch`.
+
+    Iteration raises `RevisionCompacted` when the start revision is gone, `WatchCancelled` when
+    etcd cancels the watch, `EtcdUnavailable` when the stream breaks (member down, no leader);
+    in each case the caller re-reads and watches again. `close()` from any thread ends the
+    iteration quietly.
+    """
+
+    def __init__(
+        self,
+        stub: Any,
+        create_request: Any,
+        metadata: Sequence[tuple[str, str]],
+        translate: Any,
+    ) -> None:
+        self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._requests.put(create_request)
+        self._closed = False
+        self._translate = translate
+        self._call = stub.Watch(iter(self._requests.get, None), metadata=tuple(metadata))
+
+    def __iter__(self) -> Iterator[WatchBatch]:
+        try:
+            for rs in self._call:
+                if rs.compact_revision:
+                    raise RevisionCompacted(
+                        f"etcd compacted past the watch's start (compaction at revision "
+                        f"{rs.compact_revision}); re-reading everything",
+                        rs.compact_revision,
+                    )
+                if rs.canceled:
+                    raise WatchCancelled(
+                        f"etcd cancelled the watch: {rs.cancel_reason or 'no reason given'}"
+                    )
+                if rs.created and not rs.events:
+                    continue
+                events = tuple(
+                    WatchEvent(
+                        "put" if ev.type == kv_pb2.Event.PUT else "delete",
+                        KeyValue.from_proto(ev.kv),
+                    )
+                    for ev in rs.events
+                )
+                yield WatchBatch(rs.header.revision, rs.header.cluster_id, events)
+        except grpc.RpcError as exc:
+            if self._closed:
+                return
+            raise self._translate(exc, "watch keys") from None
+        if not self._closed:
+            raise EtcdUnavailable("the etcd watch stream ended; watching again")
+
+    def close(self) -> None:
+        self._closed = True
+        self._requests.put(None)
+        self._call.cancel()

@@ -1,0 +1,809 @@
+r"""How the keys under an etcd directory become a service's YAML config file, and back.
+
+A watcher agent watches one etcd *directory* (a key prefix such as ``hack/``) and renders the
+service's config file from two parts: a *base* YAML document (the config shipped with the
+service) overlaid by the keys found under the directory. The rules follow the environment
+overrides of the Docker registry (``REGISTRY_STORAGE_SWIFT_PASSWORD=...`` sets
+``storage.swift.password``): one level per path segment, list elements by index, and a value set
+on a node replaces everything the base had below that node.
+
+Keys and paths
+==============
+
+The part of a key after the directory is split on ``/``; each piece is one level of the config::
+
+    directory hack/
+    hack/storage/swift/password          ->  storage: {swift: {password: ...}}
+    hack/http/headers/X-Frame-Options/0  ->  http: {headers: {X-Frame-Options: [...]}}, index 0
+
+* The directory may be written with or without its trailing slash: ``hack`` and ``hack/`` are
+  the same directory. Its keys are ``hack/...``; ``hackers/x`` is *not* inside ``hack``.
+* A leading slash is part of the name. Directory ``hack`` holds ``hack/...`` only, directory
+  ``/hack`` holds ``/hack/...`` only.
+* Keys outside the directory, and a key named exactly like the directory (``hack`` or
+  ``hack/``), are ignored.
+* Every segment must be non-empty: ``hack/a//b`` and ``hack/a/`` are errors (rename the key).
+* A key cannot hold a value and also have keys below it: ``hack/http/addr`` together with
+  ``hack/http/addr/x`` is an error naming both keys; delete one of them.
+
+Examples (directory ``hack/``)::
+
+    etcdctl put hack/http/addr :5000                    # text ":5000"
+    etcdctl put hack/storage/swift/chunksize 5242880    # integer
+    etcdctl put hack/storage/swift/password 'p@ss: w*rd&!'   # text, exactly as written
+    etcdctl put hack/redis/password '"5000"'            # text "5000", not a number
+    etcdctl put hack/http/headers/X-Content-Type-Options '[nosniff]'   # list
+    etcdctl put hack/notifications/endpoints/0/url https://hooks.example.com/registry
+    etcdctl put hack/http/tls/clientcas/1 /etc/registry/ca2.pem   # replace or append element 1
+
+Values
+======
+
+A value is the etcd value decoded as UTF-8 (bytes that are not UTF-8 are an error naming the
+key). Its type is decided by these rules, the first that applies wins:
+
+1. **Quoted.** A value whose very first and very last characters are the same quote character
+   (``"..."`` or ``'...'``, at least two characters, no spaces around) is a YAML quoted string
+   and always a *string*. This is
+   how to force a string: ``"5000"`` is the text 5000, not a number; ``'true'`` is the text
+   true. Inside double quotes YAML escapes work (``\n``, ``\t``, ``\"``, ``\\``,
+   ``\u00e9``); inside single quotes write a quote twice (``'it''s'``). A raw line break inside
+   quotes is folded into a space, as YAML does: use ``\n``. A value that starts and ends with a
+   quote but is not one valid quoted string (``"a" and "b"``) is an error. So a password that
+   itself begins and ends with ``"`` must be wrapped once more: ``'"pw"'`` is the text ``"pw"``.
+2. **Flow YAML.** A value whose first character is ``{`` or ``[`` is parsed as YAML and must be
+   a mapping or a list: ``{user: admin, port: 22}``, ``[nosniff]``, ``[1, 2]``. Invalid YAML is
+   an error. To store a text starting with ``{`` or ``[``, quote it.
+3. **Multi-line.** A value containing a line break is parsed as a YAML block document only if its
+   first non-blank line looks like a block mapping entry (``name:`` or ``name: value``; regular
+   expression ``^[^\s#:][^:]*:(\s|$)``) or a block list item (``- item`` or a lone ``-``); it
+   must then be valid YAML and give a mapping or a list. Any other multi-line value, such as a
+   PEM certificate, is kept as a string byte for byte.
+4. **Single-line scalars** (the whole value must match; digits are ASCII ``0-9``):
+
+   * ``-?(0|[1-9][0-9]*)`` is an integer: ``5000``, ``-1``, ``0``;
+   * ``-?(0|[1-9][0-9]*)\.[0-9]+([eE][-+]?[0-9]+)?`` is a float: ``1.5``, ``0.1``, ``2.0e-3``;
+   * ``true``, ``false``, ``True``, ``False``, ``TRUE``, ``FALSE`` are booleans;
+   * ``null`` and ``~`` are null (no value).
+
+5. **Everything else is the text exactly as written**, with no YAML interpretation at all:
+   ``p@ss: w*rd&!``, ``:5000``, ``0755``, ``yes``, ``on``, ``1e3``, ``0x10``, ``.inf``,
+   ``NULL``, a number with a leading or trailing space, and the empty value all stay strings.
+   Passwords may contain any character; only the forms listed above are ever changed.
+
+Writing values (:func:`format_value`) is the exact inverse: numbers, booleans and null are
+written canonically (``5000``, ``1.5``, ``true``, ``null``); a string is written as it is unless
+these rules would read it back as something else (``5000``, ``true``, ``{x``, ``"q"``, a
+multi-line text starting with ``name: ...``), in which case it is written as a YAML
+double-quoted string on one line (escapes such as ``\n`` and ``\"``; other non-ASCII characters
+are kept readable); a mapping or list is written as one flow YAML value (``{}``, ``[]``,
+``{a: 1}``). ``parse_value(format_value(v)) == v`` holds for every value the rules can express.
+Floats that are infinite or NaN cannot be expressed as a plain value (``.inf`` reads back as
+text); put them inside a flow mapping or list.
+
+Merging onto the base config
+============================
+
+The keys are first collected into a tree, then merged onto a copy of the base (the base is
+never modified). Walking down a key's path, at each level:
+
+* **Mapping in the base:** the segment names a key of that mapping (base keys that are not
+  strings match their YAML text: ``1``, ``2.5``, ``true``, ``null``; a string key wins over a
+  non-string key with the same text). A missing key is created; new keys
+  are added after the existing ones, in sorted order.
+* **List in the base:** the segment must be an index. ``0`` to ``n-1`` replace (or descend into)
+  an element, ``n`` appends one, and ``n+1`` and so on append further elements as long as
+  there is no gap. Any other segment is an error that names the key and the list's length.
+* **Nothing there (missing or null):** a new mapping is created, except when the keys below this
+  point are exactly ``0``, ``1``, ... ``n-1``: then a new list is created.
+* **Scalar in the base** (text, number, boolean) where the key needs to go further down: error
+  ("path goes through a scalar value"); set the parent key instead or remove the scalar from the
+  base.
+
+The value of a key **replaces** whatever the base holds at that path, including a whole
+subtree: ``hack/storage`` = ``{filesystem: {rootdirectory: /var/lib/registry}}`` drops every
+other ``storage`` setting of the base. A mapping value is not merged into the base mapping; to
+change one setting, set the key of that one setting. Deleting a key brings the base value
+back. Paths where the base uses a YAML alias are copied, so a key changes only the place it
+names.
+
+The result does not depend on the order in which keys were read: keys are processed in sorted
+order. :func:`render` writes the result as YAML (UTF-8, keys in document order, no line
+folding, multi-line strings as ``|`` blocks). When no key lies below the directory, it returns
+the base text unchanged, comments and formatting included.
+
+The reverse mapping
+===================
+
+:func:`flatten` turns an existing config into keys: every leaf becomes
+``directory/seg/seg`` = ``format_value(leaf)``, list elements use their index, empty mappings
+and lists become ``{}`` and ``[]``. A mapping whose keys cannot be path segments (a key that
+contains ``/``, an empty key, a key that is not a string, or keys exactly ``"0"`` ... ``"n-1"``
+which would come back as a list), or that directly holds a value no plain etcd value can express
+(an infinite float, a date), is written as one flow YAML value at its own path; likewise a list
+directly holding such a value. The top level itself must be a mapping whose keys are non-empty
+text without ``/`` and whose values are plain values, mappings or lists (it cannot be written as
+one value: a key named like the directory is ignored). Rendering the keys of :func:`flatten`
+onto an empty base gives the original config back, and writing them over that same config
+changes nothing.
+
+Errors
+======
+
+Every problem raises :class:`~etcdadmin.core.errors.MappingError`; its ``key`` attribute is the
+etcd key at fault (``None`` for problems of the base config). Messages name keys and config
+paths, never values: values may be secrets. Parser errors are reported by line and column only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import yaml
+
+from etcdadmin.core.errors import MappingError
+
+__all__ = [
+    "flatten",
+    "flatten_text",
+    "format_value",
+    "overlay",
+    "parse_value",
+    "render",
+    "split_key",
+]
+
+_INT_RE: Final = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_FLOAT_RE: Final = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+(?:[eE][-+]?[0-9]+)?")
+_INDEX_RE: Final = re.compile(r"0|[1-9][0-9]*")
+_BLOCK_MAPPING_RE: Final = re.compile(r"[^\s#:][^:]*:(?:\s|$)")
+_BLOCK_LIST_RE: Final = re.compile(r"-(?: |$)")
+_BOOLEANS: Final = {
+    "true": True,
+    "True": True,
+    "TRUE": True,
+    "false": False,
+    "False": False,
+    "FALSE": False,
+}
+_NULLS: Final = frozenset({"null", "~"})
+_QUOTES: Final = "\"'"
+# Wide enough that PyYAML never folds a long value over several lines.
+_WIDTH: Final = 1 << 30
+_LINE_BREAKS: Final = "\n\r\x85\u2028\u2029"
+_UNSAFE_RAW: Final = "\x85\u2028\u2029\ufeff"
+_ESCAPES: Final = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+class _Missing:
+    """Marks a path that the base config does not have."""
+
+
+_MISSING: Final = _Missing()
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """A key holding a value: the end of a path in the tree built from etcd."""
+
+    key: str
+    value: Any
+
+
+@dataclass
+class _Branch:
+    """A path that etcd keys continue below; ``first_key`` names one of them in errors."""
+
+    first_key: str
+    children: dict[str, _Leaf | _Branch] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------------
+
+
+def parse_value(text: str | bytes, key: str | None = None) -> Any:
+    """Type one etcd value by the rules in the module documentation.
+
+    ``key`` is only used to name the key in error messages. Bytes are decoded as UTF-8.
+    """
+    if isinstance(text, bytes | bytearray):
+        text = _decode(bytes(text), key)
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in _QUOTES:
+        return _parse_quoted(text, key)
+    if text[:1] in ("{", "["):
+        return _parse_yaml_collection(text, key, block=False)
+    if "\n" in text:
+        if _looks_like_block_yaml(text):
+            return _parse_yaml_collection(text, key, block=True)
+        return text
+    if _INT_RE.fullmatch(text):
+        try:
+            return int(text)
+        except ValueError:  # more digits than Python converts: keep the text
+            return text
+    if _FLOAT_RE.fullmatch(text):
+        return float(text)
+    if text in _BOOLEANS:
+        return _BOOLEANS[text]
+    if text in _NULLS:
+        return None
+    return text
+
+
+def format_value(value: Any, key: str | None = None) -> str:
+    """Write ``value`` as etcd value text such that :func:`parse_value` reads it back equal.
+
+    ``key`` is only used to name the key in error messages.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _format_float(value, key)
+    if isinstance(value, str):
+        return value if _reads_back_as(value) else _double_quoted(value)
+    if isinstance(value, dict | list):
+        return _flow_yaml(value, key)
+    raise MappingError(
+        f"{_subject(key)}: a value of type {type(value).__name__} cannot be written as an etcd "
+        "value; use text, a number, true/false, null, a mapping or a list",
+        key=key,
+    )
+
+
+def _decode(raw: bytes, key: str | None) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MappingError(
+            f"{_subject(key)}: the value is not valid UTF-8 text; write it again as UTF-8",
+            key=key,
+        ) from None
+
+
+def _parse_quoted(text: str, key: str | None) -> str:
+    try:
+        tokens = list(yaml.scan(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise _bad_quoting(key, _position(exc)) from None
+    if (
+        len(tokens) == 3
+        and isinstance(tokens[1], yaml.ScalarToken)
+        and not tokens[1].plain
+        and tokens[1].start_mark.index == 0
+        and tokens[1].end_mark.index == len(text)
+    ):
+        return str(tokens[1].value)
+    raise _bad_quoting(key, "")
+
+
+def _bad_quoting(key: str | None, where: str) -> MappingError:
+    return MappingError(
+        f"{_subject(key)}: the value starts and ends with a quote but is not one valid YAML "
+        f'quoted string{where}; fix the quoting (inside double quotes escape \\" and \\\\, '
+        "inside single quotes double the quote) or wrap the whole value in the other kind of "
+        "quotes",
+        key=key,
+    )
+
+
+def _looks_like_block_yaml(text: str) -> bool:
+    for line in text.split("\n"):
+        if not line.strip():
+            continue
+        line = line.rstrip("\r")
+        return bool(_BLOCK_MAPPING_RE.match(line) or _BLOCK_LIST_RE.match(line))
+    return False
+
+
+def _parse_yaml_collection(text: str, key: str | None, *, block: bool) -> Any:
+    if block:
+        what = (
+            "the value has several lines and its first line looks like YAML (`name: ...` or "
+            "`- item`)"
+        )
+        fix = (
+            "fix the YAML, or store the text as one double-quoted string with \\n for the line "
+            "breaks"
+        )
+    else:
+        what = "the value starts with `{` or `[`"
+        fix = "fix the YAML, or wrap the whole value in quotes to store it as text"
+    try:
+        value = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise MappingError(
+            f"{_subject(key)}: {what} but is not valid YAML{_position(exc)}; {fix}", key=key
+        ) from None
+    if not isinstance(value, dict | list):
+        raise MappingError(
+            f"{_subject(key)}: {what} but is not a YAML mapping or list; {fix}", key=key
+        )
+    return value
+
+
+def _reads_back_as(text: str) -> bool:
+    """True when ``text`` written verbatim is read back by :func:`parse_value` as ``text``."""
+    try:
+        parsed = parse_value(text)
+    except MappingError:
+        return False
+    return isinstance(parsed, str) and parsed == text
+
+
+def _format_float(value: float, key: str | None) -> str:
+    if not math.isfinite(value):
+        raise MappingError(
+            f"{_subject(key)}: an infinite or NaN number cannot be written as a plain etcd "
+            "value; put it inside a flow mapping or list (for example `{x: .inf}`)",
+            key=key,
+        )
+    text = repr(value)
+    if "e" in text and "." not in text:  # 1e+20 -> 1.0e+20, the form rule 4 reads as a float
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}.0e{exponent}"
+    return text
+
+
+def _is_printable(char: str) -> bool:
+    """Characters written as they are inside a double-quoted value (no escape needed)."""
+    return (
+        " " <= char <= "~"
+        or ("\xa0" <= char <= "\ud7ff" and char not in "\u2028\u2029")
+        or ("\ue000" <= char <= "\ufffd" and char != "\ufeff")
+        or char >= "\U00010000"
+    )
+
+
+def _double_quoted(text: str) -> str:
+    """A YAML double-quoted scalar on one line, like ``json.dumps`` but readable non-ASCII.
+
+    Characters YAML would fold or reject (line breaks, control characters, U+2028/9, the BOM)
+    are escaped; characters outside the Basic Multilingual Plane are kept as they are (JSON's
+    surrogate pair escapes would not read back as one character in YAML).
+    """
+    parts = ['"']
+    for char in text:
+        escape = _ESCAPES.get(char)
+        if escape is not None:
+            parts.append(escape)
+        elif _is_printable(char):
+            parts.append(char)
+        elif ord(char) <= 0xFFFF:
+            parts.append(f"\\u{ord(char):04x}")
+        else:
+            parts.append(f"\\U{ord(char):08x}")
+    parts.append('"')
+    return "".join(parts)
+
+
+def _flow_yaml(value: dict[Any, Any] | list[Any], key: str | None) -> str:
+    try:
+        text = yaml.dump(
+            _copy_tree(value),
+            Dumper=_FlowDumper,
+            default_flow_style=True,
+            width=_WIDTH,
+            allow_unicode=True,
+            sort_keys=False,
+        )
+    except yaml.YAMLError:
+        raise MappingError(
+            f"{_subject(key)}: the mapping or list holds something YAML cannot write; use only "
+            "text, numbers, true/false, null, mappings and lists",
+            key=key,
+        ) from None
+    return str(text).strip()
+
+
+class _SafeTextDumper(yaml.SafeDumper):
+    """SafeDumper that escapes the characters PyYAML would write raw and then misread.
+
+    With ``allow_unicode`` PyYAML writes NEL, U+2028, U+2029 and the BOM unescaped, and its own
+    reader takes the first three for line breaks (folding them away). A string holding one of
+    them is therefore analysed and written as if ``allow_unicode`` were off: double-quoted, with
+    escapes. Other text keeps its readable non-ASCII characters.
+    """
+
+    def analyze_scalar(self, scalar: str) -> Any:
+        with self._escaped_if_unsafe(scalar):
+            return super().analyze_scalar(scalar)
+
+    def write_double_quoted(self, text: str, split: bool = True) -> None:
+        with self._escaped_if_unsafe(text):
+            super().write_double_quoted(text, split)
+
+    @contextmanager
+    def _escaped_if_unsafe(self, text: str) -> Iterator[None]:
+        if not any(char in _UNSAFE_RAW for char in text):
+            yield
+            return
+        saved: bool = bool(getattr(self, "allow_unicode", False))
+        self.allow_unicode = False
+        try:
+            yield
+        finally:
+            self.allow_unicode = saved
+
+
+class _BlockDumper(_SafeTextDumper):
+    """Writes config files: multi-line strings as ``|`` blocks (readable certificates)."""
+
+
+class _FlowDumper(_SafeTextDumper):
+    """Writes flow values: multi-line strings double-quoted with ``\\n``, so on one line."""
+
+
+def _represent_block_str(dumper: yaml.SafeDumper, data: str) -> Any:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+def _represent_flow_str(dumper: yaml.SafeDumper, data: str) -> Any:
+    style = '"' if any(char in _LINE_BREAKS for char in data) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_block_str)
+_FlowDumper.add_representer(str, _represent_flow_str)
+
+
+# --------------------------------------------------------------------------------------------
+# Keys
+# --------------------------------------------------------------------------------------------
+
+
+def split_key(key: str, directory: str) -> tuple[str, ...]:
+    """The path segments of ``key`` below ``directory``; ``()`` for the directory key itself.
+
+    Raises :class:`MappingError` for a key outside the directory or with an empty segment.
+    """
+    rest = _relative(key, _prefix(directory))
+    if rest is None:
+        raise MappingError(
+            f"etcd key `{key}` is not inside the directory `{directory}`; keys of this "
+            f"directory start with `{_prefix(directory)}`",
+            key=key,
+        )
+    if not rest:
+        return ()
+    segments = tuple(rest.split("/"))
+    if "" in segments:
+        raise MappingError(
+            f"etcd key `{key}` has an empty path segment (`//` or a trailing `/`); rename it so "
+            "that there is text between every two slashes",
+            key=key,
+        )
+    return segments
+
+
+def _prefix(directory: str) -> str:
+    if not directory:
+        raise MappingError("the etcd directory must not be empty; name one, such as `hack/`")
+    return directory if directory.endswith("/") else directory + "/"
+
+
+def _relative(key: str, prefix: str) -> str | None:
+    """The part of ``key`` after ``prefix``; ``""`` for the directory itself, None if outside."""
+    if key in (prefix, prefix[:-1]):
+        return ""
+    if key.startswith(prefix):
+        return key[len(prefix) :]
+    return None
+
+
+def _below(entries: Iterable[str], prefix: str) -> list[str]:
+    """The keys strictly below the directory, sorted."""
+    return sorted(key for key in entries if _relative(key, prefix))
+
+
+# --------------------------------------------------------------------------------------------
+# Overlay
+# --------------------------------------------------------------------------------------------
+
+
+def overlay(base: Any, entries: Mapping[str, str | bytes], directory: str) -> Any:
+    """A new document: ``base`` overlaid by the etcd ``entries`` (full key -> raw value).
+
+    ``base`` itself is not modified. Keys outside ``directory`` are ignored.
+    """
+    tree = _build_tree(entries, directory)
+    document = _copy_tree(base)
+    if tree is None:
+        return document
+    return _merge(document, tree, ())
+
+
+def _build_tree(entries: Mapping[str, str | bytes], directory: str) -> _Branch | None:
+    prefix = _prefix(directory)
+    located = sorted((split_key(key, directory), key) for key in _below(entries, prefix))
+    if not located:
+        return None
+    root = _Branch(first_key=located[0][1])
+    for segments, key in located:
+        _insert(root, segments, _Leaf(key, parse_value(entries[key], key)))
+    return root
+
+
+def _insert(root: _Branch, segments: tuple[str, ...], leaf: _Leaf) -> None:
+    node = root
+    for segment in segments[:-1]:
+        child = node.children.get(segment)
+        if isinstance(child, _Leaf):
+            raise _conflict(child.key, leaf.key)
+        if child is None:
+            child = node.children[segment] = _Branch(first_key=leaf.key)
+        node = child
+    existing = node.children.get(segments[-1])
+    if isinstance(existing, _Branch):  # cannot happen in sorted order; kept as a safety net
+        raise _conflict(leaf.key, existing.first_key)
+    node.children[segments[-1]] = leaf
+
+
+def _conflict(holder: str, below: str) -> MappingError:
+    return MappingError(
+        f"etcd key `{holder}` conflicts with `{below}`: a key cannot hold a value and have keys "
+        "below it; delete one of them",
+        key=holder,
+    )
+
+
+def _merge(node: Any, branch: _Branch, path: tuple[Any, ...]) -> Any:
+    if node is _MISSING or node is None:
+        node = [] if _is_index_run(branch.children) else {}
+    if isinstance(node, dict):
+        _merge_into_mapping(node, branch, path)
+    elif isinstance(node, list):
+        _merge_into_list(node, branch, path)
+    else:
+        raise MappingError(
+            f"etcd key `{branch.first_key}`: path goes through a scalar value in the base config "
+            f"at `{_dotted(path)}`; set the parent key instead or remove the scalar from the base",
+            key=branch.first_key,
+        )
+    return node
+
+
+def _merge_into_mapping(node: dict[Any, Any], branch: _Branch, path: tuple[Any, ...]) -> None:
+    for segment in sorted(branch.children):
+        child = branch.children[segment]
+        existing_key = _find_key(node, segment)
+        if existing_key is _MISSING:
+            node[segment] = _child_value(_MISSING, child, (*path, segment))
+        else:
+            node[existing_key] = _child_value(node[existing_key], child, (*path, existing_key))
+
+
+def _merge_into_list(node: list[Any], branch: _Branch, path: tuple[Any, ...]) -> None:
+    length = len(node)
+    indexed: list[tuple[int, _Leaf | _Branch]] = []
+    for segment in sorted(branch.children):
+        child = branch.children[segment]
+        if not _INDEX_RE.fullmatch(segment):
+            raise _bad_index(child, segment, path, length)
+        indexed.append((int(segment), child))
+    indexed.sort(key=lambda item: item[0])
+    for index, child in indexed:
+        if index < len(node):
+            node[index] = _child_value(node[index], child, (*path, index))
+        elif index == len(node):
+            node.append(_child_value(_MISSING, child, (*path, index)))
+        else:
+            raise _bad_index(child, str(index), path, length)
+
+
+def _bad_index(
+    child: _Leaf | _Branch, segment: str, path: tuple[Any, ...], length: int
+) -> MappingError:
+    key = _first_key(child)
+    return MappingError(
+        f"etcd key `{key}`: `{_dotted(path)}` is a list of {length} elements in the base config, "
+        f"so the path segment `{segment}` must be an index: 0 to {length - 1} replaces an "
+        f"element, {length} (then {length + 1}, ... without gaps) appends one; rename the key",
+        key=key,
+    )
+
+
+def _child_value(existing: Any, child: _Leaf | _Branch, path: tuple[Any, ...]) -> Any:
+    if isinstance(child, _Leaf):
+        return _copy_tree(child.value)
+    return _merge(existing, child, path)
+
+
+def _first_key(child: _Leaf | _Branch) -> str:
+    return child.key if isinstance(child, _Leaf) else child.first_key
+
+
+def _find_key(node: dict[Any, Any], segment: str) -> Any:
+    if segment in node:
+        return segment
+    for candidate in node:
+        if not isinstance(candidate, str) and _key_text(candidate) == segment:
+            return candidate
+    return _MISSING
+
+
+def _key_text(key: Any) -> str:
+    """How a non-string mapping key of the base is named in an etcd path."""
+    if key is None or isinstance(key, bool | int):
+        return format_value(key)
+    if isinstance(key, float) and math.isfinite(key):
+        return format_value(key)
+    return str(key)
+
+
+def _is_index_run(segments: Iterable[Any]) -> bool:
+    """True when ``segments`` are exactly the texts ``"0"`` .. ``"n-1"`` (n >= 1)."""
+    indices: set[int] = set()
+    for segment in segments:
+        if not isinstance(segment, str) or not _INDEX_RE.fullmatch(segment):
+            return False
+        indices.add(int(segment))
+    return bool(indices) and indices == set(range(len(indices)))
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    return ".".join(str(segment) for segment in path) if path else "(the top level)"
+
+
+def _copy_tree(value: Any) -> Any:
+    """Copy mappings and lists; a node reached twice through YAML aliases becomes two copies."""
+    return _copy(value, set())
+
+
+def _copy(value: Any, active: set[int]) -> Any:
+    if not isinstance(value, dict | list):
+        return value
+    ident = id(value)
+    if ident in active:
+        raise MappingError(
+            "the document contains a recursive YAML alias (an anchor used inside its own "
+            "node); remove the recursion"
+        )
+    active.add(ident)
+    try:
+        if isinstance(value, dict):
+            return {key: _copy(item, active) for key, item in value.items()}
+        return [_copy(item, active) for item in value]
+    finally:
+        active.discard(ident)
+
+
+# --------------------------------------------------------------------------------------------
+# Render
+# --------------------------------------------------------------------------------------------
+
+
+def render(base_text: str, entries: Mapping[str, str | bytes], directory: str) -> bytes:
+    """The config file: ``base_text`` (YAML) overlaid by ``entries``, as UTF-8 YAML bytes.
+
+    With no key below ``directory``, ``base_text`` is returned unchanged (encoded as UTF-8).
+    """
+    base = _load_mapping(base_text, "base config")
+    if not _below(entries, _prefix(directory)):
+        return base_text.encode("utf-8")
+    document = overlay(base, entries, directory)
+    text = yaml.dump(
+        document,
+        Dumper=_BlockDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=_WIDTH,
+    )
+    return str(text).encode("utf-8")
+
+
+def _load_mapping(text: str, what: str) -> dict[Any, Any]:
+    try:
+        document = yaml.safe_load(text)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise MappingError(f"the {what} is not valid YAML{_position(exc)}; fix it") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise MappingError(
+            f"the {what} must be a YAML mapping (`name: value` lines) at the top level, not a "
+            f"{_type_name(document)}; fix it"
+        )
+    return document
+
+
+# --------------------------------------------------------------------------------------------
+# Reverse mapping
+# --------------------------------------------------------------------------------------------
+
+
+def flatten(config: Any, directory: str) -> dict[str, str]:
+    """The etcd keys (full key -> value text) that reproduce ``config`` on an empty base."""
+    if not isinstance(config, dict):
+        raise MappingError(
+            f"a config must be a YAML mapping at the top level, not a {_type_name(config)}; fix it"
+        )
+    prefix = _prefix(directory)
+    for name, value in config.items():
+        if not _is_segment(name):
+            raise MappingError(
+                f"the top-level config key `{name}` cannot be written as an etcd key (it must be "
+                "non-empty text without `/`); rename it in the config"
+            )
+        if not _expressible_child(value):
+            raise MappingError(
+                f"the top-level config key `{name}` holds a {_type_name(value)} that no plain "
+                "etcd value can express; move it into a mapping or list"
+            )
+    out: dict[str, str] = {}
+    for name, value in config.items():
+        _flatten_into(out, prefix, (name,), value)
+    return out
+
+
+def flatten_text(yaml_text: str, directory: str) -> dict[str, str]:
+    """:func:`flatten` of a YAML document given as text (empty text gives no keys)."""
+    return flatten(_load_mapping(yaml_text, "config"), directory)
+
+
+def _flatten_into(out: dict[str, str], prefix: str, path: tuple[str, ...], value: Any) -> None:
+    key = prefix + "/".join(path)
+    if isinstance(value, dict) and value and _segmentable_mapping(value):
+        for name, item in value.items():
+            _flatten_into(out, prefix, (*path, name), item)
+    elif isinstance(value, list) and value and all(_expressible_child(item) for item in value):
+        for index, item in enumerate(value):
+            _flatten_into(out, prefix, (*path, str(index)), item)
+    else:  # a scalar, an empty container, or a container written as one flow value
+        out[key] = format_value(value, key)
+
+
+def _is_segment(name: Any) -> bool:
+    return isinstance(name, str) and name != "" and "/" not in name
+
+
+def _segmentable_mapping(mapping: dict[Any, Any]) -> bool:
+    return (
+        all(_is_segment(name) for name in mapping)
+        and not _is_index_run(mapping)
+        and all(_expressible_child(item) for item in mapping.values())
+    )
+
+
+def _expressible_child(value: Any) -> bool:
+    """True for values that can sit at their own path: containers and plain scalars."""
+    if value is None or isinstance(value, bool | int | str | dict | list):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Messages
+# --------------------------------------------------------------------------------------------
+
+
+def _subject(key: str | None) -> str:
+    return f"etcd key `{key}`" if key is not None else "value"
+
+
+def _position(exc: BaseException) -> str:
+    """Where a YAML error is, without the snippet of text PyYAML would quote."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return ""
+    return f" (line {mark.line + 1}, column {mark.column + 1})"
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "text"
+    return type(value).__name__

@@ -1,0 +1,187 @@
+"""Session fixtures for the real-service stack (etcd, Swift, a private dockerd, images).
+
+Each service starts once per session, on demand, and is stopped at the end even when tests
+fail. A machine without the stack's packages skips the tests that need them, naming the
+package to install; under CI (``CI`` set) that is a failure instead, so a broken CI image
+cannot pass by skipping everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn, TypeVar
+
+import pytest
+
+from tests.stack.procs import MissingBinary, StackUnavailable
+
+if TYPE_CHECKING:
+    from tests.stack.docker_daemon import DockerDaemon
+    from tests.stack.etcd import EtcdCluster, EtcdServer
+    from tests.stack.swift import SwiftAIO
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _unavailable(exc: StackUnavailable) -> NoReturn:
+    """Skip, or under CI fail, because the machine lacks something the stack needs."""
+    if isinstance(exc, MissingBinary):
+        message = f"needs {exc.name}: apt-get install {exc.package}"
+    else:
+        message = f"needs {exc}"
+    if _in_ci():
+        pytest.fail(f"{message} (CI is set: the CI image must provide it)", pytrace=False)
+    pytest.skip(message)
+
+
+def _construct(factory: Callable[[], T]) -> T:
+    """Call ``factory``; when the machine lacks what it needs, skip (or fail under CI)."""
+    try:
+        return factory()
+    except StackUnavailable as exc:
+        missing = exc
+    # Outside the except block, so the report shows the hint, not a chained traceback.
+    _unavailable(missing)
+
+
+def _require_module(module: str, distribution: str) -> None:
+    """A missing Python package skips locally and fails under CI, like a missing service."""
+    try:
+        __import__(module)
+    except ImportError:
+        message = f"needs the Python package {distribution}: run bash .ci/install"
+        if _in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def stack_root() -> Iterator[Path]:
+    """A private directory for all service state, removed at the end of the session.
+
+    Short and under /tmp on purpose: dockerd's and containerd's unix sockets live in it and
+    socket paths are limited to 108 bytes.
+    """
+    root = Path(tempfile.mkdtemp(prefix="etcdadmin-stack-", dir="/tmp"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        if root.exists():
+            warnings.warn(f"could not remove the stack's state dir {root}", stacklevel=1)
+
+
+@pytest.fixture(scope="session")
+def etcd_server(stack_root: Path) -> Iterator[EtcdServer]:
+    """One etcd member, started once per session."""
+    from tests.stack.etcd import EtcdServer
+
+    server = _construct(lambda: EtcdServer(stack_root / "etcd"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def private_etcd(tmp_path: Path) -> Iterator[EtcdServer]:
+    """An etcd member of the test's own, for tests that stop, restart, compact or lock it."""
+    from tests.stack.etcd import EtcdServer
+
+    server = _construct(lambda: EtcdServer(tmp_path / "etcd", "private"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def etcd_cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
+    """A three-member cluster of the test's own: tests stop and start its members."""
+    from tests.stack.etcd import EtcdCluster
+
+    cluster = _construct(lambda: EtcdCluster(tmp_path / "etcd-cluster"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def swift(stack_root: Path) -> Iterator[SwiftAIO]:
+    """Swift all-in-one with tempauth (``swift.user`` / ``swift.key``)."""
+    _require_module("swiftclient", "python-swiftclient")
+    from tests.stack.swift import SwiftAIO
+
+    service = _construct(lambda: SwiftAIO(stack_root / "swift"))
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_daemon(stack_root: Path) -> Iterator[DockerDaemon]:
+    """A private dockerd: no bridge, no iptables, host networking only."""
+    _require_module("docker", "docker")
+    from tests.stack.docker_daemon import DockerDaemon
+
+    daemon = _construct(lambda: DockerDaemon(stack_root / "docker"))
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def registry_image(docker_daemon: DockerDaemon) -> str:
+    """Tag of the registry image (built once; rebuilt when the binary changes)."""
+    from tests.stack.images import REGISTRY_TAG, build_registry_image
+
+    client = docker_daemon.client()
+    try:
+        _construct(lambda: build_registry_image(client, REGISTRY_TAG))
+    finally:
+        client.close()
+    return REGISTRY_TAG
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_daemon: DockerDaemon) -> str:
+    """Tag of the Debian bookworm + python3 base (debootstrap once, cached as a tarball)."""
+    from tests.stack.images import BASE_TAG, build_base_image
+
+    client = docker_daemon.client()
+    try:
+        _construct(lambda: build_base_image(client, BASE_TAG))
+    finally:
+        client.close()
+    return BASE_TAG
+
+
+@pytest.fixture(scope="session")
+def agent_image(docker_daemon: DockerDaemon, base_image: str) -> str:
+    """Tag of the watcher agent image, built from this checkout's ``Dockerfile.agent``."""
+    from tests.stack.images import AGENT_TAG, build_agent_image
+
+    client = docker_daemon.client()
+    try:
+        build_agent_image(client, REPO_ROOT, base_image, AGENT_TAG)
+    finally:
+        client.close()
+    return AGENT_TAG

@@ -1,0 +1,128 @@
+"""EtcdConnection against real etcd servers, checked against etcdctl, the reference client."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
+from etcdadmin.core.errors import (
+    EtcdAuthFailed,
+    EtcdError,
+    EtcdUnavailable,
+    RevisionCompacted,
+)
+from tests.stack.procs import free_port
+
+
+def connect(*endpoints: str, **kw) -> EtcdConnection:
+    return EtcdConnection(ConnectionSettings(tuple(endpoints), **kw))
+
+
+def test_keys_written_here_read_back_identically_with_etcdctl_and_back(etcd_server):
+    with connect(etcd_server.endpoint) as conn:
+        conn.put("c1/plain", "value with spaces: and colons")
+        conn.put(b"c1/bin\xff", b"\x00\x01\xfe")
+        assert etcd_server.etcdctl("get", "c1/plain", "--print-value-only").stdout == (
+            "value with spaces: and colons\n"
+        )
+        etcd_server.etcdctl("put", "c1/from-etcdctl", "éclair")
+        assert conn.get("c1/from-etcdctl").value == "éclair".encode()
+        keys = [kv.key for kv in conn.read_prefix("c1/").items]
+        assert keys == [b"c1/bin\xff", b"c1/from-etcdctl", b"c1/plain"]
+        assert conn.get(b"c1/bin\xff").value == b"\x00\x01\xfe"
+
+
+def test_a_paged_read_sees_one_revision_even_while_keys_change(etcd_server):
+    with connect(etcd_server.endpoint) as conn:
+        for i in range(300):
+            conn.put(f"c2/k{i:04d}", "before")
+        first_page_done = threading.Event()
+        real_call = conn._call
+
+        def slow_call(what, fn, *a, **k):
+            result = real_call(what, fn, *a, **k)
+            if not first_page_done.is_set():
+                first_page_done.set()
+                for i in range(300):
+                    conn.put(f"c2/k{i:04d}", "after")
+                conn.put("c2/new", "x")
+            return result
+
+        conn._call = slow_call  # type: ignore[method-assign]
+        snap = conn.read_prefix("c2/", page_size=40)
+        conn._call = real_call  # type: ignore[method-assign]
+        assert len(snap.items) == 300
+        assert {kv.value for kv in snap.items} == {b"before"}
+        assert len(conn.read_prefix("c2/").items) == 301
+
+
+def test_a_transaction_arrives_as_one_watch_batch_from_the_given_revision(etcd_server):
+    with connect(etcd_server.endpoint) as conn:
+        start = conn.put("c3/a", "1")
+        etcd_server.etcdctl("txn", input="\nput c3/b 2\nput c3/c 3\ndel c3/a\n\n\n")
+        stream = conn.watch_prefix("c3/", start)
+        threading.Timer(10, stream.close).start()  # a missing event fails, never hangs
+        batches = []
+        for batch in stream:
+            batches.append(batch)
+            if sum(len(b.events) for b in batches) >= 4:
+                break
+        stream.close()
+        events = [(e.kind, e.kv.key) for b in batches for e in b.events]
+        assert events == [
+            ("put", b"c3/a"),
+            ("put", b"c3/b"),
+            ("put", b"c3/c"),
+            ("delete", b"c3/a"),
+        ]
+        txn = [(i, e.kv.mod_revision) for i, b in enumerate(batches) for e in b.events][1:]
+        assert len(set(txn)) == 1, "the transaction's events share one batch and one revision"
+
+
+def test_watching_or_reading_a_compacted_revision_raises_revision_compacted(private_etcd):
+    with connect(private_etcd.endpoint) as conn:
+        first = conn.put("c4/k", "1")
+        last = conn.put("c4/k", "2")
+        conn.compact(last)
+        with pytest.raises(RevisionCompacted) as info:
+            for _ in conn.watch_prefix("c4/", first):
+                pass
+        assert info.value.compact_revision == last
+        with pytest.raises(RevisionCompacted):
+            conn.read_prefix("c4/", revision=first)
+
+
+def test_unreachable_endpoint_names_the_endpoint_and_what_to_do():
+    port = free_port()
+    with connect(f"127.0.0.1:{port}") as conn, pytest.raises(EtcdUnavailable) as info:
+        conn.get("x")
+    assert f"127.0.0.1:{port}" in str(info.value)
+    assert "check that etcd runs" in str(info.value)
+
+
+def test_a_dead_endpoint_in_the_list_fails_over_to_a_live_one(etcd_server):
+    dead = f"127.0.0.1:{free_port()}"
+    with connect(dead, etcd_server.endpoint) as conn:
+        for _ in range(6):
+            conn.put("c5/k", "v")
+            assert conn.get("c5/k").value == b"v"
+
+
+def test_wrong_password_gives_an_auth_error_that_names_the_user(private_etcd):
+    private_etcd.etcdctl("user", "add", "root:rootpw")
+    private_etcd.etcdctl("auth", "enable")
+    with pytest.raises(EtcdAuthFailed) as info:
+        connect(private_etcd.endpoint, user="root", password="wrong").get("x")
+    assert "'root'" in str(info.value)
+    assert "wrong" not in str(info.value)
+    with connect(private_etcd.endpoint, user="root", password="rootpw") as conn:
+        conn.put("c6/k", "v")
+        assert conn.get("c6/k").value == b"v"
+
+
+def test_malformed_endpoint_is_refused_with_an_example():
+    with pytest.raises(EtcdError, match="host:port"):
+        ConnectionSettings.parse_endpoints("localhost")
+    assert ConnectionSettings.parse_endpoints("http://a:1, b:2/") == ("a:1", "b:2")

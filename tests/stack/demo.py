@@ -1,0 +1,135 @@
+"""The seed demo on the real stack: `python -m tests.stack.demo` (the README's first command).
+
+Brings up etcd, Swift, a private dockerd, a registry whose Swift password is wrong (so it is
+down) and the watcher agent container, prints how to set the password and watch the registry
+come up, then waits until Ctrl-C and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import socket
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from tests.stack.docker_daemon import STACK_LABELS, DockerDaemon
+from tests.stack.etcd import EtcdServer
+from tests.stack.images import (
+    BASE_TAG,
+    build_agent_image,
+    build_base_image,
+    build_registry_image,
+)
+from tests.stack.procs import free_port
+from tests.stack.registry import (
+    CONFIG_NAME,
+    registry_config,
+    run_registry,
+    write_registry_config,
+)
+from tests.stack.swift import SwiftAIO
+
+REPO = Path(__file__).resolve().parents[2]
+DIRECTORY = "hack"
+
+
+def _port(preferred: int) -> int:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--exit-after-start",
+        action="store_true",
+        help="stop everything as soon as the demo is up (for checking the command itself)",
+    )
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    # The state directory must outlive the services in it: entered first, left last.
+    with (
+        tempfile.TemporaryDirectory(prefix="etcdadmin-demo-") as tmp,
+        contextlib.ExitStack() as cleanup,
+    ):
+        root = Path(tmp)
+        print("starting etcd, Swift and a private dockerd on 127.0.0.1 ...", flush=True)
+        etcd = EtcdServer(root / "etcd", "demo", client_port=_port(2379))
+        etcd.start()
+        cleanup.callback(etcd.stop)
+        swift = SwiftAIO(root / "swift")
+        swift.start()
+        cleanup.callback(swift.stop)
+        dockerd = DockerDaemon(root / "docker")
+        dockerd.start()
+        cleanup.callback(dockerd.stop)
+        client = dockerd.client()
+        print("building images (the first run takes about a minute) ...", flush=True)
+        registry_image = build_registry_image(client)
+        build_base_image(client, BASE_TAG)
+        agent_image = build_agent_image(client, REPO, BASE_TAG)
+
+        port = _port(5000)
+        config_dir = root / "registry"
+        write_registry_config(
+            config_dir, registry_config(swift, "wrong-password", container="registry", port=port)
+        )
+        registry = run_registry(client, registry_image, config_dir, "registry", port)
+        cleanup.callback(registry.remove, force=True)
+        agent = client.containers.run(
+            agent_image,
+            name="watcher",
+            detach=True,
+            network_mode="host",
+            volumes={
+                str(config_dir): {"bind": "/etc/docker/registry", "mode": "rw"},
+                str(dockerd.socket_path): {"bind": "/var/run/docker.sock", "mode": "rw"},
+            },
+            environment={
+                "ETCD_HOST": etcd.endpoint,
+                "WATCH_ETCD_DIR": DIRECTORY,
+                "CONFIG": f"/etc/docker/registry/{CONFIG_NAME}",
+                "SERVE_CONTAINER": "registry",
+                "HEALTH_URL": f"http://127.0.0.1:{port}/v2/",
+            },
+            labels=STACK_LABELS,
+        )
+        cleanup.callback(agent.remove, force=True)
+
+        etcdctl = f"ETCDCTL_API=3 etcdctl --endpoints {etcd.endpoint}"
+        print(
+            f"""
+The demo is up.
+  etcd      {etcd.endpoint}
+  Swift     {swift.auth_url}  (user {swift.user}, key {swift.key})
+  registry  http://127.0.0.1:{port}/v2/  is DOWN: its Swift password is wrong
+  agent     container 'watcher', watching {DIRECTORY}/ -> {config_dir / CONFIG_NAME}
+  docker    docker -H {dockerd.host} ps -a   (logs: docker -H {dockerd.host} logs -f watcher)
+
+Set the right password in etcd and watch the registry come back:
+  {etcdctl} put {DIRECTORY}/storage/swift/password {swift.key}
+  curl -i http://127.0.0.1:{port}/v2/
+  {etcdctl} get --prefix /etcdadmin/agents/     # the agent's status
+
+Press Ctrl-C to stop everything.""",
+            flush=True,
+        )
+        if not args.exit_after_start:
+            stop.wait()
+        print("stopping ...", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""One apply: render the keys onto the base, write the file, restart, check, roll back on failure.
+
+The order is what keeps the running config safe: render (a bad value stops here), look the
+containers up (a missing one stops here), and only then write; a config that fails its health
+check is replaced by the last-known-good one and quarantined so it is not retried in a loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from etcdadmin.core.errors import EtcdAdminError, MappingError
+from etcdadmin.core.mapping import render
+from watcher_agent.config_file import ConfigWriter, read_bytes, sha256
+from watcher_agent.docker_control import DockerError, HealthCheckFailed, ServedContainers
+from watcher_agent.metrics import Metrics
+from watcher_agent.state import StateStore
+from watcher_agent.status import StatusPublisher
+
+log = logging.getLogger(__name__)
+
+_GO_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+MIN_STOP_TIMEOUT = 10
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What happened; `retry` asks the loop to try the same revision again later."""
+
+    result: str
+    error: str | None = None
+    retry: bool = False
+
+
+def stop_timeout_for(rendered: bytes) -> int:
+    """Seconds Docker waits before SIGKILL: at least the registry's `http.draintimeout`.
+
+    Go durations (`60s`, `1m30s`) as distribution writes them; anything unparsable keeps the
+    minimum rather than failing the apply.
+    """
+    try:
+        doc = yaml.safe_load(rendered)
+        drain = str(doc.get("http", {}).get("draintimeout", "")) if isinstance(doc, dict) else ""
+    except (yaml.YAMLError, AttributeError):
+        return MIN_STOP_TIMEOUT
+    seconds = sum(float(n) * _GO_UNITS[u] for n, u in _GO_DURATION.findall(drain))
+    return max(MIN_STOP_TIMEOUT, math.ceil(seconds) + 5)
+
+
+class Applier:
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        writer: ConfigWriter,
+        containers: ServedContainers | None,
+        status: StatusPublisher,
+        metrics: Metrics,
+        directory: str,
+    ) -> None:
+        self.store = store
+        self.writer = writer
+        self.containers = containers
+        self.status = status
+        self.metrics = metrics
+        self.directory = directory
+
+    def apply(self, entries: Mapping[bytes, bytes], revision: int) -> ApplyResult:
+        outcome = self._apply(entries, revision)
+        self.status.update(seen_revision=revision)
+        if outcome.result == "ok":
+            self.metrics.applied_revision = revision
+            self.status.update(
+                applied_revision=revision,
+                config_sha256=self.store.state.applied_sha,
+                last_result="ok",
+                last_error=None,
+            )
+        else:
+            self.metrics.apply_errors += 1
+            self.status.update(
+                failed_revision=revision,
+                config_sha256=self.store.state.applied_sha,
+                last_result=outcome.result,
+                last_error=outcome.error,
+            )
+        return outcome
+
+    def _apply(self, entries: Mapping[bytes, bytes], revision: int) -> ApplyResult:
+        try:
+            text_entries = {key.decode("utf-8"): value for key, value in entries.items()}
+            rendered = render(self.store.base_text, text_entries, self.directory)
+        except UnicodeDecodeError:
+            return self._fail("render_failed", "a key under the directory is not UTF-8 text")
+        except MappingError as exc:
+            return self._fail("render_failed", str(exc))
+        sha = sha256(rendered)
+        state = self.store.state
+        on_disk = read_bytes(self.writer.path)
+        if on_disk == rendered and state.applied_sha == sha:
+            if state.applied_revision != revision:
+                self.store.record_applied(rendered, revision)
+            return ApplyResult("ok")
+        if sha in state.quarantined:
+            return self._fail(
+                "quarantined",
+                f"this config (sha256 {sha[:12]}) failed its health check at revision "
+                f"{state.quarantined[sha]}; the last good config stays. Change the keys to retry",
+            )
+        targets: list[Any] = []
+        if self.containers is not None:
+            try:
+                targets = self.containers.resolve()
+            except DockerError as exc:
+                return self._fail("docker_failed", str(exc), retry=True)
+        if on_disk != rendered:
+            self.writer.write(rendered)
+            self.store.record_written(rendered, revision)
+            log.info("config written: revision %d, sha256 %s", revision, sha[:12])
+        if not targets:
+            self.store.record_applied(rendered, revision)
+            return ApplyResult("ok")
+        try:
+            self.containers.restart_and_check(targets, stop_timeout_for(rendered))  # type: ignore[union-attr]
+            self.metrics.restarts += 1
+        except DockerError as exc:
+            return self._fail("docker_failed", str(exc), retry=True)
+        except HealthCheckFailed as exc:
+            return self._roll_back(targets, sha, revision, str(exc))
+        self.store.record_applied(rendered, revision)
+        log.info("revision %d applied", revision)
+        return ApplyResult("ok")
+
+    def _roll_back(
+        self, targets: list[Any], failed_sha: str, revision: int, why: str
+    ) -> ApplyResult:
+        log.error("revision %d failed its health check: %s; rolling back", revision, why)
+        self.metrics.rollbacks += 1
+        good = self.store.last_good
+        self.writer.write(good)
+        try:
+            self.containers.restart_and_check(targets, stop_timeout_for(good))  # type: ignore[union-attr]
+            after = "the last good config is running again"
+        except EtcdAdminError as exc:
+            after = f"the last good config did not come back either: {exc}"
+            log.error("rollback of revision %d failed: %s", revision, exc)
+        self.store.record_rollback(good, failed_sha, revision)
+        return self._fail("rolled_back", f"{why}; rolled back: {after}")
+
+    def _fail(self, result: str, error: str, retry: bool = False) -> ApplyResult:
+        log.error("not applied (%s): %s", result, error)
+        return ApplyResult(result, error, retry)

@@ -1,0 +1,103 @@
+"""`/healthz` and `/metrics` (Prometheus text format) on an optional local port.
+
+The standard library's HTTP server is enough for two read-only endpoints; a metrics library
+would add a dependency to the agent image for no gain.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Metrics:
+    applied_revision: int = 0
+    seen_revision: int = 0
+    resyncs: int = 0
+    restarts: int = 0
+    rollbacks: int = 0
+    apply_errors: int = 0
+    last_tick: float = 0.0
+
+    def tick(self) -> None:
+        self.last_tick = time.monotonic()
+
+    def render(self) -> str:
+        rows = [
+            (
+                "applied_revision",
+                "gauge",
+                "etcd revision of the config last applied",
+                self.applied_revision,
+            ),
+            (
+                "seen_revision",
+                "gauge",
+                "latest etcd revision the agent has seen",
+                self.seen_revision,
+            ),
+            (
+                "revision_lag",
+                "gauge",
+                "revisions seen but not yet applied",
+                max(0, self.seen_revision - self.applied_revision),
+            ),
+            ("resyncs_total", "counter", "full re-reads of the watched directory", self.resyncs),
+            ("restarts_total", "counter", "container restarts for a new config", self.restarts),
+            (
+                "rollbacks_total",
+                "counter",
+                "configs rolled back after a failed check",
+                self.rollbacks,
+            ),
+            (
+                "apply_errors_total",
+                "counter",
+                "changes that could not be applied",
+                self.apply_errors,
+            ),
+        ]
+        lines = []
+        for name, kind, help_text, value in rows:
+            lines += [
+                f"# HELP watcher_agent_{name} {help_text}",
+                f"# TYPE watcher_agent_{name} {kind}",
+                f"watcher_agent_{name} {value}",
+            ]
+        return "\n".join(lines) + "\n"
+
+
+def serve(metrics: Metrics, address: tuple[str, int], stale_after: float) -> ThreadingHTTPServer:
+    """Start the endpoint on a daemon thread; /healthz fails when the main loop has stalled."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/healthz":
+                ok = time.monotonic() - metrics.last_tick < stale_after
+                body = b"ok\n" if ok else b"main loop stalled\n"
+                self._send(200 if ok else 503, body, "text/plain")
+            elif self.path == "/metrics":
+                self._send(200, metrics.render().encode(), "text/plain; version=0.0.4")
+            else:
+                self._send(404, b"not found\n", "text/plain")
+
+        def _send(self, code: int, body: bytes, ctype: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # scrapes every few seconds would drown the event log
+
+    server = ThreadingHTTPServer(address, Handler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    log.info("serving /healthz and /metrics on %s:%s", *server.server_address[:2])
+    return server

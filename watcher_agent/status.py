@@ -1,0 +1,89 @@
+"""The agent's status, published in etcd under a lease so a dead agent disappears.
+
+Key: `<STATUS_PREFIX>/<watched dir>/<agent id>` (default `/etcdadmin/agents/hack/<hostname>`),
+outside the watched directory so publishing never triggers the agent itself. Value: JSON with
+the applied revision, config hash, last result and error, and times. The publisher runs on its
+own thread so a slow or dead etcd never holds up applying a config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from etcdadmin.core.connection import EtcdConnection
+from etcdadmin.core.errors import EtcdError
+
+log = logging.getLogger(__name__)
+
+
+class StatusPublisher:
+    """Keeps the status key current; `update()` may be called from any thread."""
+
+    def __init__(self, conn: EtcdConnection, key: str, ttl: int, base: dict[str, Any]) -> None:
+        self.conn = conn
+        self.key = key
+        self.ttl = ttl
+        self._status: dict[str, Any] = dict(base)
+        self._lock = threading.Lock()
+        self._changed = threading.Event()
+        self._stopping = threading.Event()
+        self._lease: int | None = None
+        self._thread = threading.Thread(target=self._run, name="status", daemon=True)
+        self._failing = False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def update(self, **fields: Any) -> None:
+        with self._lock:
+            self._status.update(fields)
+            self._status["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._changed.set()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._status)
+
+    def _run(self) -> None:
+        heartbeat = max(1.0, self.ttl / 3)
+        while not self._stopping.is_set():
+            changed = self._changed.wait(heartbeat)
+            if self._stopping.is_set():
+                break
+            self._changed.clear()
+            try:
+                self._publish(force=changed)
+                if self._failing:
+                    log.info("status key %s published again", self.key)
+                self._failing = False
+            except EtcdError as exc:
+                if not self._failing:
+                    log.warning("cannot publish status: %s", exc)
+                self._failing = True
+                self._lease = None
+                self._changed.set()
+                self._stopping.wait(2.0)
+
+    def _publish(self, force: bool) -> None:
+        if self._lease is not None and self.conn.refresh_lease(self._lease) <= 0:
+            self._lease = None  # expired while etcd was away: the key went with it
+        if self._lease is None:
+            self._lease = self.conn.grant_lease(self.ttl)
+            force = True
+        if force:
+            body = json.dumps(self.snapshot(), sort_keys=True)
+            self.conn.put(self.key, body, lease=self._lease)
+
+    def stop(self) -> None:
+        """Stop and remove the key: a stopped agent is no longer an agent."""
+        self._stopping.set()
+        self._changed.set()
+        self._thread.join(timeout=5)
+        if self._lease is not None:
+            with contextlib.suppress(EtcdError):
+                self.conn.revoke_lease(self._lease)
