@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -184,3 +185,35 @@ def test_status_key_disappears_when_the_agent_dies(etcd_server, make_agent):
     agent.stop(signal.SIGKILL)
     # STATUS_TTL is 5 s in the harness: the lease runs out and the key goes with it.
     wait_until(lambda: status(etcd_server.endpoint, "t10") == [], 20, "status key expiry")
+
+
+def test_the_agent_rides_out_the_loss_of_each_member_of_a_cluster(etcd_cluster, make_agent):
+    agent = make_agent(
+        {
+            "ETCD_HOST": ",".join(etcd_cluster.endpoints),
+            "WATCH_ETCD_DIR": "t11",
+            "DEBOUNCE": "100ms",
+        }
+    )
+    for i in range(len(etcd_cluster.members)):
+        etcd_cluster.stop_member(i)
+        etcd_cluster.etcdctl("put", "t11/round", str(i))
+        wait_config(agent, lambda c, i=i: c.get("round") == i, f"round {i} with member {i} down")
+        etcd_cluster.start_member(i)
+
+
+def test_a_cluster_that_went_back_in_time_is_read_again_from_scratch(private_etcd, make_agent):
+    agent = make_agent(
+        {"ETCD_HOST": private_etcd.endpoint, "WATCH_ETCD_DIR": "t12", "DEBOUNCE": "100ms"}
+    )
+    for i in range(20):
+        private_etcd.etcdctl("put", f"t12/old/k{i}", "x")
+    wait_config(agent, lambda c: len(c.get("old", {})) == 20, "20 old keys")
+
+    # A restored (here: rebuilt) cluster on the same endpoint, at a lower revision.
+    private_etcd.stop()
+    shutil.rmtree(private_etcd.data_dir)
+    private_etcd.start()
+    private_etcd.etcdctl("put", "t12/new", "1")
+    wait_config(agent, lambda c: "old" not in c and c.get("new") == 1, "only the new key")
+    assert "went backwards" in agent.log()
