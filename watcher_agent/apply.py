@@ -110,6 +110,8 @@ class Applier:
                 self.store.record_applied(rendered, revision)
             return ApplyResult("ok")
         if sha in state.quarantined:
+            if state.applied_sha != sha256(self.store.last_good):
+                return self._restore_last_good(state.quarantined[sha])
             return self._fail(
                 "quarantined",
                 f"this config (sha256 {sha[:12]}) failed its health check at revision "
@@ -122,15 +124,17 @@ class Applier:
             except DockerError as exc:
                 return self._fail("docker_failed", str(exc), retry=True)
         if on_disk != rendered:
-            self.writer.write(rendered)
-            self.store.record_written(rendered, revision)
+            try:
+                self._write(rendered)
+            except OSError as exc:
+                return self._write_failed(exc)
+            self.store.add_history(rendered, revision)
             log.info("config written: revision %d, sha256 %s", revision, sha[:12])
         if not targets:
             self.store.record_applied(rendered, revision)
             return ApplyResult("ok")
         try:
-            self.containers.restart_and_check(targets, stop_timeout_for(rendered))  # type: ignore[union-attr]
-            self.metrics.restarts += 1
+            self._restart(targets, rendered)
         except DockerError as exc:
             return self._fail("docker_failed", str(exc), retry=True)
         except HealthCheckFailed as exc:
@@ -139,21 +143,63 @@ class Applier:
         log.info("revision %d applied", revision)
         return ApplyResult("ok")
 
+    def _write(self, data: bytes) -> None:
+        self.store.note_writing(data)
+        self.writer.write(data)
+
+    def _restart(self, targets: list[Any], rendered: bytes) -> None:
+        assert self.containers is not None
+        self.containers.restart_and_check(targets, stop_timeout_for(rendered))
+        self.metrics.restarts += 1
+
+    def _write_failed(self, exc: OSError) -> ApplyResult:
+        return self._fail(
+            "write_failed",
+            f"cannot write {self.writer.path}: {exc.strerror or exc}; check the mount and free "
+            "space (the running config is unchanged)",
+            retry=True,
+        )
+
     def _roll_back(
         self, targets: list[Any], failed_sha: str, revision: int, why: str
     ) -> ApplyResult:
         log.error("revision %d failed its health check: %s; rolling back", revision, why)
         self.metrics.rollbacks += 1
         good = self.store.last_good
-        self.writer.write(good)
+        healthy = False
         try:
-            self.containers.restart_and_check(targets, stop_timeout_for(good))  # type: ignore[union-attr]
+            self._write(good)
+            self._restart(targets, good)
+            healthy = True
             after = "the last good config is running again"
-        except EtcdAdminError as exc:
+        except (EtcdAdminError, OSError) as exc:
             after = f"the last good config did not come back either: {exc}"
             log.error("rollback of revision %d failed: %s", revision, exc)
-        self.store.record_rollback(good, failed_sha, revision)
-        return self._fail("rolled_back", f"{why}; rolled back: {after}")
+        self.store.record_rollback(good, failed_sha, revision, healthy)
+        # A failed rollback is retried: the next attempt restores the last good config again.
+        return self._fail("rolled_back", f"{why}; rolled back: {after}", retry=not healthy)
+
+    def _restore_last_good(self, failed_at: int) -> ApplyResult:
+        """The keys still ask for a quarantined config and the last good one is not running
+        (its rollback failed): bring the last good one back."""
+        good = self.store.last_good
+        try:
+            targets = self.containers.resolve() if self.containers is not None else []
+            if read_bytes(self.writer.path) != good:
+                self._write(good)
+            if targets:
+                self._restart(targets, good)
+        except (EtcdAdminError, OSError) as exc:
+            return self._fail(
+                "rollback_failed", f"the last good config does not come back: {exc}", retry=True
+            )
+        self.store.state.applied_sha = sha256(good)
+        self.store.save()
+        return self._fail(
+            "quarantined",
+            f"the keys still ask for a config that failed its health check at revision "
+            f"{failed_at}; the last good config is running again. Change the keys to retry",
+        )
 
     def _fail(self, result: str, error: str, retry: bool = False) -> ApplyResult:
         log.error("not applied (%s): %s", result, error)

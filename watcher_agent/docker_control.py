@@ -16,12 +16,16 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests
 
 from etcdadmin.core.errors import EtcdAdminError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+# The SDK raises its own errors for API answers, and requests' for a socket that is gone or
+# slow (dockerd restarting): both mean "Docker failed", never a reason for the agent to die.
+_DOCKER_FAILURES = (docker.errors.DockerException, requests.RequestException)
 POLL_INTERVAL = 0.1
 
 
@@ -54,7 +58,7 @@ class ServedContainers:
             try:
                 # version="auto" negotiates the API version with the engine (20.10 speaks 1.41).
                 self._client = docker.DockerClient(base_url=self.docker_host, version="auto")
-            except docker.errors.DockerException as exc:
+            except _DOCKER_FAILURES as exc:
                 raise DockerError(
                     f"cannot reach Docker at {self.docker_host}: {exc}; mount the Docker "
                     "socket into the agent (or set DOCKER_HOST)"
@@ -73,8 +77,8 @@ class ServedContainers:
                     f"container {name!r} not found on Docker at {self.docker_host}: "
                     "check SERVE_CONTAINER (a name or id, or a comma list)"
                 ) from None
-            except docker.errors.DockerException as exc:
-                self._client = None
+            except _DOCKER_FAILURES as exc:
+                self.close()
                 raise DockerError(f"Docker at {self.docker_host} failed: {exc}") from None
         return found
 
@@ -86,7 +90,7 @@ class ServedContainers:
             started = time.monotonic()
             try:
                 container.restart(timeout=stop_timeout)
-            except docker.errors.DockerException as exc:
+            except _DOCKER_FAILURES as exc:
                 raise DockerError(f"Docker could not restart {container.name}: {exc}") from None
             self._wait_healthy(container, before)
             log.info(
@@ -106,6 +110,8 @@ class ServedContainers:
                 container.reload()
             except docker.errors.NotFound:
                 raise HealthCheckFailed(f"container {container.name} disappeared") from None
+            except _DOCKER_FAILURES as exc:
+                raise DockerError(f"Docker failed while checking {container.name}: {exc}") from None
             state = container.attrs["State"]
             started_at = state.get("StartedAt")
             if not state.get("Running"):

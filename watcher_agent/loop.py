@@ -108,12 +108,26 @@ class SyncLoop:
                 delay = backoff.next()
                 log.warning("%s; retrying in %.1fs", exc, delay)
                 self.status.update(etcd="unreachable")
-                stop.wait(delay)
+                self._sleep(stop, delay)
             except EtcdError as exc:
                 delay = backoff.next()
                 log.error("%s; retrying in %.1fs", exc, delay)
                 need_full = True
-                stop.wait(delay)
+                self._sleep(stop, delay)
+            except Exception:
+                # Last line of defence: an agent that dies leaves the service unwatched. The
+                # traceback names code, not values (no locals are logged).
+                delay = backoff.next()
+                log.exception("unexpected error; re-reading everything in %.1fs", delay)
+                need_full = True
+                self._sleep(stop, delay)
+
+    def _sleep(self, stop: threading.Event, delay: float) -> None:
+        """Wait, still ticking /healthz: backing off is the loop working, not stalling."""
+        deadline = self.clock() + delay
+        while not stop.is_set() and self.clock() < deadline:
+            self.metrics.tick()
+            stop.wait(min(TICK, max(0.0, deadline - self.clock())))
 
     def _resync(self) -> None:
         snapshot = self.conn.read_prefix(self.prefix)
@@ -149,7 +163,7 @@ class SyncLoop:
 
     def _check_same_history(self) -> None:
         """After a broken stream: resume only if this is still the history we were following."""
-        revision, cluster_id = self.conn.header()
+        revision, cluster_id = self.conn.header(self.prefix)
         if cluster_id != self.cluster_id:
             raise _NeedsResync(f"etcd cluster id changed ({self.cluster_id:x} -> {cluster_id:x})")
         if revision < self.seen_revision:

@@ -115,7 +115,9 @@ def main() -> int:
     )
     server = None
     if settings.metrics_addr:
-        server = serve(metrics, settings.metrics_addr, stale_after=30.0)
+        # An apply may legitimately take a restart, a health check and a rollback.
+        stale_after = 2 * (settings.health_timeout + 60) * max(1, len(settings.containers)) + 30
+        server = serve(metrics, settings.metrics_addr, stale_after=stale_after)
     status.start()
     try:
         loop.run(stop)

@@ -76,14 +76,23 @@ class StateStore:
                 log.warning("state file %s unreadable (%s); starting afresh", state_file, exc)
                 self.state = AgentState()
         base = read_bytes(self.directory / "base.yml")
+        last_good = read_bytes(self.directory / "last-good.yml")
         current_sha = sha256(current)
+        # Everything the agent itself may have left in the file, even if it died between
+        # writing the file and recording it (the intent is recorded before the write).
+        own = {self.state.written_sha, self.state.applied_sha}
+        own |= {sha256(p.read_bytes()) for p in self.history()}
+        if last_good is not None:
+            own.add(sha256(last_good))
+        if base is not None:
+            own.add(sha256(base))
         if base is None:
             log.info("first start: keeping %s as the base config", self.config_path)
             self._save_base(current)
             self._save_last_good(current)
             self.state = AgentState(applied_sha=current_sha, written_sha=current_sha)
             self.save()
-        elif current_sha != self.state.written_sha and current_sha != sha256(base):
+        elif current_sha not in own:
             log.warning(
                 "%s was changed outside the agent; adopting it as the new base config",
                 self.config_path,
@@ -113,26 +122,32 @@ class StateStore:
         payload = json.dumps(asdict(self.state), indent=2, sort_keys=True).encode()
         ConfigWriter(self.directory / "state.json", private=True).write(payload)
 
-    def record_written(self, data: bytes, revision: int) -> None:
-        sha = sha256(data)
-        self.state.written_sha = sha
+    def note_writing(self, data: bytes) -> None:
+        """Record the intent before the config file is written, so a crash in between is
+        recognised as the agent's own write at the next start (not adopted as a new base)."""
+        self.state.written_sha = sha256(data)
         self.save()
+
+    def add_history(self, data: bytes, revision: int) -> None:
+        sha = sha256(data)
         ConfigWriter(self.history_dir / f"{revision:012d}-{sha[:12]}.yml", private=True).write(data)
-        entries = sorted(self.history_dir.glob("*.yml"))
+        entries = self.history()
         for old in entries[: max(0, len(entries) - self.history_keep)]:
             old.unlink(missing_ok=True)
 
     def record_applied(self, data: bytes, revision: int) -> None:
+        # last-good first: a crash between the two leaves state.json one step behind, which
+        # re-applies (harmless), instead of a last-good that is older than what ran.
+        if data != self.last_good:
+            self._save_last_good(data)
         self.state.applied_sha = sha256(data)
         self.state.applied_revision = revision
         self.save()
-        if data != self.last_good:
-            self._save_last_good(data)
 
-    def record_rollback(self, data: bytes, failed_sha: str, revision: int) -> None:
-        """The rollback config is running again; quarantine the one that failed."""
-        self.state.written_sha = sha256(data)
-        self.state.applied_sha = sha256(data)
+    def record_rollback(self, good: bytes, failed_sha: str, revision: int, healthy: bool) -> None:
+        """Quarantine the config that failed; the last good one counts as running if healthy."""
+        if healthy:
+            self.state.applied_sha = sha256(good)
         self.state.quarantined[failed_sha] = revision
         while len(self.state.quarantined) > QUARANTINE_KEEP:
             self.state.quarantined.pop(next(iter(self.state.quarantined)))

@@ -70,6 +70,8 @@ class StatusPublisher:
                 self._stopping.wait(2.0)
 
     def _publish(self, force: bool) -> None:
+        if self._stopping.is_set():
+            return  # stop() revokes the lease: do not grant a new one behind its back
         if self._lease is not None and self.conn.refresh_lease(self._lease) <= 0:
             self._lease = None  # expired while etcd was away: the key went with it
         if self._lease is None:
@@ -83,7 +85,8 @@ class StatusPublisher:
         """Stop and remove the key: a stopped agent is no longer an agent."""
         self._stopping.set()
         self._changed.set()
-        self._thread.join(timeout=5)
+        # One publish is at most three etcd calls of ETCD_TIMEOUT each.
+        self._thread.join(timeout=3 * self.conn.settings.timeout + 1)
         if self._lease is not None:
             with contextlib.suppress(EtcdError):
                 self.conn.revoke_lease(self._lease)

@@ -52,6 +52,17 @@ PAGE_SIZE = 100_000
 _REQUIRE_LEADER = ("hasleader", "true")
 
 
+def _token_needs_renewal(exc: BaseException) -> bool:
+    """An expired simple token, or a token issued before a user or role change ("revision of
+    auth store is old"): both are cured by authenticating again."""
+    if not isinstance(exc, grpc.RpcError):
+        return False
+    details = exc.details() or ""
+    return (
+        exc.code() == grpc.StatusCode.UNAUTHENTICATED and "invalid auth token" in details
+    ) or "revision of auth store is old" in details
+
+
 def _key_bytes(key: str | bytes) -> bytes:
     return key if isinstance(key, bytes) else key.encode("utf-8")
 
@@ -163,6 +174,7 @@ class EtcdConnection:
         self.settings = settings
         self._lock = threading.Lock()
         self._client: pyetcd.MultiEndpointEtcd3Client | None = None
+        self._retired: list[pyetcd.MultiEndpointEtcd3Client] = []
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -224,11 +236,18 @@ class EtcdConnection:
                 self._client = self._make_client()
             return self._client
 
-    def _reset_client(self) -> None:
+    def _retire_client(self, failed: pyetcd.MultiEndpointEtcd3Client) -> None:
+        """Stop handing out `failed`; the next call authenticates afresh.
+
+        The old client is not closed here: other threads (a watch, the status publisher) may
+        be in the middle of a call on its channels, and gRPC crashes the process when a stub is
+        built on a closed channel. Retired clients are closed by `close()`. Only the client
+        that failed is retired, so two threads renewing at once make one new client, not two.
+        """
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+            if self._client is failed:
+                self._client = None
+                self._retired.append(failed)
 
     def _translate(self, exc: BaseException, what: str) -> EtcdError:
         where = self.settings.describe()
@@ -287,16 +306,13 @@ class EtcdConnection:
             client = self._get_client()
             try:
                 return fn(client, *args, **kwargs)
+            except ValueError as exc:
+                # grpc: "Cannot invoke RPC on closed channel!" during close() from another thread
+                raise EtcdUnavailable(f"the etcd connection was closed ({what}): {exc}") from None
             except (grpc.RpcError, pyetcd_errors.Etcd3Exception) as exc:
-                if (
-                    attempt == 1
-                    and isinstance(exc, grpc.RpcError)
-                    and exc.code() == grpc.StatusCode.UNAUTHENTICATED
-                    and "invalid auth token" in (exc.details() or "")
-                    and self.settings.user
-                ):
-                    log.info("etcd auth token expired; authenticating again")
-                    self._reset_client()
+                if attempt == 1 and self.settings.user and _token_needs_renewal(exc):
+                    log.info("etcd auth token expired or outdated; authenticating again")
+                    self._retire_client(client)
                     continue
                 error = self._translate(exc, what)
                 if attempt == 1 and isinstance(error, EtcdUnavailable) and self._can_fail_over():
@@ -310,7 +326,12 @@ class EtcdConnection:
         return client is not None and any(not ep.is_failed() for ep in client.endpoints.values())
 
     def close(self) -> None:
-        self._reset_client()
+        with self._lock:
+            clients = [*self._retired, *([self._client] if self._client else [])]
+            self._client = None
+            self._retired.clear()
+        for client in clients:
+            client.close()
 
     def __enter__(self) -> EtcdConnection:
         return self
@@ -320,11 +341,17 @@ class EtcdConnection:
 
     # -- reads ------------------------------------------------------------------------------
 
-    def header(self) -> tuple[int, int]:
-        """The cluster's current (revision, cluster_id), with a one-key probe."""
+    def header(self, prefix: str | bytes = b"") -> tuple[int, int]:
+        """The cluster's current (revision, cluster_id), with a one-key probe.
+
+        The probe reads inside `prefix` so that a user whose role covers only that prefix may
+        make it; keep the prefix narrow, as etcd counts every key in the probed range.
+        """
+        start = _key_bytes(prefix) or b"\0"
+        end = prefix_range_end(start) if prefix else b"\0"
         resp = self._call(
             "read the current revision",
-            lambda c: c.get_response(b"\0", keys_only=True, limit=1),
+            lambda c: c.get_range_response(start, end, keys_only=True, limit=1),
         )
         return resp.header.revision, resp.header.cluster_id
 

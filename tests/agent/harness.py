@@ -85,6 +85,11 @@ class AgentProcess:
                 values[name.removeprefix("watcher_agent_")] = float(value)
         return values
 
+    def healthz(self) -> int:
+        url = f"http://127.0.0.1:{self.metrics_port}/healthz"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return int(resp.status)
+
     def wait_metric(self, name: str, predicate: Any, timeout: float = 30, what: str = "") -> None:
         wait_until(
             lambda: predicate(self.metrics()[name]),

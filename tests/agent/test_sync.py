@@ -182,6 +182,7 @@ def test_status_key_disappears_when_the_agent_dies(etcd_server, make_agent):
     wait_until(lambda: len(status(etcd_server.endpoint, "t10")) == 1, 20, "status published")
     record = status(etcd_server.endpoint, "t10")[0]
     assert record["last_result"] == "ok" and record["applied_revision"] > 0
+    assert agent.healthz() == 200
     agent.stop(signal.SIGKILL)
     # STATUS_TTL is 5 s in the harness: the lease runs out and the key goes with it.
     wait_until(lambda: status(etcd_server.endpoint, "t10") == [], 20, "status key expiry")

@@ -10,10 +10,12 @@ from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
 from etcdadmin.core.errors import (
     EtcdAuthFailed,
     EtcdError,
+    EtcdTLSError,
     EtcdUnavailable,
     RevisionCompacted,
 )
-from tests.stack.procs import free_port
+from tests.stack.procs import ManagedProcess, free_port, require_binary, wait_until
+from tests.stack.tls import make_tls_files
 
 
 def connect(*endpoints: str, **kw) -> EtcdConnection:
@@ -126,3 +128,60 @@ def test_malformed_endpoint_is_refused_with_an_example():
     with pytest.raises(EtcdError, match="host:port"):
         ConnectionSettings.parse_endpoints("localhost")
     assert ConnectionSettings.parse_endpoints("http://a:1, b:2/") == ("a:1", "b:2")
+
+
+@pytest.fixture
+def tls_etcd(tmp_path):
+    """An etcd that only speaks TLS and asks for client certificates."""
+    files = make_tls_files(tmp_path / "pki")
+    port, peer = free_port(), free_port()
+    etcd = ManagedProcess(
+        "etcd-tls",
+        [
+            require_binary("etcd", "etcd-server"),
+            "--data-dir", str(tmp_path / "data"),
+            "--listen-client-urls", f"https://127.0.0.1:{port}",
+            "--advertise-client-urls", f"https://127.0.0.1:{port}",
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"default=http://127.0.0.1:{peer}",
+            "--cert-file", str(files.server_cert),
+            "--key-file", str(files.server_key),
+            "--trusted-ca-file", str(files.ca),
+            "--client-cert-auth",
+        ],
+        tmp_path / "etcd.log",
+    )  # fmt: skip
+    etcd.start()
+    try:
+        yield f"127.0.0.1:{port}", files
+    finally:
+        etcd.stop()
+
+
+def test_tls_with_a_client_certificate_works_and_a_missing_ca_file_is_named(tls_etcd):
+    endpoint, files = tls_etcd
+    settings = ConnectionSettings(
+        (endpoint,),
+        ca_file=str(files.ca),
+        cert_file=str(files.client_cert),
+        key_file=str(files.client_key),
+    )
+    with EtcdConnection(settings) as conn:
+        wait_until(lambda: conn.put("tls/k", "v") > 0, 30, "etcd serving TLS")
+        assert conn.get("tls/k").value == b"v"
+    missing = ConnectionSettings((endpoint,), ca_file=str(files.ca) + ".missing")
+    with pytest.raises(EtcdTLSError, match=r"ca\.crt\.missing"):
+        EtcdConnection(missing).get("tls/k")
+    # Plaintext against a TLS-only etcd is refused, not hung.
+    with pytest.raises(EtcdUnavailable):
+        EtcdConnection(ConnectionSettings((endpoint,), timeout=3)).get("tls/k")
+
+
+def test_a_prefix_larger_than_grpcs_default_message_limit_is_read_whole(private_etcd):
+    value = b"v" * (1024 * 1024)
+    with connect(private_etcd.endpoint) as conn:
+        for i in range(6):
+            conn.put(f"big/k{i}", value)
+        snapshot = conn.read_prefix("big/")
+        assert [len(kv.value) for kv in snapshot.items] == [len(value)] * 6

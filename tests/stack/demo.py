@@ -39,6 +39,8 @@ DIRECTORY = "hack"
 
 def _port(preferred: int) -> int:
     with socket.socket() as probe:
+        # etcd and the registry (Go) bind with SO_REUSEADDR: a port in TIME_WAIT is free to them.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", preferred))
             return preferred
