@@ -12,9 +12,10 @@ dies silently on an etcd restart (see shared FACTS): the agent must see every on
 from __future__ import annotations
 
 import logging
+import operator
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -50,6 +51,14 @@ PAGE_SIZE = 100_000
 # etcd's gRPC metadata for clientv3.WithRequireLeader: a member cut off from its leader cancels
 # the watch instead of silently sending nothing.
 _REQUIRE_LEADER = ("hasleader", "true")
+
+
+_COMPARE_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    ">": operator.gt,
+}
 
 
 def _token_needs_renewal(exc: BaseException) -> bool:
@@ -162,6 +171,52 @@ class WatchBatch:
         if self.events:
             return self.events[-1].kv.mod_revision
         return self.header_revision
+
+
+@dataclass(frozen=True)
+class Compare:
+    """A transaction guard: `key`'s `target` (mod/create/version revision, or value) `op` value."""
+
+    key: bytes
+    target: Literal["mod", "create", "version", "value"]
+    op: Literal["==", "!=", "<", ">"]
+    value: int | bytes
+
+
+@dataclass(frozen=True)
+class TxnOp:
+    kind: Literal["put", "delete", "delete_prefix"]
+    key: bytes
+    value: bytes = b""
+    lease: int = 0
+
+
+@dataclass(frozen=True)
+class TxnResult:
+    succeeded: bool
+    revision: int
+    # on failure: the keys asked for, as they are now (None: absent)
+    current: dict[bytes, KeyValue | None]
+
+
+@dataclass(frozen=True)
+class Member:
+    member_id: int
+    name: str
+    peer_urls: tuple[str, ...]
+    client_urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemberStatus:
+    endpoint: str
+    member_id: int
+    version: str
+    db_size: int
+    leader: int
+    raft_index: int
+    raft_term: int
+    revision: int
 
 
 class EtcdConnection:
@@ -355,8 +410,11 @@ class EtcdConnection:
         )
         return resp.header.revision, resp.header.cluster_id
 
-    def get(self, key: str | bytes) -> KeyValue | None:
-        resp = self._call("read a key", lambda c: c.get_response(_key_bytes(key)))
+    def get(self, key: str | bytes, *, revision: int | None = None) -> KeyValue | None:
+        """One key, now or as it was at `revision` (None when absent then)."""
+        resp = self._call(
+            "read a key", lambda c: c.get_response(_key_bytes(key), revision=revision)
+        )
         return KeyValue.from_proto(resp.kvs[0]) if resp.kvs else None
 
     def read_prefix(
@@ -424,6 +482,108 @@ class EtcdConnection:
     def revoke_lease(self, lease_id: int) -> None:
         self._call("revoke a lease", lambda c: c.revoke_lease(lease_id))
 
+    def txn(
+        self,
+        compares: Sequence[Compare],
+        success: Sequence[TxnOp],
+        failure_reads: Sequence[bytes] = (),
+    ) -> TxnResult:
+        """One etcd transaction: `success` runs only if every compare holds.
+
+        When it does not, `failure_reads` are read in the same transaction, so a conflict can
+        be shown with the values that won, as of the same revision.
+        """
+        client = self._get_client()
+        txs = client.transactions
+        built = []
+        for cmp in compares:
+            target = {"mod": txs.mod, "create": txs.create, "version": txs.version}.get(
+                cmp.target, txs.value
+            )(cmp.key)
+            # pyetcd's compare objects record the operator by mutating themselves: apply
+            # exactly one (a dict of all four would leave the last one applied).
+            built.append(_COMPARE_OPS[cmp.op](target, cmp.value))
+        ops: list[Any] = []
+        for op in success:
+            if op.kind == "put":
+                ops.append(txs.put(op.key, op.value, lease=op.lease or None))
+            elif op.kind == "delete":
+                ops.append(txs.delete(op.key))
+            else:
+                ops.append(txs.delete(op.key, range_end=prefix_range_end(op.key)))
+        reads = [txs.get(key) for key in failure_reads]
+
+        def run(c: Any) -> Any:
+            compare_msgs = [b.build_message() for b in built]
+            request = etcdrpc.TxnRequest(
+                compare=compare_msgs,
+                success=c._ops_to_requests(ops),
+                failure=c._ops_to_requests(reads),
+            )
+            return c.kvstub.Txn(
+                request, c.timeout, credentials=c.call_credentials, metadata=c.metadata
+            )
+
+        resp = self._call("apply a transaction", run)
+        found: dict[bytes, KeyValue | None] = {key: None for key in failure_reads}
+        if not resp.succeeded:
+            for item in resp.responses:
+                for kv in item.response_range.kvs:
+                    found[kv.key] = KeyValue.from_proto(kv)
+        return TxnResult(bool(resp.succeeded), int(resp.header.revision), found)
+
+    def members(self) -> list[Member]:
+        resp = self._call(
+            "list members",
+            lambda c: c.clusterstub.MemberList(
+                etcdrpc.MemberListRequest(),
+                c.timeout,
+                credentials=c.call_credentials,
+                metadata=c.metadata,
+            ),
+        )
+        return [Member(m.ID, m.name, tuple(m.peerURLs), tuple(m.clientURLs)) for m in resp.members]
+
+    def member_status(self, endpoint: str) -> MemberStatus:
+        """Status of the member at `endpoint` (version, DB size, leader, raft index)."""
+        settings = ConnectionSettings(
+            (endpoint,),
+            user=self.settings.user,
+            password=self.settings.password,
+            ca_file=self.settings.ca_file,
+            cert_file=self.settings.cert_file,
+            key_file=self.settings.key_file,
+            timeout=self.settings.timeout,
+        )
+        with EtcdConnection(settings) as one:
+            resp = one._call(
+                "read member status",
+                lambda c: c.maintenancestub.Status(
+                    etcdrpc.StatusRequest(),
+                    c.timeout,
+                    credentials=c.call_credentials,
+                    metadata=c.metadata,
+                ),
+            )
+        return MemberStatus(
+            endpoint=endpoint,
+            member_id=resp.header.member_id,
+            version=resp.version,
+            db_size=resp.dbSize,
+            leader=resp.leader,
+            raft_index=resp.raftIndex,
+            raft_term=resp.raftTerm,
+            revision=resp.header.revision,
+        )
+
+    def alarms(self) -> list[tuple[int, str]]:
+        """Active alarms as (member id, alarm name), e.g. NOSPACE."""
+        result = self._call("list alarms", lambda c: list(c.list_alarms()))
+        return [(a.member_id, str(a.alarm_type)) for a in result]
+
+    def defragment(self) -> None:
+        self._call("defragment", lambda c: c.defragment())
+
     def compact(self, revision: int) -> None:
         self._call("compact", lambda c: c.compact(revision, physical=True))
 
@@ -435,6 +595,15 @@ class EtcdConnection:
         """Watch every key under `prefix` from `start_revision` on (inclusive)."""
         start = _key_bytes(prefix)
         end = prefix_range_end(start) if start else b"\0"
+        return self._watch(start, end, start_revision, require_leader)
+
+    def watch_key(self, key: str | bytes, start_revision: int) -> WatchStream:
+        """Watch one key from `start_revision` on: replays its history, then follows it."""
+        return self._watch(_key_bytes(key), b"", start_revision, True)
+
+    def _watch(
+        self, start: bytes, end: bytes, start_revision: int, require_leader: bool
+    ) -> WatchStream:
         client = self._get_client()
         try:
             channel = client.channel
@@ -446,7 +615,7 @@ class EtcdConnection:
         request = etcdrpc.WatchRequest(
             create_request=etcdrpc.WatchCreateRequest(
                 key=start or b"\0",
-                range_end=end,
+                range_end=end or None,
                 start_revision=start_revision,
                 progress_notify=True,
             )

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
+from etcdadmin.core.connection import Compare, ConnectionSettings, EtcdConnection, TxnOp
 from etcdadmin.core.errors import (
     EtcdAuthFailed,
     EtcdError,
@@ -185,3 +185,48 @@ def test_a_prefix_larger_than_grpcs_default_message_limit_is_read_whole(private_
             conn.put(f"big/k{i}", value)
         snapshot = conn.read_prefix("big/")
         assert [len(kv.value) for kv in snapshot.items] == [len(value)] * 6
+
+
+def test_a_guarded_transaction_writes_all_or_nothing_and_shows_what_won(etcd_server):
+    with connect(etcd_server.endpoint) as conn:
+        rev_a = conn.put("c7/a", "1")
+        guard = [Compare(b"c7/a", "mod", "==", rev_a), Compare(b"c7/b", "version", "==", 0)]
+        ops = [TxnOp("put", b"c7/a", b"2"), TxnOp("put", b"c7/b", b"new")]
+        etcd_server.etcdctl("put", "c7/a", "from etcdctl")
+        result = conn.txn(guard, ops, failure_reads=[b"c7/a", b"c7/b"])
+        assert not result.succeeded
+        assert result.current[b"c7/a"].value == b"from etcdctl"
+        assert result.current[b"c7/b"] is None
+        assert conn.get("c7/b") is None, "nothing of a failed transaction is written"
+        fresh = conn.get("c7/a").mod_revision
+        guard = [Compare(b"c7/a", "mod", "==", fresh), Compare(b"c7/b", "version", "==", 0)]
+        assert conn.txn(guard, ops).succeeded
+        assert etcd_server.etcdctl("get", "c7/b", "--print-value-only").stdout == "new\n"
+
+
+def test_cluster_members_and_their_status_are_listed(etcd_cluster):
+    with connect(*etcd_cluster.endpoints) as conn:
+        members = conn.members()
+        assert len(members) == 3
+        statuses = [conn.member_status(ep) for ep in etcd_cluster.endpoints]
+        assert len({s.leader for s in statuses}) == 1, "all members agree on the leader"
+        assert statuses[0].version.startswith("3.")
+        assert conn.alarms() == []
+
+
+def test_a_key_history_is_replayed_by_watching_it_from_an_old_revision(etcd_server):
+    with connect(etcd_server.endpoint) as conn:
+        first = conn.put("c8/k", "v1")
+        conn.put("c8/k", "v2")
+        conn.delete("c8/k")
+        conn.put("c8/k", "v3")
+        assert conn.get("c8/k", revision=first).value == b"v1"
+        stream = conn.watch_key("c8/k", first)
+        threading.Timer(10, stream.close).start()
+        seen = []
+        for batch in stream:
+            seen += [(e.kind, e.kv.value) for e in batch.events]
+            if len(seen) >= 4:
+                break
+        stream.close()
+        assert seen == [("put", b"v1"), ("put", b"v2"), ("delete", b""), ("put", b"v3")]
