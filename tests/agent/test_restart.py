@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -202,3 +203,48 @@ def test_a_missing_container_is_reported_and_the_config_is_not_touched(
     error = first_status(etcd_server, served)["last_error"]
     assert "no-such-registry" in error and "SERVE_CONTAINER" in error
     assert served.config.read_bytes() == before
+
+
+def _image_with_healthcheck(client, base: str, command: list[str], tag: str) -> str:
+    """The registry image plus a HEALTHCHECK (exec form: the image has no shell)."""
+    dockerfile = (
+        f"FROM {base}\n"
+        f"HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD {json.dumps(command)}\n"
+    )
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    return tag
+
+
+@pytest.mark.parametrize("healthy", [True, False], ids=["healthy", "unhealthy"])
+def test_the_images_healthcheck_decides_whether_a_restart_succeeded(
+    tmp_path, etcd_server, docker_daemon, registry_image, swift, make_agent, healthy
+):
+    client = docker_daemon.client()
+    command = ["/usr/bin/docker-registry", "--version"] if healthy else ["/no/such/probe"]
+    image = _image_with_healthcheck(
+        client, registry_image, command, f"etcdadmin-test/registry-hc:{str(healthy).lower()}"
+    )
+    port, name = free_port(), f"reg-hc-{uuid.uuid4().hex[:8]}"
+    config_dir = tmp_path / "conf"
+    config = write_registry_config(
+        config_dir, registry_config(swift, swift.key, container=name, port=port)
+    )
+    container = run_registry(client, image, config_dir, name, port)
+    try:
+        served = Served(container, port, config, name)
+        agent = make_agent(agent_env(etcd_server, docker_daemon, served), config=config)
+        wait_until(lambda: first_status(etcd_server, served).get("last_result"), 30, "start")
+        revision = put(etcd_server, f"{name}/log/level", "debug")
+        if healthy:
+            wait_applied(agent, etcd_server, served, revision)
+            container.reload()
+            assert container.attrs["State"]["Health"]["Status"] == "healthy"
+        else:
+            wait_until(
+                lambda: first_status(etcd_server, served).get("last_result") == "rolled_back",
+                60,
+                f"rollback\n{agent.log()[-2000:]}",
+            )
+            assert "HEALTHCHECK" in first_status(etcd_server, served)["last_error"]
+    finally:
+        container.remove(force=True)
