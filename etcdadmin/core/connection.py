@@ -429,15 +429,31 @@ class EtcdConnection:
 
         An empty prefix means the whole key space.
         """
+        items: list[KeyValue] = []
+        pinned, cluster_id = 0, 0
+        for page in self.iter_pages(
+            prefix, revision=revision, keys_only=keys_only, page_size=page_size
+        ):
+            items.extend(page.items)
+            pinned, cluster_id = page.revision, page.cluster_id
+        return Snapshot(revision=pinned, cluster_id=cluster_id, items=tuple(items))
+
+    def iter_pages(
+        self,
+        prefix: str | bytes,
+        *,
+        revision: int | None = None,
+        keys_only: bool = False,
+        page_size: int = PAGE_SIZE,
+    ) -> Iterator[Snapshot]:
+        """The pages of a prefix read, as they arrive, all at one revision (the first page's)."""
         start = _key_bytes(prefix)
         end = prefix_range_end(start) if start else b"\0"
         if start == end:  # a prefix of only 0xff bytes has no upper bound
             end = b"\0"
         if not start:
             start = b"\0"
-        items: list[KeyValue] = []
         pinned = revision
-        cluster_id = 0
         while True:
             resp = self._call(
                 "read keys",
@@ -446,13 +462,12 @@ class EtcdConnection:
                 ),
             )
             if pinned is None:
-                pinned = resp.header.revision
-            cluster_id = resp.header.cluster_id
-            items.extend(KeyValue.from_proto(kv) for kv in resp.kvs)
+                pinned = int(resp.header.revision)
+            items = tuple(KeyValue.from_proto(kv) for kv in resp.kvs)
+            yield Snapshot(revision=pinned, cluster_id=resp.header.cluster_id, items=items)
             if not resp.more or not resp.kvs:
-                break
+                return
             start = resp.kvs[-1].key + b"\0"
-        return Snapshot(revision=pinned, cluster_id=cluster_id, items=tuple(items))
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -478,6 +493,11 @@ class EtcdConnection:
         """Keep a lease alive; returns its remaining TTL, 0 when it has already expired."""
         responses = self._call("refresh a lease", lambda c: list(c.refresh_lease(lease_id)))
         return int(responses[0].TTL) if responses else 0
+
+    def lease_ttl(self, lease_id: int) -> int:
+        """Seconds left on a lease; -1 when it has expired or never existed."""
+        info = self._call("read a lease", lambda c: c.get_lease_info(lease_id))
+        return int(info.TTL)
 
     def revoke_lease(self, lease_id: int) -> None:
         self._call("revoke a lease", lambda c: c.revoke_lease(lease_id))

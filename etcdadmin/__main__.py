@@ -1,0 +1,5 @@
+"""`python -m etcdadmin`."""
+
+from etcdadmin.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""Directories as environments: `registry-test/` against `registry-production-1.0/`.
+
+Teams keep one etcd directory per release or stage of the same service. Promoting a change means
+seeing how two directories differ, and moving a whole configuration in or out of etcd as the YAML
+file the service actually reads. Both go through the agent's own key<->YAML mapping
+(`etcdadmin.core.mapping`), so an exported file is exactly what an agent watching that directory
+would render onto an empty base, and an imported file becomes exactly the keys that render it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from etcdadmin.core import mapping
+from etcdadmin.core.connection import EtcdConnection, KeyValue
+from etcdadmin.core.errors import MappingError
+
+log = logging.getLogger(__name__)
+
+DiffStatus = Literal["only_left", "only_right", "different"]
+
+
+@dataclass(frozen=True)
+class DiffEntry:
+    """One relative key whose value is not the same on both sides (None: the side lacks it)."""
+
+    relative: bytes
+    left: KeyValue | None
+    right: KeyValue | None
+
+    @property
+    def status(self) -> DiffStatus:
+        if self.right is None:
+            return "only_left"
+        if self.left is None:
+            return "only_right"
+        return "different"
+
+
+@dataclass(frozen=True)
+class DirectoryDiff:
+    """How two directories differ, both read at one `revision` so the comparison is not torn by
+    a write landing between the two reads.
+
+    `left` and `right` are the prefixes read (with their trailing slash). Only differences are
+    listed, sorted by relative key; `identical` counts the keys with the same value on both
+    sides (metadata such as mod_revision does not count: the environments were written at
+    different times by design).
+    """
+
+    revision: int
+    left: bytes
+    right: bytes
+    entries: tuple[DiffEntry, ...]
+    identical: int
+
+    @property
+    def same(self) -> bool:
+        return not self.entries
+
+
+def directory_prefix(directory: bytes) -> bytes:
+    """The key prefix of a directory: with exactly the one trailing slash its keys carry.
+
+    `registry-test` and `registry-test/` name the same directory, as they do for the agent;
+    without the slash a prefix read would also return `registry-test-2/...`.
+    """
+    stripped = directory.rstrip(b"/")
+    if not stripped:
+        raise MappingError("the etcd directory must not be empty; name one, such as `hack/`")
+    return stripped + b"/"
+
+
+def compare_directories(conn: EtcdConnection, left: bytes, right: bytes) -> DirectoryDiff:
+    """Compare the keys of two directories by their path below each directory.
+
+    The right side is read pinned at the revision of the left read: both sides then show the
+    cluster at one instant, whatever is written meanwhile.
+    """
+    left_prefix = directory_prefix(left)
+    right_prefix = directory_prefix(right)
+    left_snap = conn.read_prefix(left_prefix)
+    right_snap = conn.read_prefix(right_prefix, revision=left_snap.revision)
+    left_keys = {kv.key[len(left_prefix) :]: kv for kv in left_snap.items}
+    right_keys = {kv.key[len(right_prefix) :]: kv for kv in right_snap.items}
+    entries: list[DiffEntry] = []
+    identical = 0
+    for relative in sorted(left_keys.keys() | right_keys.keys()):
+        left_kv = left_keys.get(relative)
+        right_kv = right_keys.get(relative)
+        if left_kv is not None and right_kv is not None and left_kv.value == right_kv.value:
+            identical += 1
+        else:
+            entries.append(DiffEntry(relative, left_kv, right_kv))
+    log.debug(
+        "compared two directories at revision %d: %d differences, %d identical keys",
+        left_snap.revision,
+        len(entries),
+        identical,
+    )
+    return DirectoryDiff(
+        revision=left_snap.revision,
+        left=left_prefix,
+        right=right_prefix,
+        entries=tuple(entries),
+        identical=identical,
+    )
+
+
+def export_directory(conn: EtcdConnection, directory: bytes) -> str:
+    """The directory as one YAML document, rendered exactly as an agent would onto an empty base.
+
+    An empty directory gives an empty document. Keys in the form `import_entries` writes (the
+    canonical form) come back identical from an export and import; other spellings of the same
+    value (`'x'` for `x`, `{a: 1}` for a key `a` below) come back as the equivalent canonical
+    keys. A key or value the agent could not render raises `MappingError` naming the key.
+    """
+    prefix = directory_prefix(directory)
+    snapshot = conn.read_prefix(prefix)
+    text_directory = _text(prefix, "the directory name")
+    entries = {_text(kv.key, "the key name"): kv.value for kv in snapshot.items}
+    return mapping.render("", entries, text_directory).decode("utf-8")
+
+
+def import_entries(yaml_text: str, directory: bytes) -> dict[bytes, bytes]:
+    """The keys (full key -> value) that a YAML config file becomes under `directory`.
+
+    Nothing is written: the client stages these as pending changes, so the operator sees and
+    confirms them like any other edit. Problems raise `MappingError` from the mapping.
+    """
+    text_directory = _text(directory_prefix(directory), "the directory name")
+    keys = mapping.flatten_text(yaml_text, text_directory)
+    return {key.encode("utf-8"): value.encode("utf-8") for key, value in keys.items()}
+
+
+def _text(raw: bytes, what: str) -> str:
+    """Key names as text, which is all the mapping (and a YAML file) can name."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        shown = raw.decode("utf-8", errors="backslashreplace")
+        raise MappingError(
+            f"{what} `{shown}` is not valid UTF-8 text, so it cannot be part of a config file; "
+            "rename the key",
+            key=shown,
+        ) from None

@@ -1,0 +1,88 @@
+"""How a value is shown and edited: text, JSON, YAML or hex, with validation before staging.
+
+Bytes that are not UTF-8 text are shown as hex and only ever edited as hex, so opening and
+saving a binary value never changes it.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+from enum import Enum
+
+import yaml
+
+from etcdadmin.core.errors import EtcdAdminError
+
+
+class ValueFormat(Enum):
+    TEXT = "Text"
+    JSON = "JSON"
+    YAML = "YAML"
+    HEX = "Hex"
+
+
+class ValueFormatError(EtcdAdminError):
+    """The edited text is not valid in the chosen format; nothing was staged."""
+
+
+_PRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def is_text(value: bytes) -> bool:
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not _PRINTABLE.search(text)
+
+
+def detect(value: bytes) -> ValueFormat:
+    """The format a value opens in: hex for binary, JSON when it parses as a JSON document."""
+    if not is_text(value):
+        return ValueFormat.HEX
+    stripped = value.strip()
+    if stripped[:1] in (b"{", b"["):
+        try:
+            json.loads(stripped)
+            return ValueFormat.JSON
+        except ValueError:
+            pass
+    return ValueFormat.TEXT
+
+
+def to_text(value: bytes, fmt: ValueFormat) -> str:
+    if fmt is ValueFormat.HEX:
+        raw = value.hex()
+        return "\n".join(
+            " ".join(raw[i + j : i + j + 2] for j in range(0, min(32, len(raw) - i), 2))
+            for i in range(0, len(raw), 32)
+        )
+    if not is_text(value):
+        raise ValueFormatError("this value is binary: it can only be shown and edited as hex")
+    return value.decode("utf-8")
+
+
+def from_text(text: str, fmt: ValueFormat) -> bytes:
+    """The bytes to store for edited `text`, after validating it in `fmt`."""
+    if fmt is ValueFormat.HEX:
+        try:
+            return binascii.unhexlify(re.sub(r"\s+", "", text))
+        except (binascii.Error, ValueError):
+            raise ValueFormatError(
+                "not valid hex: use pairs of 0-9/a-f digits (spaces and line breaks are ignored)"
+            ) from None
+    if fmt is ValueFormat.JSON:
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise ValueFormatError(f"not valid JSON: {exc}") from None
+    elif fmt is ValueFormat.YAML:
+        try:
+            yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ValueFormatError(f"not valid YAML{where}") from None
+    return text.encode("utf-8")

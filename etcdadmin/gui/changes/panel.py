@@ -1,0 +1,251 @@
+"""Pending changes: the staged list, its diff, and applying it as one guarded transaction."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from etcdadmin.core.changes import (
+    Applied,
+    ChangeConflict,
+    ChangeSet,
+    PendingChange,
+    Plan,
+    diff_text,
+)
+from etcdadmin.core.keyindex import display_segment
+from etcdadmin.gui.errors import describe, show_error
+from etcdadmin.gui.session import Session
+from etcdadmin.gui.workers import Task, run_task
+
+
+def _show_value(kv: object) -> str:
+    if kv is None:
+        return "(absent)"
+    value = kv.value  # type: ignore[attr-defined]
+    try:
+        return f"{value.decode('utf-8')!r} (revision {kv.mod_revision})"  # type: ignore[attr-defined]
+    except UnicodeDecodeError:
+        return f"0x{value.hex()} (revision {kv.mod_revision})"  # type: ignore[attr-defined]
+
+
+class ChangesPanel(QWidget):
+    """Signals:
+    applied(int): the revision the changes were applied at.
+    message(str): a line for the status bar.
+    """
+
+    applied = Signal(int)
+    message = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("changesPanel")
+        self.session: Session | None = None
+        self.production = False
+        self.read_only = False
+        self.changes = ChangeSet()
+        self.undo_stack: list[Applied] = []
+        self._plan_task: Task | None = None
+        layout = QVBoxLayout(self)
+        self.header = QLabel("No pending changes")
+        layout.addWidget(self.header)
+        split = QSplitter(Qt.Orientation.Vertical)
+        self.list = QListWidget()
+        self.list.setObjectName("pendingList")
+        split.addWidget(self.list)
+        self.diff = QPlainTextEdit()
+        self.diff.setObjectName("pendingDiff")
+        self.diff.setReadOnly(True)
+        self.diff.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        split.addWidget(self.diff)
+        layout.addWidget(split, 1)
+        buttons = QHBoxLayout()
+        self.apply_button = QPushButton("Apply all")
+        self.apply_button.setObjectName("applyButton")
+        self.apply_button.setToolTip("Apply every pending change as one transaction (Ctrl+Return)")
+        self.apply_button.clicked.connect(self.apply)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.discard_button = QPushButton("Discard all")
+        self.discard_button.clicked.connect(self.discard)
+        self.undo_button = QPushButton("Undo last apply")
+        self.undo_button.setObjectName("undoButton")
+        self.undo_button.setToolTip("Apply the inverse of the last applied change (Ctrl+Z)")
+        self.undo_button.clicked.connect(self.undo)
+        for b in (self.apply_button, self.remove_button, self.discard_button, self.undo_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self._replan = QTimer(self)
+        self._replan.setSingleShot(True)
+        self._replan.setInterval(150)
+        self._replan.timeout.connect(self._plan)
+        self._refresh()
+
+    def set_session(self, session: Session | None, production: bool, read_only: bool) -> None:
+        self.session = session
+        self.production = production
+        self.read_only = read_only
+        self.changes.clear()
+        self.undo_stack.clear()
+        self._refresh()
+
+    def stage(self, change: PendingChange) -> None:
+        if self.read_only:
+            self.message.emit("read-only connection: nothing can be staged")
+            return
+        self.changes.add(change)
+        self._refresh()
+
+    def remove_selected(self) -> None:
+        row = self.list.currentRow()
+        if row >= 0:
+            self.changes.remove(row)
+            self._refresh()
+
+    def discard(self) -> None:
+        self.changes.clear()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.list.clear()
+        for change in self.changes:
+            self.list.addItem(change.describe())
+        count = len(self.changes)
+        self.header.setText(
+            f"{count} pending change{'s' if count != 1 else ''}" if count else "No pending changes"
+        )
+        self.apply_button.setEnabled(count > 0 and self.session is not None and not self.read_only)
+        self.remove_button.setEnabled(count > 0)
+        self.discard_button.setEnabled(count > 0)
+        self.undo_button.setEnabled(bool(self.undo_stack) and not self.read_only)
+        if count:
+            self._replan.start()
+        else:
+            self.diff.setPlainText("")
+
+    def _plan(self) -> None:
+        if self.session is None or not len(self.changes):
+            return
+        conn = self.session.conn
+        snapshot = ChangeSet()
+        for change in self.changes:
+            snapshot.add(change)
+        if self._plan_task is not None:
+            self._plan_task.cancel()
+        self._plan_task = run_task(
+            "plan changes",
+            lambda task: snapshot.plan(conn),
+            self._planned,
+            lambda exc: self.diff.setPlainText(describe(exc)),
+        )
+
+    def _planned(self, plan: object) -> None:
+        text = diff_text(plan)  # type: ignore[arg-type]
+        stale = getattr(plan, "stale", ())
+        if stale:
+            keys = ", ".join(display_segment(c.key) for c in stale)
+            text = f"!! changed by someone else since staged: {keys}\n\n" + text
+        self.diff.setPlainText(text)
+
+    def apply(self) -> None:
+        if self.session is None or not len(self.changes) or self.read_only:
+            return
+        conn = self.session.conn
+        changes = self.changes
+
+        def plan(task: object) -> object:
+            return changes.plan(conn)
+
+        run_task("plan changes", plan, self._confirm_and_apply, self._apply_failed)
+
+    def _confirm_and_apply(self, plan: Plan) -> None:
+        if self.production and not self._confirm(plan):
+            self.message.emit("apply cancelled")
+            return
+        assert self.session is not None
+        conn = self.session.conn
+        self.apply_button.setEnabled(False)
+        self.message.emit("applying …")
+        run_task(
+            "apply changes",
+            lambda task: self.changes.apply(conn, plan),
+            self._applied,
+            self._apply_failed,
+        )
+
+    def _confirm(self, plan: object) -> bool:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Apply to PRODUCTION?")
+        dialog.setObjectName("confirmDialog")
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(QLabel("This connection is marked production. Apply these changes?"))
+        view = QPlainTextEdit(diff_text(plan))  # type: ignore[arg-type]
+        view.setReadOnly(True)
+        view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        layout.addWidget(view)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Apply).clicked.connect(dialog.accept)
+        buttons.rejected.connect(dialog.reject)
+        layout.addWidget(buttons)
+        dialog.resize(640, 420)
+        return dialog.exec() == QDialog.DialogCode.Accepted
+
+    def _applied(self, applied: Applied) -> None:
+        self.undo_stack.append(applied)
+        self.changes = ChangeSet()
+        self._refresh()
+        self.message.emit(f"applied at revision {applied.revision}")
+        self.applied.emit(applied.revision)
+
+    def _apply_failed(self, exc: BaseException) -> None:
+        self._refresh()
+        if isinstance(exc, ChangeConflict):
+            lines = [
+                f"{display_segment(c.key)}\n    you saw:  {_show_value(c.expected)}\n"
+                f"    now:      {_show_value(c.actual)}"
+                for c in exc.conflicts
+            ]
+            show_error(
+                self,
+                "Conflict: nothing was written",
+                "Someone else changed these keys since you staged your changes. Nothing was "
+                "written; review, re-stage and apply again.\n\n" + "\n".join(lines),
+            )
+            self.message.emit("conflict: nothing was written")
+        else:
+            show_error(self, "Apply failed", exc)
+            self.message.emit(describe(exc))
+
+    def undo(self) -> None:
+        if not self.undo_stack or self.session is None or self.read_only:
+            return
+        last = self.undo_stack[-1]
+        conn = self.session.conn
+
+        def run(task: object) -> Applied:
+            plan = last.undo.plan(conn)
+            return last.undo.apply(conn, plan)
+
+        def done(applied: Applied) -> None:
+            self.undo_stack.pop()
+            self._refresh()
+            self.message.emit(f"undone at revision {applied.revision}")
+            self.applied.emit(applied.revision)
+
+        run_task("undo", run, done, self._apply_failed)

@@ -1,0 +1,168 @@
+"""Two directories side by side, only the differences, and copying selected ones across."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from etcdadmin.core.changes import CopyDirectory, DeleteKey, SetValue
+from etcdadmin.core.environments import DirectoryDiff, compare_directories
+from etcdadmin.core.keyindex import KeyIndex, display_segment
+from etcdadmin.gui.errors import describe
+from etcdadmin.gui.session import Session
+from etcdadmin.gui.workers import run_task
+
+MAX_CELL = 200
+
+
+def _cell(kv: object) -> str:
+    if kv is None:
+        return "(absent)"
+    value: bytes = kv.value  # type: ignore[attr-defined]
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "0x" + value.hex()
+    return text if len(text) <= MAX_CELL else text[:MAX_CELL] + "…"
+
+
+def top_directories(index: KeyIndex) -> list[bytes]:
+    return [c.path + b"/" for c in index.children(b"") if c.is_dir]
+
+
+class CompareDialog(QDialog):
+    """Signals:
+    staged(object): a change copying a difference across, or a whole directory copy.
+    """
+
+    staged = Signal(object)
+
+    def __init__(self, parent: QWidget | None, session: Session, index: KeyIndex) -> None:
+        super().__init__(parent)
+        self.setObjectName("compareDialog")
+        self.setWindowTitle("Compare directories")
+        self.session = session
+        self.diff: DirectoryDiff | None = None
+        layout = QVBoxLayout(self)
+        pick = QHBoxLayout()
+        self.left = QComboBox()
+        self.right = QComboBox()
+        for combo in (self.left, self.right):
+            combo.setEditable(True)
+            for directory in top_directories(index):
+                combo.addItem(display_segment(directory), directory)
+            combo.setMinimumWidth(220)
+        if self.right.count() > 1:
+            self.right.setCurrentIndex(1)
+        pick.addWidget(QLabel("Left"))
+        pick.addWidget(self.left)
+        pick.addWidget(QLabel("Right"))
+        pick.addWidget(self.right)
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setObjectName("compareButton")
+        self.compare_button.clicked.connect(self.compare)
+        pick.addWidget(self.compare_button)
+        layout.addLayout(pick)
+        self.summary = QLabel("")
+        layout.addWidget(self.summary)
+        self.table = QTableWidget(0, 4)
+        self.table.setObjectName("compareTable")
+        self.table.setHorizontalHeaderLabels(("Key", "Left", "Right", "Difference"))
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        layout.addWidget(self.table, 1)
+        buttons = QHBoxLayout()
+        self.to_right = QPushButton("Copy selected left → right")
+        self.to_right.setObjectName("copyToRight")
+        self.to_right.clicked.connect(lambda: self.copy_selected(to_right=True))
+        self.to_left = QPushButton("Copy selected right → left")
+        self.to_left.clicked.connect(lambda: self.copy_selected(to_right=False))
+        self.copy_dir = QPushButton("Copy left directory to a new name…")
+        self.copy_dir.setObjectName("copyDirectory")
+        self.copy_dir.clicked.connect(self.copy_directory)
+        for b in (self.to_right, self.to_left, self.copy_dir):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.resize(900, 520)
+
+    @staticmethod
+    def _prefix(combo: QComboBox) -> bytes:
+        text = combo.currentText().strip()
+        data = combo.currentData()
+        if isinstance(data, bytes) and display_segment(data) == text:
+            return data
+        return text.encode("utf-8").rstrip(b"/") + b"/"
+
+    def compare(self) -> None:
+        left, right = self._prefix(self.left), self._prefix(self.right)
+        conn = self.session.conn
+        self.summary.setText("comparing …")
+        run_task(
+            "compare",
+            lambda task: compare_directories(conn, left, right),
+            self._show,
+            lambda exc: self.summary.setText(describe(exc)),
+        )
+
+    def _show(self, diff: DirectoryDiff) -> None:
+        self.diff = diff
+        self.table.setRowCount(len(diff.entries))
+        labels = {"only_left": "only left", "only_right": "only right", "different": "different"}
+        for row, entry in enumerate(diff.entries):
+            cells = (
+                display_segment(entry.relative),
+                _cell(entry.left),
+                _cell(entry.right),
+                labels.get(str(entry.status), str(entry.status)),
+            )
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(row, col, item)
+        self.summary.setText(
+            f"{len(diff.entries)} difference(s), {diff.identical} identical key(s), "
+            f"at revision {diff.revision}"
+        )
+
+    def copy_selected(self, to_right: bool) -> None:
+        if self.diff is None:
+            return
+        rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        for row in rows:
+            entry = self.diff.entries[row]
+            source, target = (entry.left, entry.right) if to_right else (entry.right, entry.left)
+            prefix = self.diff.right if to_right else self.diff.left
+            key = prefix + entry.relative
+            expected = target.mod_revision if target is not None else 0
+            if source is None:
+                self.staged.emit(DeleteKey(key, expected))
+            else:
+                self.staged.emit(SetValue(key, source.value, expected, 0))
+        self.summary.setText(f"staged {len(rows)} change(s); see Pending changes")
+
+    def copy_directory(self) -> None:
+        source = self._prefix(self.left)
+        name, ok = QInputDialog.getText(
+            self, "Copy directory", f"Copy {display_segment(source)} to:", text=""
+        )
+        if ok and name.strip():
+            target = name.strip().encode("utf-8").rstrip(b"/") + b"/"
+            self.staged.emit(CopyDirectory(source, target))
+            self.summary.setText(
+                f"staged copy {display_segment(source)} → {display_segment(target)}"
+            )

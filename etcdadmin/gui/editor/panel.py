@@ -1,0 +1,202 @@
+"""The value of the selected key, its metadata, and editing it into a staged change."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from etcdadmin.core.changes import DeleteKey, SetValue
+from etcdadmin.core.connection import KeyValue
+from etcdadmin.core.keyindex import display_segment
+from etcdadmin.core.valueformat import ValueFormat, ValueFormatError, detect, from_text, to_text
+from etcdadmin.gui.errors import describe
+from etcdadmin.gui.session import Session
+from etcdadmin.gui.workers import Task, run_task
+
+
+class EditorPanel(QWidget):
+    """Signals:
+    staged(object): a PendingChange the user staged (SetValue or DeleteKey).
+    message(str): a line for the status bar.
+    """
+
+    staged = Signal(object)
+    message = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("editorPanel")
+        self.session: Session | None = None
+        self.key: bytes | None = None
+        self.current: KeyValue | None = None
+        self._task: Task | None = None
+        layout = QVBoxLayout(self)
+        self.title = QLabel("Select a key")
+        self.title.setObjectName("editorTitle")
+        font = self.title.font()
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setWordWrap(True)
+        layout.addWidget(self.title)
+        meta = QFormLayout()
+        self.created = QLabel("-")
+        self.modified = QLabel("-")
+        self.version = QLabel("-")
+        self.lease = QLabel("-")
+        meta.addRow("Created at revision", self.created)
+        meta.addRow("Modified at revision", self.modified)
+        meta.addRow("Version", self.version)
+        meta.addRow("Lease", self.lease)
+        layout.addLayout(meta)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Format"))
+        self.format = QComboBox()
+        self.format.setObjectName("valueFormat")
+        for fmt in ValueFormat:
+            self.format.addItem(fmt.value, fmt)
+        self.format.currentIndexChanged.connect(self._format_changed)
+        bar.addWidget(self.format)
+        bar.addStretch(1)
+        layout.addLayout(bar)
+        self.text = QPlainTextEdit()
+        self.text.setObjectName("valueEdit")
+        self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        layout.addWidget(self.text, 1)
+        self.error = QLabel("")
+        self.error.setObjectName("editorError")
+        self.error.setStyleSheet("color: #c0392b")
+        self.error.setWordWrap(True)
+        layout.addWidget(self.error)
+        buttons = QHBoxLayout()
+        self.stage_button = QPushButton("Stage change")
+        self.stage_button.setObjectName("stageButton")
+        self.stage_button.setToolTip("Add this value to the pending changes (Ctrl+S)")
+        self.stage_button.clicked.connect(self.stage)
+        self.delete_button = QPushButton("Stage delete")
+        self.delete_button.setObjectName("stageDeleteButton")
+        self.delete_button.clicked.connect(self.stage_delete)
+        self.revert_button = QPushButton("Revert")
+        self.revert_button.clicked.connect(self._show_current)
+        for button in (self.stage_button, self.delete_button, self.revert_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self._fmt = ValueFormat.TEXT
+        self._set_enabled(False)
+
+    def set_session(self, session: Session | None) -> None:
+        self.session = session
+        self.clear()
+
+    def clear(self) -> None:
+        self.key = None
+        self.current = None
+        self.title.setText("Select a key")
+        self.text.setPlainText("")
+        for label in (self.created, self.modified, self.version, self.lease):
+            label.setText("-")
+        self._set_enabled(False)
+
+    def _set_enabled(self, on: bool) -> None:
+        for widget in (self.text, self.format, self.stage_button, self.revert_button):
+            widget.setEnabled(on)
+        self.delete_button.setEnabled(on and self.current is not None)
+
+    def open_key(self, key: bytes) -> None:
+        """Load `key` in the background; a newer selection supersedes an older load."""
+        if self.session is None:
+            return
+        self.key = key
+        # Until the new key is loaded nothing may be staged: the guard would be the old key's.
+        self.current = None
+        self._set_enabled(False)
+        self.title.setText(display_segment(key))
+        self.error.setText("")
+        if self._task is not None:
+            self._task.cancel()
+        session = self.session
+
+        def load(task: object) -> tuple[KeyValue | None, int]:
+            kv = session.conn.get(key)
+            ttl = 0
+            if kv is not None and kv.lease:
+                ttl = session.conn.lease_ttl(kv.lease)
+            return kv, ttl
+
+        self._task = run_task("read key", load, self._loaded, self._failed)
+
+    def _loaded(self, result: tuple[KeyValue | None, int]) -> None:
+        kv, ttl = result
+        self.current = kv
+        if kv is None:
+            self.created.setText("(deleted)")
+            self.modified.setText("-")
+            self.version.setText("-")
+            self.lease.setText("-")
+        else:
+            self.created.setText(str(kv.create_revision))
+            self.modified.setText(str(kv.mod_revision))
+            self.version.setText(str(kv.version))
+            self.lease.setText(f"{kv.lease:x} (TTL {ttl}s)" if kv.lease else "none")
+        self._show_current()
+        self._set_enabled(True)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.error.setText(describe(exc))
+        self.message.emit(describe(exc))
+
+    def _show_current(self) -> None:
+        value = self.current.value if self.current is not None else b""
+        self._fmt = detect(value)
+        self.format.blockSignals(True)
+        self.format.setCurrentIndex(list(ValueFormat).index(self._fmt))
+        self.format.blockSignals(False)
+        self.text.setPlainText(to_text(value, self._fmt))
+        self.error.setText("")
+
+    def _format_changed(self) -> None:
+        new = self.format.currentData()
+        try:
+            value = from_text(self.text.toPlainText(), self._fmt)
+            self.text.setPlainText(to_text(value, new))
+            self._fmt = new
+            self.error.setText("")
+        except ValueFormatError as exc:
+            self.error.setText(str(exc))
+            self.format.blockSignals(True)
+            self.format.setCurrentIndex(list(ValueFormat).index(self._fmt))
+            self.format.blockSignals(False)
+
+    def edited_value(self) -> bytes:
+        return from_text(self.text.toPlainText(), self.format.currentData())
+
+    def stage(self) -> None:
+        if self.key is None:
+            return
+        try:
+            value = self.edited_value()
+        except ValueFormatError as exc:
+            self.error.setText(str(exc))
+            return
+        expected = self.current.mod_revision if self.current is not None else 0
+        lease = self.current.lease if self.current is not None else 0
+        self.error.setText("")
+        self.staged.emit(SetValue(self.key, value, expected, lease))
+        self.message.emit(f"staged: {display_segment(self.key)}")
+
+    def stage_delete(self) -> None:
+        if self.key is None or self.current is None:
+            return
+        self.staged.emit(DeleteKey(self.key, self.current.mod_revision))
+        self.message.emit(f"staged delete: {display_segment(self.key)}")

@@ -1,0 +1,150 @@
+"""A key's earlier values from etcd's MVCC history, a diff against now, and one-click restore."""
+
+from __future__ import annotations
+
+import difflib
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from etcdadmin.core.history import KeyHistory, KeyVersion, key_history, restore_change
+from etcdadmin.core.keyindex import display_segment
+from etcdadmin.core.valueformat import ValueFormat, detect, to_text
+from etcdadmin.gui.errors import describe
+from etcdadmin.gui.session import Session
+from etcdadmin.gui.workers import Task, run_task
+
+
+def _text(value: bytes | None) -> str:
+    if value is None:
+        return "(deleted)"
+    fmt = detect(value)
+    return to_text(value, fmt if fmt is not ValueFormat.JSON else ValueFormat.TEXT)
+
+
+class HistoryPanel(QWidget):
+    """Signals:
+    staged(object): a restore, staged as a guarded SetValue.
+    message(str): a line for the status bar.
+    """
+
+    staged = Signal(object)
+    message = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("historyPanel")
+        self.session: Session | None = None
+        self.key: bytes | None = None
+        self.history: KeyHistory | None = None
+        self._task: Task | None = None
+        layout = QVBoxLayout(self)
+        self.header = QLabel("Select a key to see its history")
+        self.header.setWordWrap(True)
+        layout.addWidget(self.header)
+        split = QSplitter(Qt.Orientation.Vertical)
+        self.list = QListWidget()
+        self.list.setObjectName("historyList")
+        self.list.currentRowChanged.connect(self._show_diff)
+        split.addWidget(self.list)
+        self.diff = QPlainTextEdit()
+        self.diff.setObjectName("historyDiff")
+        self.diff.setReadOnly(True)
+        self.diff.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        split.addWidget(self.diff)
+        layout.addWidget(split, 1)
+        self.restore_button = QPushButton("Restore this version")
+        self.restore_button.setObjectName("restoreButton")
+        self.restore_button.setToolTip("Stage this value as a change guarded by the current one")
+        self.restore_button.clicked.connect(self.restore)
+        self.restore_button.setEnabled(False)
+        layout.addWidget(self.restore_button)
+
+    def set_session(self, session: Session | None) -> None:
+        self.session = session
+        self.key = None
+        self.list.clear()
+        self.diff.clear()
+
+    def set_key(self, key: bytes) -> None:
+        self.key = key
+        if self.isVisible():
+            self.refresh()
+
+    def showEvent(self, event: object) -> None:  # type: ignore[override]
+        super().showEvent(event)  # type: ignore[arg-type]
+        if self.key is not None and (self.history is None or self.history.key != self.key):
+            self.refresh()
+
+    def refresh(self) -> None:
+        if self.session is None or self.key is None:
+            return
+        if self._task is not None:
+            self._task.cancel()
+        conn, key = self.session.conn, self.key
+        self.header.setText(f"Loading the history of {display_segment(key)} …")
+        self._task = run_task(
+            "read history",
+            lambda task: (key_history(conn, key), conn.get(key)),
+            self._loaded,
+            lambda exc: self.header.setText(describe(exc)),
+        )
+
+    def _loaded(self, result: tuple[KeyHistory, object]) -> None:
+        history, current = result
+        self.history = history
+        self.current = current
+        self.list.clear()
+        for version in history.versions:
+            label = f"revision {version.revision}"
+            label += " — deleted" if version.value is None else f" — version {version.version}"
+            item = QListWidgetItem(label)
+            item.setData(Qt.ItemDataRole.UserRole, version)
+            self.list.addItem(item)
+        since = (
+            f" (history before revision {history.compacted_before} was compacted)"
+            if history.compacted_before > 1
+            else ""
+        )
+        self.header.setText(
+            f"{len(history.versions)} versions of {display_segment(history.key)}{since}"
+        )
+        if history.versions:
+            self.list.setCurrentRow(0)
+
+    def _selected(self) -> KeyVersion | None:
+        item = self.list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def _show_diff(self) -> None:
+        version = self._selected()
+        self.restore_button.setEnabled(version is not None and version.value is not None)
+        if version is None:
+            self.diff.clear()
+            return
+        now = getattr(self.current, "value", None)
+        lines = difflib.unified_diff(
+            _text(version.value).splitlines(),
+            _text(now).splitlines(),
+            f"revision {version.revision}",
+            "current",
+            lineterm="",
+        )
+        self.diff.setPlainText("\n".join(lines) or "(same as the current value)")
+
+    def restore(self) -> None:
+        version = self._selected()
+        if version is None or version.value is None:
+            return
+        self.staged.emit(restore_change(version, self.current))  # type: ignore[arg-type]
+        self.message.emit(f"staged restore of revision {version.revision}")

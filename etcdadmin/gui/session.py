@@ -1,0 +1,181 @@
+"""One connected etcd: the key index kept current by a background loader and watch.
+
+The loader thread reads every key (keys only, in pages, so a million keys never hit gRPC's
+message limit) and then watches the whole key space from the revision it read at. Watch events
+are coalesced for `COALESCE_SECONDS` and merged into the index on the loader thread (the index
+rebuilds its list aside and swaps it in under its lock), so a burst of 10,000 changes costs the
+UI thread a model refresh of the directories it shows, not a merge.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from PySide6.QtCore import QObject, Signal
+
+from etcdadmin.core.connection import (
+    ConnectionSettings,
+    EtcdConnection,
+    WatchBatch,
+    WatchStream,
+)
+from etcdadmin.core.errors import EtcdAdminError, EtcdUnavailable, RevisionCompacted
+from etcdadmin.core.keyindex import KeyIndex
+
+log = logging.getLogger(__name__)
+
+COALESCE_SECONDS = 0.2
+
+
+class Session(QObject):
+    """A connection plus its live key index.
+
+    Signals:
+        load_started(object): a (re)load begins into this new, empty KeyIndex; drop what
+            was shown, pages follow.
+        page_loaded(int, int, bool): keys loaded so far, the revision they were read at,
+            and whether that was the last page.
+        keys_changed(object): the set of keys (set[bytes]) a coalesced watch batch changed;
+            the index already holds the change.
+        revision_changed(int): the newest revision seen.
+        failed(str): the loader lost etcd; it retries by itself.
+        recovered(): the loader is back in sync after a failure.
+    """
+
+    load_started = Signal(object)
+    page_loaded = Signal(int, int, bool)
+    keys_changed = Signal(object)
+    revision_changed = Signal(int)
+    failed = Signal(str)
+    recovered = Signal()
+
+    def __init__(self, settings: ConnectionSettings, name: str) -> None:
+        super().__init__()
+        self.settings = settings
+        self.name = name
+        self.conn = EtcdConnection(settings)
+        self.index = KeyIndex()
+        self.revision = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stream_lock = threading.Lock()
+        self._stream: WatchStream | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="etcd-loader", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._stream_lock:
+            if self._stream is not None:
+                self._stream.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.conn.close()
+
+    # -- loader thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = 0.5
+        failing = False
+        while not self._stop.is_set():
+            try:
+                keys = self._load()
+                if failing:
+                    self.recovered.emit()
+                    failing = False
+                delay = 0.5
+                self._follow(keys)
+            except RevisionCompacted:
+                continue  # fell behind the compaction point: read everything again
+            except EtcdAdminError as exc:
+                if self._stop.is_set():
+                    return
+                if not failing:
+                    self.failed.emit(str(exc))
+                failing = True
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+            except Exception as exc:  # never let the loader die silently
+                log.exception("key loader failed")
+                self.failed.emit(f"internal error in the key loader: {exc}")
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _load(self) -> KeyIndex:
+        index = KeyIndex()
+        self.index = index
+        self.load_started.emit(index)
+        revision = 0
+        for page in self.conn.iter_pages(b"", keys_only=True):
+            revision = page.revision
+            index.extend_sorted([kv.key for kv in page.items])
+            self.page_loaded.emit(len(index), revision, False)
+            if self._stop.is_set():
+                break
+        self.page_loaded.emit(len(index), revision, True)
+        self.revision = revision
+        self.revision_changed.emit(revision)
+        return index
+
+    def _follow(self, index: KeyIndex) -> None:
+        stream = self.conn.watch_prefix(b"", self.revision + 1)
+        with self._stream_lock:
+            self._stream = stream
+        pending_puts: set[bytes] = set()
+        pending_deletes: set[bytes] = set()
+        first_pending = 0.0
+        batches: list[WatchBatch] = []
+        lock = threading.Lock()
+        done = threading.Event()
+        error: list[BaseException] = []
+
+        def pump() -> None:
+            try:
+                for batch in stream:
+                    with lock:
+                        batches.append(batch)
+            except BaseException as exc:
+                error.append(exc)
+            finally:
+                done.set()
+
+        reader = threading.Thread(target=pump, name="etcd-watch", daemon=True)
+        reader.start()
+        try:
+            while not self._stop.is_set():
+                done.wait(COALESCE_SECONDS / 2)
+                with lock:
+                    taken, batches[:] = list(batches), []
+                for batch in taken:
+                    for event in batch.events:
+                        if event.kind == "put":
+                            pending_puts.add(event.kv.key)
+                            pending_deletes.discard(event.kv.key)
+                        else:
+                            pending_deletes.add(event.kv.key)
+                            pending_puts.discard(event.kv.key)
+                    if batch.revision > self.revision:
+                        self.revision = batch.revision
+                if taken and not first_pending:
+                    first_pending = time.monotonic()
+                if first_pending and time.monotonic() - first_pending >= COALESCE_SECONDS:
+                    changed = pending_puts | pending_deletes
+                    index.apply(puts=pending_puts, deletes=pending_deletes)
+                    pending_puts, pending_deletes = set(), set()
+                    first_pending = 0.0
+                    self.keys_changed.emit(changed)
+                    self.revision_changed.emit(self.revision)
+                if done.is_set() and not batches:
+                    if error and not self._stop.is_set():
+                        raise error[0]
+                    if not self._stop.is_set():
+                        raise EtcdUnavailable("the etcd watch ended")
+                    return
+        finally:
+            stream.close()
+            with self._stream_lock:
+                self._stream = None

@@ -1,0 +1,129 @@
+"""The tree panel: the key tree, and a key search that runs in the background and streams."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from etcdadmin.core.keyindex import display_segment
+from etcdadmin.gui.tree.model import KeyTreeModel
+
+SEARCH_CHUNK = 20_000
+MAX_RESULTS = 2_000
+
+
+class TreePanel(QWidget):
+    """Signals:
+    key_selected(bytes): a key row became current.
+    directory_selected(bytes): a directory row became current (prefix with trailing slash).
+    """
+
+    key_selected = Signal(bytes)
+    directory_selected = Signal(bytes)
+
+    def __init__(self, model: KeyTreeModel) -> None:
+        super().__init__()
+        self.setObjectName("treePanel")
+        self.model = model
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.search = QLineEdit()
+        self.search.setObjectName("searchBox")
+        self.search.setPlaceholderText("Search keys (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self._search_changed)
+        layout.addWidget(self.search)
+        self.view = QTreeView()
+        self.view.setObjectName("keyTree")
+        self.view.setModel(model)
+        self.view.setUniformRowHeights(True)  # constant-time layout for huge directories
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.view.header().setStretchLastSection(False)
+        self.view.selectionModel().currentChanged.connect(self._current_changed)
+        layout.addWidget(self.view, 1)
+        self.results = QListWidget()
+        self.results.setObjectName("searchResults")
+        self.results.hide()
+        self.results.itemActivated.connect(self._result_chosen)
+        self.results.itemClicked.connect(self._result_chosen)
+        layout.addWidget(self.results, 1)
+        self.search_status = QLabel("")
+        self.search_status.hide()
+        layout.addWidget(self.search_status)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(200)
+        self._search_timer.timeout.connect(self._start_search)
+        self._chunk_timer = QTimer(self)
+        self._chunk_timer.setInterval(0)
+        self._chunk_timer.timeout.connect(self._search_chunk)
+        self._needle = b""
+        self._position = 0
+
+    def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        key = self.model.key_at(current)
+        if key is not None:
+            self.key_selected.emit(key)
+        directory = self.model.directory_at(current)
+        if directory is not None:
+            self.directory_selected.emit(directory)
+
+    def select_key(self, key: bytes) -> None:
+        index = self.model.find(key)
+        if index.isValid():
+            self.view.setCurrentIndex(index)
+            self.view.scrollTo(index)
+
+    # -- search: chunks of the in-memory index between events, so typing never stalls ------
+
+    def _search_changed(self, text: str) -> None:
+        self._chunk_timer.stop()
+        if not text:
+            self.results.hide()
+            self.search_status.hide()
+            self.view.show()
+            return
+        self._search_timer.start()
+
+    def _start_search(self) -> None:
+        self._needle = self.search.text().encode("utf-8")
+        self._position = 0
+        self.results.clear()
+        self.view.hide()
+        self.results.show()
+        self.search_status.show()
+        self.search_status.setText("searching …")
+        self._chunk_timer.start()
+
+    def _search_chunk(self) -> None:
+        index = self.model.index_data
+        matches, position = index.search(self._needle, start=self._position, limit=SEARCH_CHUNK)
+        for key in matches:
+            if self.results.count() >= MAX_RESULTS:
+                position = -1
+                break
+            item = QListWidgetItem(display_segment(key))
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            self.results.addItem(item)
+        self._position = position
+        if position < 0:
+            self._chunk_timer.stop()
+            more = " (first results only)" if self.results.count() >= MAX_RESULTS else ""
+            self.search_status.setText(f"{self.results.count():,} keys match{more}")
+        else:
+            self.search_status.setText(f"searching … {self.results.count():,} so far")
+
+    def _result_chosen(self, item: QListWidgetItem) -> None:
+        key = bytes(item.data(Qt.ItemDataRole.UserRole))
+        self.key_selected.emit(key)

@@ -1,0 +1,85 @@
+"""Background work for the GUI: every etcd call runs here, never on the UI thread.
+
+`run_task` hands a plain function to Qt's global thread pool and delivers its result or its
+exception back on the UI thread through a signal. The function gets a `Task` it may poll for
+cancellation and use to report progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
+
+
+class Task(QObject):
+    """One background job.
+
+    Signals:
+        finished(object): the function's return value, on the UI thread.
+        failed(object): the exception it raised, on the UI thread.
+        progress(int, int): done, total, as reported by the function.
+    """
+
+    finished = Signal(object)
+    failed = Signal(object)
+    progress = Signal(int, int)
+
+    def __init__(self, description: str) -> None:
+        super().__init__()
+        self.description = description
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def report(self, done: int, total: int) -> None:
+        self.progress.emit(done, total)
+
+
+class _Runner(QRunnable):
+    def __init__(self, task: Task, fn: Callable[[Task], Any]) -> None:
+        super().__init__()
+        self.task = task
+        self.fn = fn
+
+    def run(self) -> None:
+        try:
+            result = self.fn(self.task)
+        except Exception as exc:  # delivered to the UI, which owns turning it into a message
+            if not self.task.cancelled:
+                self.task.failed.emit(exc)
+            return
+        if not self.task.cancelled:
+            self.task.finished.emit(result)
+
+
+_live: set[Task] = set()
+
+
+def run_task(
+    description: str,
+    fn: Callable[[Task], Any],
+    on_result: Callable[[Any], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+) -> Task:
+    """Run `fn(task)` on the thread pool; callbacks run on the UI thread."""
+    task = Task(description)
+    _live.add(task)  # keep the QObject alive until it has delivered
+    if on_result is not None:
+        task.finished.connect(on_result)
+    if on_error is not None:
+        task.failed.connect(on_error)
+    task.finished.connect(lambda _=None: _live.discard(task))
+    task.failed.connect(lambda _=None: _live.discard(task))
+    QThreadPool.globalInstance().start(_Runner(task, fn))
+    return task

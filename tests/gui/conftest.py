@@ -1,0 +1,38 @@
+"""GUI tests: the real widgets, offscreen, against real etcd servers."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before Qt is imported: no display is needed, and QSettings (XDG_CONFIG_HOME on Linux) must
+# not touch the user's own settings.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+_CONFIG_HOME = tempfile.mkdtemp(prefix="etcdadmin-gui-config-")
+os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
+
+from etcdadmin.gui.connections.profiles import ConnectionProfile  # noqa: E402
+from etcdadmin.gui.mainwindow import MainWindow  # noqa: E402
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "resources" / "screenshots"
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path) -> Iterator[MainWindow]:
+    win = MainWindow(sandbox_dir=tmp_path / "sandbox")
+    qtbot.addWidget(win)
+    win.resize(1400, 850)
+    win.show()
+    yield win
+    win.close()
+
+
+def connect(qtbot, win: MainWindow, endpoint: str, **profile) -> None:
+    win.connect_profile(
+        ConnectionProfile(name=profile.pop("name", "test"), endpoints=endpoint, **profile)
+    )
+    qtbot.waitUntil(lambda: "keys loaded" in win.statusBar().currentMessage(), timeout=20_000)

@@ -1,0 +1,216 @@
+"""The desktop client driven like an operator drives it, against a real etcd."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
+from etcdadmin.core.sandbox import seed_example
+from etcdadmin.gui.connections.profiles import ConnectionProfile
+from tests.gui.conftest import SCREENSHOTS, connect
+from tests.stack.procs import free_port
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def etcd_value(etcd_server, key: str) -> str | None:
+    out = etcd_server.etcdctl("get", key, "--print-value-only").stdout
+    return out[:-1] if out else None
+
+
+def top_level_names(win) -> list[str]:
+    model = win.model
+    return [model.data(model.index(r, 0)) for r in range(model.rowCount())]
+
+
+def open_key(qtbot, win, key: str) -> None:
+    win.tree.select_key(key.encode())
+    # `current` is the loaded key's metadata: until it matches, a stage would guard the old key
+    qtbot.waitUntil(
+        lambda: win.editor.current is not None and win.editor.current.key == key.encode()
+    )
+
+
+def test_browse_and_edit_several_keys_applied_as_one_transaction(qtbot, window, etcd_server):
+    top = unique("app")
+    etcd_server.etcdctl("put", f"{top}/http/addr", ":5000")
+    etcd_server.etcdctl("put", f"{top}/log/level", "info")
+    etcd_server.etcdctl("put", f"{top}/old", "remove me")
+    connect(qtbot, window, etcd_server.endpoint)
+    assert top in top_level_names(window)
+
+    open_key(qtbot, window, f"{top}/http/addr")
+    assert window.editor.text.toPlainText() == ":5000"
+    assert window.editor.version.text() == "1"
+    window.editor.text.setPlainText(":6000")
+    window.editor.stage()
+    open_key(qtbot, window, f"{top}/log/level")
+    window.editor.text.setPlainText("debug")
+    window.editor.stage()
+    open_key(qtbot, window, f"{top}/old")
+    window.editor.stage_delete()
+    assert len(window.changes.changes) == 3
+    qtbot.waitUntil(lambda: ":6000" in window.changes.diff.toPlainText())
+    assert etcd_value(etcd_server, f"{top}/http/addr") == ":5000", "staging writes nothing"
+
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+    assert etcd_value(etcd_server, f"{top}/http/addr") == ":6000"
+    assert etcd_value(etcd_server, f"{top}/log/level") == "debug"
+    assert etcd_value(etcd_server, f"{top}/old") is None
+    revisions = etcd_server.etcdctl("get", "--prefix", f"{top}/", "-w", "json").stdout
+    mods = {kv["mod_revision"] for kv in json.loads(revisions)["kvs"]}
+    assert len(mods) == 1, "both edits carry the one transaction's revision"
+
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.undo()
+    assert etcd_value(etcd_server, f"{top}/http/addr") == ":5000"
+    assert etcd_value(etcd_server, f"{top}/old") == "remove me"
+
+
+def test_a_conflicting_edit_from_etcdctl_is_shown_and_nothing_is_written(
+    qtbot, window, etcd_server, monkeypatch
+):
+    top = unique("conflict")
+    etcd_server.etcdctl("put", f"{top}/a", "1")
+    etcd_server.etcdctl("put", f"{top}/b", "1")
+    connect(qtbot, window, etcd_server.endpoint)
+    shown: list[str] = []
+    monkeypatch.setattr(
+        "etcdadmin.gui.changes.panel.show_error",
+        lambda parent, title, text: shown.append(f"{title}\n{text}"),
+    )
+    open_key(qtbot, window, f"{top}/a")
+    window.editor.text.setPlainText("mine")
+    window.editor.stage()
+    open_key(qtbot, window, f"{top}/b")
+    window.editor.text.setPlainText("mine too")
+    window.editor.stage()
+    etcd_server.etcdctl("put", f"{top}/a", "theirs")
+
+    window.changes.apply()
+    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
+    assert "nothing was written" in shown[0]
+    assert "theirs" in shown[0] and f"{top}/a" in shown[0]
+    assert etcd_value(etcd_server, f"{top}/a") == "theirs"
+    assert etcd_value(etcd_server, f"{top}/b") == "1", "the other edit was not written either"
+    assert len(window.changes.changes) == 2, "the staged changes are kept for review"
+
+
+def test_keys_written_elsewhere_show_up_live(qtbot, window, etcd_server):
+    top = unique("live")
+    etcd_server.etcdctl("put", f"{top}/first", "1")
+    connect(qtbot, window, etcd_server.endpoint)
+    index = window.model.find(f"{top}/first".encode())
+    assert index.isValid()
+    window.tree.view.expand(index.parent())
+    etcd_server.etcdctl("put", f"{top}/second", "2")
+    qtbot.waitUntil(lambda: window.model.find(f"{top}/second".encode()).isValid(), timeout=5000)
+    etcd_server.etcdctl("del", f"{top}/first")
+    parent = window.model.find(top.encode())
+
+    def gone() -> bool:
+        names = [
+            window.model.data(window.model.index(r, 0, parent))
+            for r in range(window.model.rowCount(parent))
+        ]
+        return names == ["second"]
+
+    qtbot.waitUntil(gone, timeout=5000)
+
+
+def test_history_shows_earlier_values_and_restores_one(qtbot, window, etcd_server):
+    key = f"{unique('hist')}/password"
+    for value in ("v1", "v2", "v3"):
+        etcd_server.etcdctl("put", key, value)
+    connect(qtbot, window, etcd_server.endpoint)
+    open_key(qtbot, window, key)
+    window.tabs.setCurrentWidget(window.history)
+    qtbot.waitUntil(lambda: window.history.list.count() == 3, timeout=10_000)
+    window.history.list.setCurrentRow(2)  # oldest
+    assert "-v1" in window.history.diff.toPlainText()
+    window.history.restore()
+    window.changes.apply()
+    qtbot.waitUntil(lambda: etcd_value(etcd_server, key) == "v1", timeout=10_000)
+
+
+def test_compare_two_directories_and_copy_a_difference_across(qtbot, window, etcd_server):
+    left, right = unique("registry-test"), unique("registry-production-1.0")
+    for d in (left, right):
+        etcd_server.etcdctl("put", f"{d}/http/addr", ":5000")
+    etcd_server.etcdctl("put", f"{left}/log/level", "debug")
+    etcd_server.etcdctl("put", f"{right}/log/level", "info")
+    etcd_server.etcdctl("put", f"{left}/only/left", "x")
+    connect(qtbot, window, etcd_server.endpoint)
+    from etcdadmin.gui.compare.dialog import CompareDialog
+
+    dialog = CompareDialog(window, window.session, window.model.index_data)
+    dialog.staged.connect(window.changes.stage)
+    qtbot.addWidget(dialog)
+    dialog.left.setCurrentText(f"{left}/")
+    dialog.right.setCurrentText(f"{right}/")
+    dialog.compare()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 2, timeout=10_000)
+    rows = {dialog.table.item(r, 0).text(): dialog.table.item(r, 3).text() for r in range(2)}
+    assert rows == {"log/level": "different", "only/left": "only left"}
+    dialog.table.selectRow(0)
+    dialog.copy_selected(to_right=True)
+    window.changes.apply()
+    qtbot.waitUntil(
+        lambda: etcd_value(etcd_server, f"{right}/log/level") == "debug", timeout=10_000
+    )
+    assert etcd_value(etcd_server, f"{right}/only/left") is None
+
+
+def test_an_unreachable_endpoint_is_reported_without_blocking(qtbot, window):
+    port = free_port()
+    window.connect_profile(ConnectionProfile(name="nowhere", endpoints=f"127.0.0.1:{port}"))
+    qtbot.waitUntil(
+        lambda: f"127.0.0.1:{port}" in window.statusBar().currentMessage(), timeout=10_000
+    )
+    assert "unreachable" in window.connection_label.text()
+
+
+def test_a_production_profile_shows_a_banner(qtbot, window, etcd_server):
+    connect(qtbot, window, etcd_server.endpoint, name="prod", production=True)
+    assert window.banner.isVisible()
+    assert "PRODUCTION" in window.banner.text()
+
+
+def test_screenshots_of_the_main_views(qtbot, window, private_etcd):
+    """PNGs for the README, on a tree an operator would recognise (the sandbox's example)."""
+    with EtcdConnection(ConnectionSettings((private_etcd.endpoint,))) as conn:
+        seed_example(conn)
+        conn.put(
+            "/etcdadmin/agents/registry-test/registry-host-1",
+            json.dumps(
+                {
+                    "agent_id": "registry-host-1",
+                    "applied_revision": conn.header()[0],
+                    "last_result": "ok",
+                    "last_error": None,
+                    "updated_at": "2026-11-24T23:59:00Z",
+                }
+            ),
+        )
+    connect(qtbot, window, private_etcd.endpoint, name="sandbox")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    open_key(qtbot, window, "registry-test/http/addr")
+    window.tree.view.expandRecursively(window.model.find(b"registry-test"))
+    window.editor.text.setPlainText(":5001")
+    window.editor.stage()
+    qtbot.waitUntil(lambda: ":5001" in window.changes.diff.toPlainText())
+    assert window.grab().save(str(SCREENSHOTS / "main-window.png"))
+    window.tabs.setCurrentWidget(window.history)
+    qtbot.waitUntil(lambda: window.history.list.count() >= 1, timeout=10_000)
+    assert window.grab().save(str(SCREENSHOTS / "history.png"))
+    window.tree.view.setCurrentIndex(window.model.find(b"registry-test"))
+    window.tabs.setCurrentWidget(window.agents)
+    qtbot.waitUntil(lambda: window.agents.table.rowCount() == 1, timeout=10_000)
+    assert window.grab().save(str(SCREENSHOTS / "agents.png"))
+    window.tabs.setCurrentWidget(window.cluster)
+    qtbot.waitUntil(lambda: window.cluster.table.rowCount() >= 1, timeout=10_000)
+    assert window.grab().save(str(SCREENSHOTS / "cluster.png"))
