@@ -131,6 +131,12 @@ def main() -> None:
     line(f"next {len(second):,} (after=...)", f"{ms:.2f} ms")
     ms, every = timed(lambda: index.children(b"bulk"), repeat=3)
     line(f"all {len(every):,} children of bulk/", f"{ms:.1f} ms", "target < 100 ms")
+    # A third of that is the cyclic GC walking the 1M-key list while 100k Child objects are
+    # made; after gc.freeze() (what a GUI can do once the load is done) it no longer does.
+    gc.freeze()
+    ms, every = timed(lambda: index.children(b"bulk"), repeat=3)
+    gc.unfreeze()
+    line("  the same after gc.freeze()", f"{ms:.1f} ms")
 
     rng = random.Random(1)
     everything = index.keys_under(b"")
@@ -159,7 +165,7 @@ def main() -> None:
     ms, hits = timed(lambda: search_all(b"ITEM-09999"), repeat=3)
     line(f"search rare needle, all keys ({hits} hits)", f"{ms:.0f} ms")
     ms, hits = timed(lambda: search_all(b"-099"), repeat=3)
-    line(f"search caseless-free needle ({hits} hits)", f"{ms:.0f} ms")
+    line(f"search needle without letters ({hits} hits)", f"{ms:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="etcdadmin", description="Browse and edit etcd.")
+    parser.add_argument(
+        "--endpoints", help="connect to this etcd (host:port, or a comma list) instead of a profile"
+    )
+    parser.add_argument("--name", default="", help="a name for that connection")
+    parser.add_argument("--read-only", action="store_true", help="never write")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
@@ -27,5 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("etcdadmin")
     window = MainWindow()
     window.show()
-    window.start()
+    if args.endpoints:
+        from etcdadmin.gui.connections.profiles import ConnectionProfile
+
+        window.connect_profile(
+            ConnectionProfile(
+                name=args.name or args.endpoints, endpoints=args.endpoints, read_only=args.read_only
+            )
+        )
+    else:
+        window.start()
     return int(app.exec())

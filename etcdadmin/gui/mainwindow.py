@@ -11,6 +11,8 @@ from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
+    QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QProgressBar,
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from etcdadmin.core.changes import RenameKey, SetValue
 from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.keyindex import KeyIndex, display_segment
 from etcdadmin.core.sandbox import Sandbox, seed_example
@@ -28,8 +31,10 @@ from etcdadmin.gui.agents.panel import AgentsPanel
 from etcdadmin.gui.changes.panel import ChangesPanel
 from etcdadmin.gui.cluster.panel import ClusterPanel
 from etcdadmin.gui.compare.dialog import CompareDialog
+from etcdadmin.gui.compare.transfer import export_file, import_file
 from etcdadmin.gui.connections.dialog import ProfileDialog
 from etcdadmin.gui.connections.profiles import SANDBOX, ConnectionProfile, ProfileStore
+from etcdadmin.gui.editor.newkey import NewKeyDialog
 from etcdadmin.gui.editor.panel import EditorPanel
 from etcdadmin.gui.errors import describe, show_error
 from etcdadmin.gui.history.panel import HistoryPanel
@@ -142,6 +147,7 @@ class MainWindow(QMainWindow):
         )
         bar.addSeparator()
         action("Compare…", "Ctrl+D", self.compare, "compareAction", "Compare directories (Ctrl+D)")
+        self._build_menus()
         search = QAction(self)
         search.setShortcut(QKeySequence.StandardKey.Find)
         search.triggered.connect(lambda: self.tree.search.setFocus())
@@ -150,14 +156,37 @@ class MainWindow(QMainWindow):
         stage.setShortcut(QKeySequence.StandardKey.Save)
         stage.triggered.connect(self.editor.stage)
         self.addAction(stage)
-        apply = QAction(self)
-        apply.setShortcut("Ctrl+Return")
-        apply.triggered.connect(self.changes.apply)
-        self.addAction(apply)
         undo = QAction(self)
         undo.setShortcut(QKeySequence.StandardKey.Undo)
         undo.triggered.connect(self.changes.undo)
         self.addAction(undo)
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar().addMenu("&Keys")
+        for text, shortcut, slot, name in (
+            ("New key…", "Ctrl+Shift+N", self.new_key, "newKeyAction"),
+            ("Rename key…", "F2", self.rename_key, "renameKeyAction"),
+            (
+                "Stage delete",
+                QKeySequence.StandardKey.Delete,
+                self.editor.stage_delete,
+                "deleteAction",
+            ),
+            ("Apply pending changes", "Ctrl+Return", self.changes.apply, "applyAction"),
+        ):
+            act = menu.addAction(text)
+            act.setObjectName(name)
+            act.setShortcut(shortcut)  # type: ignore[call-overload]
+            act.triggered.connect(slot)
+        menu = self.menuBar().addMenu("&Directory")
+        for text, slot, name in (
+            ("Compare…", self.compare, "compareMenuAction"),
+            ("Import YAML into directory…", self.import_yaml, "importAction"),
+            ("Export directory as YAML…", self.export_yaml, "exportAction"),
+        ):
+            act = menu.addAction(text)
+            act.setObjectName(name)
+            act.triggered.connect(slot)
 
     def _build_statusbar(self) -> None:
         status = self.statusBar()
@@ -358,6 +387,81 @@ class MainWindow(QMainWindow):
 
     def _directory_selected(self, directory: bytes) -> None:
         self.agents.set_directory(directory)
+
+    def _current_directory(self) -> bytes:
+        index = self.tree.view.currentIndex()
+        directory = self.model.directory_at(index)
+        if directory is not None:
+            return directory
+        key = self.model.key_at(index)
+        return key.rpartition(b"/")[0] + b"/" if key and b"/" in key else b""
+
+    def new_key(self) -> None:
+        if self.session is None:
+            return
+        dialog = NewKeyDialog(self, self._current_directory())
+        if not dialog.exec():
+            return
+        key = dialog.key.text().encode("utf-8")
+        value = dialog.value.toPlainText().encode("utf-8")
+        ttl = dialog.ttl.value()
+        if not ttl:
+            self.changes.stage(SetValue(key, value, 0, 0))
+            return
+        conn = self.session.conn
+        run_task(
+            "grant lease",
+            lambda task: conn.grant_lease(ttl),
+            lambda lease: self.changes.stage(SetValue(key, value, 0, lease)),
+            lambda exc: show_error(self, "Cannot grant a lease", exc),
+        )
+
+    def rename_key(self) -> None:
+        current = self.editor.current
+        if current is None:
+            return
+        name, ok = QInputDialog.getText(
+            self, "Rename key", "New name:", text=display_segment(current.key)
+        )
+        if ok and name and name.encode("utf-8") != current.key:
+            self.changes.stage(RenameKey(current.key, name.encode("utf-8"), current.mod_revision))
+
+    def import_yaml(self) -> None:
+        if self.session is None:
+            return
+        directory = self._current_directory()
+        path, _ = QFileDialog.getOpenFileName(self, "Import YAML", "", "YAML (*.yml *.yaml)")
+        if not path or not directory:
+            if path:
+                show_error(self, "Import", "Select the directory to import into first.")
+            return
+        conn = self.session.conn
+        run_task(
+            "import",
+            lambda task: import_file(conn, Path(path), directory),
+            self._imported,
+            lambda exc: show_error(self, "Import failed", exc),
+        )
+
+    def _imported(self, changes: list[SetValue]) -> None:
+        for change in changes:
+            self.changes.stage(change)
+        self.show_message(f"import staged {len(changes)} change(s); review and apply")
+
+    def export_yaml(self) -> None:
+        if self.session is None or not self._current_directory():
+            return
+        directory = self._current_directory()
+        path, _ = QFileDialog.getSaveFileName(self, "Export YAML", "config.yml", "YAML (*.yml)")
+        if not path:
+            return
+        conn = self.session.conn
+        run_task(
+            "export",
+            lambda task: export_file(conn, directory, Path(path)),
+            lambda size: self.show_message(f"exported {display_segment(directory)} to {path}"),
+            lambda exc: show_error(self, "Export failed", exc),
+        )
 
     def compare(self) -> None:
         if self.session is None:

@@ -21,7 +21,8 @@ class Task(QObject):
     """One background job.
 
     Signals:
-        finished(object): the function's return value, on the UI thread.
+        finished(object): the function's return value (boxed; `run_task` unboxes it), on
+            the UI thread.
         failed(object): the exception it raised, on the UI thread.
         progress(int, int): done, total, as reported by the function.
     """
@@ -60,7 +61,16 @@ class _Runner(QRunnable):
                 self.task.failed.emit(exc)
             return
         if not self.task.cancelled:
-            self.task.finished.emit(result)
+            # Boxed: a bare None through a cross-thread Signal(object) has crashed PySide6
+            # at interpreter exit (none_dealloc) in our benchmark runs.
+            self.task.finished.emit(_Box(result))
+
+
+class _Box:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 _live: set[Task] = set()
@@ -76,7 +86,8 @@ def run_task(
     task = Task(description)
     _live.add(task)  # keep the QObject alive until it has delivered
     if on_result is not None:
-        task.finished.connect(on_result)
+        callback = on_result
+        task.finished.connect(lambda box: callback(box.value))
     if on_error is not None:
         task.failed.connect(on_error)
     task.finished.connect(lambda _=None: _live.discard(task))

@@ -193,6 +193,44 @@ def test_listings_and_paging_match_the_model_on_random_keys() -> None:
         assert_matches_model(KeyIndex(keys), keys)
 
 
+def test_a_long_run_of_leaves_lists_after_its_late_directory() -> None:
+    # Enough leaves for the walk to take them in blocks; "item/" keys sort after every
+    # "item-NNN" and "item.cfg", yet "item" is the first child.
+    keys = [f"d/item-{n:03d}".encode() for n in range(600)]
+    keys += [b"d/item/x", b"d/item/y", b"d/item.cfg", b"d/item-007/sub", b"d/zeta"]
+    index = KeyIndex(keys)
+
+    listed = index.children(b"d")
+    assert listed == model_children(set(keys), b"d/")
+    assert listed[0] == Child(b"item", b"d/item", is_key=False, is_dir=True, count=2)
+    assert listed[8] == Child(b"item-007", b"d/item-007", is_key=True, is_dir=True, count=2)
+    assert index.children(b"d", limit=1) == listed[:1]
+    for size in (1, 50, 1000):
+        assert page_through(index, b"d/", size) == listed
+
+
+def test_large_leafy_directories_match_the_model() -> None:
+    rng = random.Random(42)
+    alphabet = [b"a", b"b", b"-", b".", b"0", b"\x00", b"\xff"]
+    for _ in range(25):
+        keys = set()
+        for _ in range(rng.randint(50, 400)):
+            key = b"d/" + b"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6)))
+            if rng.random() < 0.05:
+                key += b"/" + rng.choice(alphabet)
+            keys.add(key)
+        index = KeyIndex(keys)
+        expected = model_children(keys, b"d/")
+        assert index.children_under(b"d/") == expected
+        for size in (1, 9, 100):
+            assert page_through(index, b"d/", size) == expected
+        for _ in range(5):
+            after = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4)))
+            later = [child for child in expected if child.segment > after]
+            assert index.children_under(b"d/", after=after) == later
+            assert index.children_under(b"d/", after=after, limit=20) == later[:20]
+
+
 @pytest.mark.parametrize("batch", [5, SMALL_BATCH * 4])
 def test_apply_batches_match_a_model_over_many_rounds(batch: int) -> None:
     rng = random.Random(batch)

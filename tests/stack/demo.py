@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +50,15 @@ def _port(preferred: int) -> int:
             return free_port()
 
 
+def _stop_client(client: subprocess.Popen[bytes]) -> None:
+    client.terminate()
+    try:
+        client.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        client.kill()
+        client.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -55,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="stop everything as soon as the demo is up (for checking the command itself)",
     )
+    parser.add_argument("--no-client", action="store_true", help="do not open the desktop client")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -109,6 +121,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         cleanup.callback(agent.remove, force=True)
 
+        client_cmd = [
+            str(REPO / ".venv/bin/etcdadmin"),
+            "--endpoints",
+            etcd.endpoint,
+            "--name",
+            "demo",
+        ]
+        if not args.no_client and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            client = subprocess.Popen(client_cmd)
+            cleanup.callback(_stop_client, client)
+            client_line = "the desktop client is open, connected to the demo's etcd"
+        else:
+            client_line = "no display here: start the client on a desktop with\n    " + " ".join(
+                client_cmd
+            )
         etcdctl = f"ETCDCTL_API=3 etcdctl --endpoints {etcd.endpoint}"
         print(
             f"""
@@ -118,6 +145,7 @@ The demo is up.
   registry  http://127.0.0.1:{port}/v2/  is DOWN: its Swift password is wrong
   agent     container 'watcher', watching {DIRECTORY}/ -> {config_dir / CONFIG_NAME}
   docker    docker -H {dockerd.host} ps -a   (logs: docker -H {dockerd.host} logs -f watcher)
+  client    {client_line}
 
 Set the right password in etcd and watch the registry come back:
   {etcdctl} put {DIRECTORY}/storage/swift/password {swift.key}
