@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -41,7 +41,7 @@ from etcdadmin.gui.history.panel import HistoryPanel
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.tree.model import KeyTreeModel
 from etcdadmin.gui.tree.view import TreePanel
-from etcdadmin.gui.workers import run_task
+from etcdadmin.gui.workers import activity, run_task
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,24 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.connection_label)
         status.addPermanentWidget(self.revision_label)
 
+    def _activity_changed(self, running: int) -> None:
+        if running and not self._busy_timer.isActive() and not self.progress.isVisible():
+            self._busy_timer.start()
+        elif not running and not self._loading:
+            self._busy_timer.stop()
+            self.progress.hide()
+
+    def _show_busy(self) -> None:
+        if activity.running:
+            self.progress.show()
+
     def _wire(self) -> None:
+        self._loading = False
+        self._busy_timer = QTimer(self)
+        self._busy_timer.setSingleShot(True)
+        self._busy_timer.setInterval(500)  # only work that takes over half a second shows
+        self._busy_timer.timeout.connect(self._show_busy)
+        activity.changed.connect(self._activity_changed)
         self.tree.key_selected.connect(self._key_selected)
         self.tree.directory_selected.connect(self._directory_selected)
         self.editor.staged.connect(self.changes.stage)
@@ -322,6 +339,7 @@ class MainWindow(QMainWindow):
         session.failed.connect(self._session_failed)
         session.recovered.connect(lambda: self.show_message("connection restored"))
         self.editor.set_session(session)
+        self.tree.session = session
         self.changes.set_session(session, profile.production, profile.read_only)
         self.history.set_session(session)
         self.agents.set_session(session)
@@ -355,12 +373,15 @@ class MainWindow(QMainWindow):
 
     def _load_started(self, index: KeyIndex) -> None:
         self.model.reset(index)
+        self._loading = True
         self.progress.show()
 
     def _page_loaded(self, loaded: int, revision: int, last: bool) -> None:
         self.model.refresh_root()
         if last:
-            self.progress.hide()
+            self._loading = False
+            if not activity.running:
+                self.progress.hide()
             self.show_message(f"{loaded:,} keys loaded at revision {revision}")
         else:
             self.show_message(f"loading keys … {loaded:,}")

@@ -25,11 +25,13 @@ class Task(QObject):
             the UI thread.
         failed(object): the exception it raised, on the UI thread.
         progress(int, int): done, total, as reported by the function.
+        partial(object): a chunk of results streamed before the end (search hits).
     """
 
     finished = Signal(object)
     failed = Signal(object)
     progress = Signal(int, int)
+    partial = Signal(object)
 
     def __init__(self, description: str) -> None:
         super().__init__()
@@ -46,6 +48,13 @@ class Task(QObject):
     def report(self, done: int, total: int) -> None:
         self.progress.emit(done, total)
 
+    def stream(self, chunk: Any) -> None:
+        self.partial.emit(_Box(chunk))
+
+
+class TaskCancelled(Exception):
+    """A superseded task's end: never shown, only counted."""
+
 
 class _Runner(QRunnable):
     def __init__(self, task: Task, fn: Callable[[Task], Any]) -> None:
@@ -57,10 +66,11 @@ class _Runner(QRunnable):
         try:
             result = self.fn(self.task)
         except Exception as exc:  # delivered to the UI, which owns turning it into a message
-            if not self.task.cancelled:
-                self.task.failed.emit(exc)
+            self.task.failed.emit(exc)
             return
-        if not self.task.cancelled:
+        if self.task.cancelled:
+            self.task.failed.emit(TaskCancelled(self.task.description))
+        else:
             # Boxed: a bare None through a cross-thread Signal(object) has crashed PySide6
             # at interpreter exit (none_dealloc) in our benchmark runs.
             self.task.finished.emit(_Box(result))
@@ -73,6 +83,29 @@ class _Box:
         self.value = value
 
 
+class Activity(QObject):
+    """Counts running tasks so the window can show that something takes time.
+
+    Signals:
+        changed(int): the number of tasks running now.
+    """
+
+    changed = Signal(int)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+
+    def started(self) -> None:
+        self.running += 1
+        self.changed.emit(self.running)
+
+    def ended(self) -> None:
+        self.running = max(0, self.running - 1)
+        self.changed.emit(self.running)
+
+
+activity = Activity()
 _live: set[Task] = set()
 
 
@@ -89,8 +122,18 @@ def run_task(
         callback = on_result
         task.finished.connect(lambda box: callback(box.value))
     if on_error is not None:
-        task.failed.connect(on_error)
-    task.finished.connect(lambda _=None: _live.discard(task))
-    task.failed.connect(lambda _=None: _live.discard(task))
+        handler = on_error
+        task.failed.connect(
+            lambda exc: None if isinstance(exc, TaskCancelled) or task.cancelled else handler(exc)
+        )
+
+    def done(_: object) -> None:
+        if task in _live:
+            _live.discard(task)
+            activity.ended()
+
+    task.finished.connect(done)
+    task.failed.connect(done)
+    activity.started()
     QThreadPool.globalInstance().start(_Runner(task, fn))
     return task

@@ -214,3 +214,66 @@ def test_screenshots_of_the_main_views(qtbot, window, private_etcd):
     window.tabs.setCurrentWidget(window.cluster)
     qtbot.waitUntil(lambda: window.cluster.table.rowCount() >= 1, timeout=10_000)
     assert window.grab().save(str(SCREENSHOTS / "cluster.png"))
+
+
+def test_search_streams_keys_and_values_of_a_directory(qtbot, window, etcd_server):
+    top = unique("search")
+    etcd_server.etcdctl("put", f"{top}/a/needle-key", "x")
+    etcd_server.etcdctl("put", f"{top}/b/other", "has a NEEDLE inside")
+    etcd_server.etcdctl("put", f"{top}/c/plain", "nothing")
+    connect(qtbot, window, etcd_server.endpoint)
+    window.tree.search.setText(f"{top}/a/needle")
+    qtbot.waitUntil(lambda: window.tree.results.count() == 1, timeout=5000)
+    assert window.tree.results.item(0).text() == f"{top}/a/needle-key"
+
+    window.tree.view.setCurrentIndex(window.model.find(top.encode()))
+    window.tree.in_values.setChecked(True)
+    window.tree.search.setText("needle")
+    qtbot.waitUntil(lambda: "values in" in window.tree.search_status.text(), timeout=5000)
+    keys = [window.tree.results.item(i).text() for i in range(window.tree.results.count())]
+    assert keys == [f"{top}/b/other"]
+
+
+def test_copying_a_directory_to_a_new_name_reads_back_with_etcdctl(
+    qtbot, window, etcd_server, monkeypatch
+):
+    source, target = unique("registry-test"), unique("registry-production-1.0")
+    etcd_server.etcdctl("put", f"{source}/http/addr", ":5000")
+    etcd_server.etcdctl("put", f"{source}/log/level", "info")
+    connect(qtbot, window, etcd_server.endpoint)
+    from etcdadmin.gui.compare.dialog import CompareDialog
+
+    dialog = CompareDialog(window, window.session, window.model.index_data)
+    qtbot.addWidget(dialog)
+    dialog.staged.connect(window.changes.stage)
+    dialog.left.setCurrentText(f"{source}/")
+    monkeypatch.setattr(
+        "etcdadmin.gui.compare.dialog.QInputDialog.getText",
+        lambda *a, **k: (target, True),
+    )
+    dialog.copy_directory()
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+    out = etcd_server.etcdctl("get", "--prefix", f"{target}/").stdout.splitlines()
+    assert out == [f"{target}/http/addr", ":5000", f"{target}/log/level", "info"]
+
+
+def test_a_new_user_gets_a_working_local_sandbox_that_stops_with_the_window(qtbot, window):
+    assert window.profiles.currentText() == "Local sandbox"
+    window.start()
+    qtbot.waitUntil(lambda: "keys loaded" in window.statusBar().currentMessage(), timeout=30_000)
+    assert {"registry-test", "registry-production-1.0"} <= set(top_level_names(window))
+    pid = window.sandbox.pid
+    assert pid is not None
+    window.close()
+    import os
+
+    qtbot.waitUntil(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), timeout=10_000)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] == "Z"
+    except OSError:
+        return True

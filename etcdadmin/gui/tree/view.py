@@ -5,6 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -16,7 +18,10 @@ from PySide6.QtWidgets import (
 )
 
 from etcdadmin.core.keyindex import display_segment
+from etcdadmin.gui.errors import describe
+from etcdadmin.gui.session import Session
 from etcdadmin.gui.tree.model import KeyTreeModel
+from etcdadmin.gui.workers import Task, run_task
 
 SEARCH_CHUNK = 20_000
 MAX_RESULTS = 2_000
@@ -42,7 +47,17 @@ class TreePanel(QWidget):
         self.search.setPlaceholderText("Search keys (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._search_changed)
-        layout.addWidget(self.search)
+        row = QHBoxLayout()
+        row.addWidget(self.search, 1)
+        self.in_values = QCheckBox("in values")
+        self.in_values.setObjectName("searchValues")
+        self.in_values.setToolTip("Search the values of the selected directory (read from etcd)")
+        self.in_values.toggled.connect(lambda _: self._search_changed(self.search.text()))
+        row.addWidget(self.in_values)
+        layout.addLayout(row)
+        self.session: Session | None = None
+        self.directory = b""
+        self._value_task: Task | None = None
         self.view = QTreeView()
         self.view.setObjectName("keyTree")
         self.view.setModel(model)
@@ -77,6 +92,7 @@ class TreePanel(QWidget):
             self.key_selected.emit(key)
         directory = self.model.directory_at(current)
         if directory is not None:
+            self.directory = directory
             self.directory_selected.emit(directory)
 
     def select_key(self, key: bytes) -> None:
@@ -89,6 +105,9 @@ class TreePanel(QWidget):
 
     def _search_changed(self, text: str) -> None:
         self._chunk_timer.stop()
+        if self._value_task is not None:
+            self._value_task.cancel()
+            self._value_task = None
         if not text:
             self.results.hide()
             self.search_status.hide()
@@ -104,7 +123,46 @@ class TreePanel(QWidget):
         self.results.show()
         self.search_status.show()
         self.search_status.setText("searching …")
-        self._chunk_timer.start()
+        if self.in_values.isChecked():
+            self._start_value_search()
+        else:
+            self._chunk_timer.start()
+
+    def _start_value_search(self) -> None:
+        """Values live in etcd, not in the index: read the directory page by page in the
+        background and stream the keys whose value contains the text."""
+        if self.session is None:
+            return
+        conn, needle, directory = self.session.conn, self._needle.lower(), self.directory
+        where = display_segment(directory) if directory else "everything"
+
+        def scan(task: Task) -> int:
+            found = 0
+            for page in conn.iter_pages(directory, page_size=10_000):
+                if task.cancelled:
+                    break
+                hits = [kv.key for kv in page.items if needle in kv.value.lower()]
+                found += len(hits)
+                if hits:
+                    task.stream(hits)
+                if found >= MAX_RESULTS:
+                    break
+            return found
+
+        task = run_task(
+            "search values",
+            scan,
+            lambda found: self.search_status.setText(f"{found:,} values in {where} match"),
+            lambda exc: self.search_status.setText(describe(exc)),
+        )
+        task.partial.connect(lambda box: self._add_results(box.value))
+        self._value_task = task
+
+    def _add_results(self, keys: list[bytes]) -> None:
+        for key in keys:
+            item = QListWidgetItem(display_segment(key))
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            self.results.addItem(item)
 
     def _search_chunk(self) -> None:
         index = self.model.index_data
