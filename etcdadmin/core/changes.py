@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from etcdadmin.core.connection import Compare, EtcdConnection, KeyValue, TxnOp
+from etcdadmin.core.connection import Compare, EtcdConnection, KeyValue, TxnOp, prefix_end
 from etcdadmin.core.errors import ConflictError, EtcdAdminError, RevisionCompacted
 
 log = logging.getLogger(__name__)
@@ -370,17 +370,24 @@ class Plan:
 
     @property
     def guards(self) -> tuple[Compare, ...]:
-        return tuple(
+        keys = tuple(
             Compare(key, "version", "==", 0)
             if kv is None
             else Compare(key, "mod", "==", kv.mod_revision)
             for key, kv in self.basis
         )
+        # A directory being deleted must not have gained keys since the plan was read: every
+        # key in its range must have been created at or before the plan's revision.
+        directories = tuple(
+            Compare(prefix, "create", "<", self.revision + 1, range_end=prefix_end(prefix))
+            for prefix in self.directories
+        )
+        return keys + directories
 
     @property
     def operation_count(self) -> int:
         """What etcd's --max-txn-ops limits: the largest of compares, puts/deletes, reads."""
-        return max(len(self.basis), len(self.steps))
+        return max(len(self.basis) + len(self.directories), len(self.steps))
 
     def seen(self, key: bytes) -> KeyValue | None:
         return dict(self.basis).get(key)
@@ -491,7 +498,6 @@ class ChangeSet:
                 count,
                 max_txn_ops,
             )
-        _check_directories(conn, plan)
         success = [
             TxnOp("delete", step.key)
             if step.after is None
@@ -506,6 +512,8 @@ class ChangeSet:
                 for key, seen in plan.basis
                 if not _holds(seen, result.current.get(key))
             )
+            if not conflicts:
+                _check_directories(conn, plan)  # the directory guard failed: say which keys
             log.info(
                 "apply refused: %d keys changed since revision %d", len(conflicts), plan.revision
             )
@@ -535,13 +543,10 @@ def _changed(key: bytes, seen: KeyValue | None, now: KeyValue | None) -> Conflic
 
 
 def _check_directories(conn: EtcdConnection, plan: Plan) -> None:
-    """Refuse the apply when a directory being deleted gained keys the plan never saw.
+    """Name the keys a directory being deleted gained since the plan.
 
-    This cannot be part of the transaction: etcd can guard a whole key range (Compare with
-    range_end, e.g. "create revision < plan revision + 1" over the prefix), but
-    `connection.Compare` has no range_end yet. Checked just before the transaction instead,
-    so a key added in the milliseconds between this read and the transaction survives the
-    apply (it is not deleted, only missed by the conflict check).
+    The transaction itself refuses such an apply (a range guard on each directory, see
+    `Plan.guards`); this read only finds the keys to show in the conflict.
     """
     seen = {key for key, _ in plan.basis}
     added: list[Conflict] = []

@@ -72,6 +72,12 @@ def _token_needs_renewal(exc: BaseException) -> bool:
     ) or "revision of auth store is old" in details
 
 
+def prefix_end(prefix: bytes) -> bytes:
+    """The range_end that covers every key starting with `prefix` (etcd's --prefix)."""
+    end = prefix_range_end(prefix) if prefix else b"\0"
+    return b"\0" if end == prefix else end
+
+
 def _key_bytes(key: str | bytes) -> bytes:
     return key if isinstance(key, bytes) else key.encode("utf-8")
 
@@ -181,6 +187,9 @@ class Compare:
     target: Literal["mod", "create", "version", "value"]
     op: Literal["==", "!=", "<", ">"]
     value: int | bytes
+    # With range_end the compare must hold for every key in [key, range_end): how a whole
+    # directory is guarded against keys added by someone else.
+    range_end: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -549,7 +558,7 @@ class EtcdConnection:
         for cmp in compares:
             target = {"mod": txs.mod, "create": txs.create, "version": txs.version}.get(
                 cmp.target, txs.value
-            )(cmp.key)
+            )(cmp.key, range_end=cmp.range_end)
             # pyetcd's compare objects record the operator by mutating themselves: apply
             # exactly one (a dict of all four would leave the last one applied).
             built.append(_COMPARE_OPS[cmp.op](target, cmp.value))

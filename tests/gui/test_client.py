@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import uuid
 
+from PySide6.QtWidgets import QMessageBox
+
 from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
 from etcdadmin.core.sandbox import seed_example
 from etcdadmin.gui.connections.profiles import ConnectionProfile
@@ -277,3 +279,34 @@ def _zombie(pid: int) -> bool:
             return fh.read().split()[2] == "Z"
     except OSError:
         return True
+
+
+def test_compaction_asks_first_and_then_discards_earlier_history(
+    qtbot, window, private_etcd, monkeypatch
+):
+    key = "compact/me"
+    for value in ("v1", "v2", "v3"):
+        private_etcd.etcdctl("put", key, value)
+    connect(qtbot, window, private_etcd.endpoint)
+    window.tabs.setCurrentWidget(window.cluster)
+    qtbot.waitUntil(lambda: window.cluster.table.rowCount() == 1, timeout=10_000)
+    assert window.cluster.table.item(0, 2).text() == "leader"
+    asked: list[str] = []
+
+    def answer(parent, title, text, *a, **k):
+        asked.append(text)
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr("etcdadmin.gui.cluster.panel.QMessageBox.question", answer)
+    window.cluster.compact()
+    assert asked and "Discard all key history" in asked[0]
+    assert "compacted" not in private_etcd.etcdctl("get", key, "--rev", "2").stdout
+
+    monkeypatch.setattr(
+        "etcdadmin.gui.cluster.panel.QMessageBox.question",
+        lambda *a, **k: QMessageBox.StandardButton.Yes,
+    )
+    with qtbot.waitSignal(window.cluster.message, timeout=10_000):
+        window.cluster.compact()
+    done = private_etcd.etcdctl("get", key, "--rev", "2", check=False)
+    assert "compacted" in done.stderr
