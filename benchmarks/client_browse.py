@@ -220,7 +220,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-    sys.stdout.flush()
-    # Skip interpreter finalisation: PySide6 has aborted in it here (none_dealloc while
-    # garbage-collecting Qt wrappers) after the figures were printed.
-    os._exit(0)

@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from etcdadmin.gui.mainwindow import MainWindow
 
+    def log_uncaught(kind: type[BaseException], exc: BaseException, tb: object) -> None:
+        # an exception escaping a Qt slot must not vanish: log it (code, not values)
+        logging.getLogger("etcdadmin").error("uncaught error", exc_info=(kind, exc, tb))  # type: ignore[arg-type]
+
+    sys.excepthook = log_uncaught
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("etcdadmin")
     app.setOrganizationName("etcdadmin")

@@ -239,6 +239,7 @@ class EtcdConnection:
         self._lock = threading.Lock()
         self._client: pyetcd.MultiEndpointEtcd3Client | None = None
         self._retired: list[pyetcd.MultiEndpointEtcd3Client] = []
+        self._closed = False
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -296,6 +297,9 @@ class EtcdConnection:
 
     def _get_client(self) -> pyetcd.MultiEndpointEtcd3Client:
         with self._lock:
+            if self._closed:
+                # a late call from a worker of a closed session must not open a new channel
+                raise EtcdUnavailable(f"the connection to {self.settings.describe()} is closed")
             if self._client is None:
                 self._client = self._make_client()
             return self._client
@@ -391,6 +395,7 @@ class EtcdConnection:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             clients = [*self._retired, *([self._client] if self._client else [])]
             self._client = None
             self._retired.clear()

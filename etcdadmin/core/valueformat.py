@@ -27,7 +27,9 @@ class ValueFormatError(EtcdAdminError):
     """The edited text is not valid in the chosen format; nothing was staged."""
 
 
-_PRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, and what a text editor would silently change: a carriage return (CRLF
+# becomes LF), NEL, the Unicode line and paragraph separators, the non-breaking space.
+_PRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f\x85\xa0\u2028\u2029]")
 
 
 def is_text(value: bytes) -> bool:

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from etcdadmin.core.changes import RenameKey, SetValue
 from etcdadmin.core.errors import EtcdAdminError
-from etcdadmin.core.keyindex import KeyIndex, display_segment
+from etcdadmin.core.keyindex import KeyIndex, display_segment, parse_display_segment
 from etcdadmin.core.sandbox import Sandbox, seed_example
 from etcdadmin.gui.agents.panel import AgentsPanel
 from etcdadmin.gui.changes.panel import ChangesPanel
@@ -278,7 +278,8 @@ class MainWindow(QMainWindow):
                 self.store.save(profile, store_password=False)
             self._fill_profiles()
             self.profiles.setCurrentText(profile.name)
-            self.connect_selected()
+            # the profile in hand has the password, whether or not the keyring took it
+            self.connect_profile(profile)
 
     def connect_selected(self) -> None:
         name = self.profiles.currentText()
@@ -343,7 +344,7 @@ class MainWindow(QMainWindow):
         self.changes.set_session(session, profile.production, profile.read_only)
         self.history.set_session(session)
         self.agents.set_session(session)
-        self.cluster.set_session(session)
+        self.cluster.set_session(session, profile.read_only)
         flags = []
         if profile.production:
             flags.append("PRODUCTION")
@@ -360,6 +361,10 @@ class MainWindow(QMainWindow):
         session.start()
 
     def disconnect_session(self) -> None:
+        # a compare dialog holds the session it was opened on: it must not stage across
+        for dialog in self.findChildren(CompareDialog):
+            dialog.close()
+            dialog.deleteLater()
         if self.session is not None:
             self.session.close()
             self.session = None
@@ -377,7 +382,7 @@ class MainWindow(QMainWindow):
         self.progress.show()
 
     def _page_loaded(self, loaded: int, revision: int, last: bool) -> None:
-        self.model.refresh_root()
+        self.model.refresh_listed()
         if last:
             self._loading = False
             if not activity.running:
@@ -418,12 +423,17 @@ class MainWindow(QMainWindow):
         return key.rpartition(b"/")[0] + b"/" if key and b"/" in key else b""
 
     def new_key(self) -> None:
-        if self.session is None:
+        if self.session is None or (self.profile is not None and self.profile.read_only):
+            self.show_message("read-only connection: nothing can be staged")
             return
         dialog = NewKeyDialog(self, self._current_directory())
         if not dialog.exec():
             return
-        key = dialog.key.text().encode("utf-8")
+        try:
+            key = parse_display_segment(dialog.key.text())
+        except EtcdAdminError as exc:
+            show_error(self, "New key", exc)
+            return
         value = dialog.value.toPlainText().encode("utf-8")
         ttl = dialog.ttl.value()
         if not ttl:
@@ -442,10 +452,20 @@ class MainWindow(QMainWindow):
         if current is None:
             return
         name, ok = QInputDialog.getText(
-            self, "Rename key", "New name:", text=display_segment(current.key)
+            self,
+            "Rename key",
+            "New name (\\xNN for a raw byte):",
+            text=display_segment(current.key),
         )
-        if ok and name and name.encode("utf-8") != current.key:
-            self.changes.stage(RenameKey(current.key, name.encode("utf-8"), current.mod_revision))
+        if not ok or not name:
+            return
+        try:
+            new = parse_display_segment(name)
+        except EtcdAdminError as exc:
+            show_error(self, "Rename key", exc)
+            return
+        if new != current.key:
+            self.changes.stage(RenameKey(current.key, new, current.mod_revision))
 
     def import_yaml(self) -> None:
         if self.session is None:

@@ -9,6 +9,7 @@ UI thread a model refresh of the directories it shows, not a merge.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
@@ -72,17 +73,35 @@ class Session(QObject):
         self._thread.start()
 
     def close(self) -> None:
+        """Stop without waiting: the UI thread never joins a thread that may be in a network
+        call. The loader closes the connection itself on its way out; its late signals are
+        cut off here so they cannot overwrite what the next session shows."""
         self._stop.set()
+        for signal in (
+            self.load_started,
+            self.page_loaded,
+            self.keys_changed,
+            self.revision_changed,
+            self.failed,
+            self.recovered,
+        ):
+            with contextlib.suppress(RuntimeError, TypeError):  # nothing was connected
+                signal.disconnect()
         with self._stream_lock:
             if self._stream is not None:
                 self._stream.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.conn.close()
+        if self._thread is None or not self._thread.is_alive():
+            self.conn.close()
 
     # -- loader thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.conn.close()
+
+    def _loop(self) -> None:
         delay = 0.5
         failing = False
         while not self._stop.is_set():
@@ -121,7 +140,9 @@ class Session(QObject):
                 break
         self.page_loaded.emit(len(index), revision, True)
         # The index's objects live as long as the session: keep the collector's full passes
-        # from walking them again and again (each pass stalls the UI thread).
+        # from walking them again and again (each pass stalls the UI thread). Collect first,
+        # so the previous session's tree (reference cycles) is freed, not frozen forever.
+        gc.collect()
         gc.freeze()
         self.revision = revision
         self.revision_changed.emit(revision)

@@ -21,8 +21,7 @@ class Task(QObject):
     """One background job.
 
     Signals:
-        finished(object): the function's return value (boxed; `run_task` unboxes it), on
-            the UI thread.
+        finished(object): the function's return value, on the UI thread.
         failed(object): the exception it raised, on the UI thread.
         progress(int, int): done, total, as reported by the function.
         partial(object): a chunk of results streamed before the end (search hits).
@@ -49,7 +48,7 @@ class Task(QObject):
         self.progress.emit(done, total)
 
     def stream(self, chunk: Any) -> None:
-        self.partial.emit(_Box(chunk))
+        self.partial.emit(chunk)
 
 
 class TaskCancelled(Exception):
@@ -71,16 +70,7 @@ class _Runner(QRunnable):
         if self.task.cancelled:
             self.task.failed.emit(TaskCancelled(self.task.description))
         else:
-            # Boxed: a bare None through a cross-thread Signal(object) has crashed PySide6
-            # at interpreter exit (none_dealloc) in our benchmark runs.
-            self.task.finished.emit(_Box(result))
-
-
-class _Box:
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
+            self.task.finished.emit(result)
 
 
 class Activity(QObject):
@@ -120,7 +110,9 @@ def run_task(
     _live.add(task)  # keep the QObject alive until it has delivered
     if on_result is not None:
         callback = on_result
-        task.finished.connect(lambda box: callback(box.value))
+        # Checked at delivery: a task cancelled after it finished (a newer selection
+        # superseded it) must not overwrite what the newer one shows.
+        task.finished.connect(lambda value: None if task.cancelled else callback(value))
     if on_error is not None:
         handler = on_error
         task.failed.connect(

@@ -40,3 +40,12 @@ def test_binary_cannot_be_edited_as_text_and_bad_hex_is_refused():
         to_text(b"\x00\x01", ValueFormat.TEXT)
     with pytest.raises(ValueFormatError, match="not valid hex"):
         from_text("0g", ValueFormat.HEX)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"a\r\nb", b"a\rb", "no\u00a0break".encode(), "line\u2028sep".encode()],
+)
+def test_text_an_editor_would_alter_opens_as_hex_so_it_survives(value):
+    assert detect(value) is ValueFormat.HEX
+    assert from_text(to_text(value, ValueFormat.HEX), ValueFormat.HEX) == value

@@ -66,7 +66,7 @@ class AgentsPanel(QWidget):
         run_task(
             "read agents",
             lambda task: read_agents(conn, directory),
-            self._show,
+            lambda view: self._show(view) if self.directory == directory else None,
             lambda exc: self.message.emit(describe(exc)),
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
@@ -162,37 +164,59 @@ class ChangesPanel(QWidget):
         self.diff.setPlainText(text)
 
     def apply(self) -> None:
+        """Plan on a worker, confirm on production, apply on a worker: one transaction.
+
+        Works on a snapshot of the list and of the session taken now: changes staged while
+        it runs stay pending, and a result that arrives after a reconnect is dropped.
+        """
         if self.session is None or not len(self.changes) or self.read_only:
             return
-        conn = self.session.conn
-        changes = self.changes
+        snapshot = ChangeSet(self.changes)
+        self._run_guarded(snapshot, "apply", lambda applied: self._applied(applied, snapshot))
 
-        def plan(task: object) -> object:
-            return changes.plan(conn)
-
-        run_task("plan changes", plan, self._confirm_and_apply, self._apply_failed)
-
-    def _confirm_and_apply(self, plan: Plan) -> None:
-        if self.production and not self._confirm(plan):
-            self.message.emit("apply cancelled")
+    def undo(self) -> None:
+        if not self.undo_stack or self.session is None or self.read_only:
             return
-        assert self.session is not None
-        conn = self.session.conn
-        self.apply_button.setEnabled(False)
-        self.message.emit("applying …")
-        run_task(
-            "apply changes",
-            lambda task: self.changes.apply(conn, plan),
-            self._applied,
-            self._apply_failed,
-        )
+        last = self.undo_stack[-1]
+        self._run_guarded(last.undo, "undo", lambda applied: self._undone(last, applied))
 
-    def _confirm(self, plan: object) -> bool:
+    def _run_guarded(self, changes: ChangeSet, what: str, done: Callable[[Applied], None]) -> None:
+        session = self.session
+        assert session is not None
+        conn = session.conn
+        self.apply_button.setEnabled(False)
+        self.undo_button.setEnabled(False)
+
+        def planned(plan: Plan) -> None:
+            if self.session is not session:
+                return
+            if self.production and not self._confirm(plan, what):
+                self.message.emit(f"{what} cancelled")
+                self._refresh()
+                return
+            self.message.emit(f"{what} …")
+            run_task(
+                what,
+                lambda task: changes.apply(conn, plan),
+                lambda applied: done(applied) if self.session is session else None,
+                lambda exc: self._apply_failed(exc) if self.session is session else None,
+            )
+
+        run_task(f"plan {what}", lambda task: changes.plan(conn), planned, self._apply_failed)
+
+    def _undone(self, undone: Applied, applied: Applied) -> None:
+        if self.undo_stack and self.undo_stack[-1] is undone:
+            self.undo_stack.pop()
+        self._refresh()
+        self.message.emit(f"undone at revision {applied.revision}")
+        self.applied.emit(applied.revision)
+
+    def _confirm(self, plan: Plan, what: str) -> bool:
         dialog = QDialog(self)
-        dialog.setWindowTitle("Apply to PRODUCTION?")
+        dialog.setWindowTitle(f"{what.capitalize()} on PRODUCTION?")
         dialog.setObjectName("confirmDialog")
         layout = QVBoxLayout(dialog)
-        layout.addWidget(QLabel("This connection is marked production. Apply these changes?"))
+        layout.addWidget(QLabel(f"This connection is marked production. {what.capitalize()}?"))
         view = QPlainTextEdit(diff_text(plan))  # type: ignore[arg-type]
         view.setReadOnly(True)
         view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -206,9 +230,12 @@ class ChangesPanel(QWidget):
         dialog.resize(640, 420)
         return dialog.exec() == QDialog.DialogCode.Accepted
 
-    def _applied(self, applied: Applied) -> None:
+    def _applied(self, applied: Applied, snapshot: ChangeSet) -> None:
         self.undo_stack.append(applied)
-        self.changes = ChangeSet()
+        # only what was applied leaves the list: changes staged meanwhile stay pending
+        applied_ids = {id(c) for c in snapshot}
+        remaining = [c for c in self.changes if id(c) not in applied_ids]
+        self.changes = ChangeSet(remaining)
         self._refresh()
         self.message.emit(f"applied at revision {applied.revision}")
         self.applied.emit(applied.revision)
@@ -231,21 +258,3 @@ class ChangesPanel(QWidget):
         else:
             show_error(self, "Apply failed", exc)
             self.message.emit(describe(exc))
-
-    def undo(self) -> None:
-        if not self.undo_stack or self.session is None or self.read_only:
-            return
-        last = self.undo_stack[-1]
-        conn = self.session.conn
-
-        def run(task: object) -> Applied:
-            plan = last.undo.plan(conn)
-            return last.undo.apply(conn, plan)
-
-        def done(applied: Applied) -> None:
-            self.undo_stack.pop()
-            self._refresh()
-            self.message.emit(f"undone at revision {applied.revision}")
-            self.applied.emit(applied.revision)
-
-        run_task("undo", run, done, self._apply_failed)

@@ -72,8 +72,11 @@ class ClusterPanel(QWidget):
         layout.addLayout(buttons)
         self.revision = 0
 
-    def set_session(self, session: Session | None) -> None:
+    def set_session(self, session: Session | None, read_only: bool = False) -> None:
         self.session = session
+        self.revision = 0
+        self.compact_button.setEnabled(not read_only)
+        self.defrag_button.setEnabled(not read_only)
         self.table.setRowCount(0)
         self.summary.setText("")
         if session is not None:
@@ -92,6 +95,7 @@ class ClusterPanel(QWidget):
 
     def _show(self, result: tuple[list[tuple[str, str, MemberStatus | str]], list]) -> None:
         rows, alarms = result
+        self.revision = 0
         self.table.setRowCount(len(rows))
         leaders = {s.leader for _, _, s in rows if isinstance(s, MemberStatus)}
         for row, (name, endpoint, status) in enumerate(rows):
@@ -113,7 +117,7 @@ class ClusterPanel(QWidget):
         self.summary.setText(f"{len(rows)} member(s); alarms: {alarm_text}")
 
     def compact(self) -> None:
-        if self.session is None or not self.revision:
+        if self.session is None or not self.revision or not self.compact_button.isEnabled():
             return
         answer = QMessageBox.question(
             self,
@@ -136,7 +140,7 @@ class ClusterPanel(QWidget):
         self.refresh()
 
     def defragment(self) -> None:
-        if self.session is None:
+        if self.session is None or not self.defrag_button.isEnabled():
             return
         answer = QMessageBox.question(
             self,

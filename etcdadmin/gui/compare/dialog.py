@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
 
 from etcdadmin.core.changes import CopyDirectory, DeleteKey, SetValue
 from etcdadmin.core.environments import DirectoryDiff, compare_directories
-from etcdadmin.core.keyindex import KeyIndex, display_segment
+from etcdadmin.core.errors import EtcdAdminError
+from etcdadmin.core.keyindex import KeyIndex, display_segment, parse_display_segment
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import run_task
@@ -106,10 +107,14 @@ class CompareDialog(QDialog):
         data = combo.currentData()
         if isinstance(data, bytes) and display_segment(data) == text:
             return data
-        return text.encode("utf-8").rstrip(b"/") + b"/"
+        return parse_display_segment(text).rstrip(b"/") + b"/"
 
     def compare(self) -> None:
-        left, right = self._prefix(self.left), self._prefix(self.right)
+        try:
+            left, right = self._prefix(self.left), self._prefix(self.right)
+        except EtcdAdminError as exc:
+            self.summary.setText(describe(exc))
+            return
         conn = self.session.conn
         self.summary.setText("comparing …")
         run_task(
@@ -161,8 +166,13 @@ class CompareDialog(QDialog):
             self, "Copy directory", f"Copy {display_segment(source)} to:", text=""
         )
         if ok and name.strip():
-            target = name.strip().encode("utf-8").rstrip(b"/") + b"/"
-            self.staged.emit(CopyDirectory(source, target))
+            try:
+                target = parse_display_segment(name.strip()).rstrip(b"/") + b"/"
+                change = CopyDirectory(source, target)
+            except EtcdAdminError as exc:
+                self.summary.setText(describe(exc))
+                return
+            self.staged.emit(change)
             self.summary.setText(
                 f"staged copy {display_segment(source)} → {display_segment(target)}"
             )

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from etcdadmin.core.keyindex import display_segment
+
 
 class NewKeyDialog(QDialog):
     def __init__(self, parent: QWidget | None, directory: bytes = b"") -> None:
@@ -20,7 +22,8 @@ class NewKeyDialog(QDialog):
         self.setObjectName("newKeyDialog")
         self.setWindowTitle("New key")
         form = QFormLayout(self)
-        self.key = QLineEdit(directory.decode("utf-8", "replace"))
+        # the escaped display form (\xNN) keeps binary directory names exact
+        self.key = QLineEdit(display_segment(directory))
         self.key.setObjectName("newKeyName")
         self.value = QPlainTextEdit()
         self.value.setObjectName("newKeyValue")

@@ -127,17 +127,19 @@ class EditorPanel(QWidget):
             self._task.cancel()
         session = self.session
 
-        def load(task: object) -> tuple[KeyValue | None, int]:
+        def load(task: object) -> tuple[bytes, KeyValue | None, int]:
             kv = session.conn.get(key)
             ttl = 0
             if kv is not None and kv.lease:
                 ttl = session.conn.lease_ttl(kv.lease)
-            return kv, ttl
+            return key, kv, ttl
 
         self._task = run_task("read key", load, self._loaded, self._failed)
 
-    def _loaded(self, result: tuple[KeyValue | None, int]) -> None:
-        kv, ttl = result
+    def _loaded(self, result: tuple[bytes, KeyValue | None, int]) -> None:
+        key, kv, ttl = result
+        if key != self.key:
+            return  # a newer selection superseded this load
         self.current = kv
         if kv is None:
             self.created.setText("(deleted)")
@@ -153,6 +155,8 @@ class EditorPanel(QWidget):
         self._set_enabled(True)
 
     def _failed(self, exc: BaseException) -> None:
+        self.current = None
+        self._set_enabled(False)
         self.error.setText(describe(exc))
         self.message.emit(describe(exc))
 

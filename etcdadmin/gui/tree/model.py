@@ -7,6 +7,7 @@ when opened. The model never talks to etcd: the session feeds it pages and index
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
@@ -45,6 +46,11 @@ class Node:
         return self.child is None or self.child.is_dir
 
 
+def _segment(node: Node) -> bytes:
+    assert node.child is not None
+    return node.child.segment
+
+
 def display_name(child: Child) -> str:
     # An empty segment is what a leading slash makes (`/a` splits into "" and "a").
     return display_segment(child.segment) if child.segment else "/"
@@ -67,9 +73,18 @@ class KeyTreeModel(QAbstractItemModel):
         self.root = Node(None, None)
         self.endResetModel()
 
-    def refresh_root(self) -> None:
-        """The index grew (a page of the initial load): new top-level rows appear."""
-        self._refresh_node(self.root, QModelIndex())
+    def refresh_listed(self) -> None:
+        """The index grew (a page of the initial load): every listed directory may gain rows,
+        including one the operator opened before its later pages arrived."""
+        self._refresh_all(self.root, QModelIndex())
+
+    def _refresh_all(self, node: Node, qindex: QModelIndex) -> None:
+        if node.children is None:
+            return
+        self._refresh_node(node, qindex)
+        for row, child in enumerate(node.children):
+            if child.children is not None:
+                self._refresh_all(child, self.index(row, 0, qindex))
 
     def keys_changed(self, changed: set[bytes]) -> None:
         """Refresh only the listed directories the changed keys lie in."""
@@ -117,8 +132,15 @@ class KeyTreeModel(QAbstractItemModel):
             wanted = fresh[j] if j < len(fresh) else None
             assert current is None or current.child is not None
             if current is not None and (wanted is None or current.child.segment < wanted.segment):  # type: ignore[union-attr]
-                self.beginRemoveRows(qindex, i, i)
-                del node.children[i]
+                # remove a run of vanished rows at once: a directory deleted elsewhere can
+                # take thousands of rows with it
+                end = i + 1
+                while end < len(node.children) and (
+                    wanted is None or node.children[end].child.segment < wanted.segment  # type: ignore[union-attr]
+                ):
+                    end += 1
+                self.beginRemoveRows(qindex, i, end - 1)
+                del node.children[i:end]
                 self.endRemoveRows()
             elif current is None or (
                 wanted is not None and wanted.segment < current.child.segment  # type: ignore[union-attr]
@@ -165,8 +187,11 @@ class KeyTreeModel(QAbstractItemModel):
         parent = node.parent
         if parent is None or parent.parent is None:
             return QModelIndex()
-        assert parent.parent.children is not None
-        return self.createIndex(parent.parent.children.index(parent), 0, parent)
+        siblings = parent.parent.children
+        assert siblings is not None and parent.child is not None
+        # rows are sorted by segment: O(log n), where list.index was O(n) per call
+        row = bisect_left(siblings, parent.child.segment, key=_segment)
+        return self.createIndex(row, 0, parent)
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         if parent.isValid() and parent.column() != 0:

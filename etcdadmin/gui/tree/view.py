@@ -155,7 +155,7 @@ class TreePanel(QWidget):
             lambda found: self.search_status.setText(f"{found:,} values in {where} match"),
             lambda exc: self.search_status.setText(describe(exc)),
         )
-        task.partial.connect(lambda box: self._add_results(box.value))
+        task.partial.connect(lambda keys: None if task.cancelled else self._add_results(keys))
         self._value_task = task
 
     def _add_results(self, keys: list[bytes]) -> None:
