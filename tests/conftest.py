@@ -13,8 +13,9 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 
 import pytest
 
@@ -27,6 +28,14 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
+
+
+class _Startable(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+Service = TypeVar("Service", bound=_Startable)
 
 
 def _in_ci() -> bool:
@@ -65,6 +74,17 @@ def _require_module(module: str, distribution: str) -> None:
         pytest.skip(message)
 
 
+@contextmanager
+def _running(factory: Callable[[], Service]) -> Iterator[Service]:
+    """Construct (skip or fail when the machine lacks it), start, and always stop."""
+    service = _construct(factory)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
 @pytest.fixture(scope="session")
 def stack_root() -> Iterator[Path]:
     """A private directory for all service state, removed at the end of the session.
@@ -86,12 +106,8 @@ def etcd_server(stack_root: Path) -> Iterator[EtcdServer]:
     """One etcd member, started once per session."""
     from tests.stack.etcd import EtcdServer
 
-    server = _construct(lambda: EtcdServer(stack_root / "etcd"))
-    server.start()
-    try:
+    with _running(lambda: EtcdServer(stack_root / "etcd")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -99,12 +115,8 @@ def private_etcd(tmp_path: Path) -> Iterator[EtcdServer]:
     """An etcd member of the test's own, for tests that stop, restart, compact or lock it."""
     from tests.stack.etcd import EtcdServer
 
-    server = _construct(lambda: EtcdServer(tmp_path / "etcd", "private"))
-    server.start()
-    try:
+    with _running(lambda: EtcdServer(tmp_path / "etcd", "private")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -112,12 +124,8 @@ def etcd_cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
     """A three-member cluster of the test's own: tests stop and start its members."""
     from tests.stack.etcd import EtcdCluster
 
-    cluster = _construct(lambda: EtcdCluster(tmp_path / "etcd-cluster"))
-    cluster.start()
-    try:
+    with _running(lambda: EtcdCluster(tmp_path / "etcd-cluster")) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="session")
@@ -126,12 +134,8 @@ def swift(stack_root: Path) -> Iterator[SwiftAIO]:
     _require_module("swiftclient", "python-swiftclient")
     from tests.stack.swift import SwiftAIO
 
-    service = _construct(lambda: SwiftAIO(stack_root / "swift"))
-    service.start()
-    try:
+    with _running(lambda: SwiftAIO(stack_root / "swift")) as service:
         yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture(scope="session")
@@ -140,12 +144,8 @@ def docker_daemon(stack_root: Path) -> Iterator[DockerDaemon]:
     _require_module("docker", "docker")
     from tests.stack.docker_daemon import DockerDaemon
 
-    daemon = _construct(lambda: DockerDaemon(stack_root / "docker"))
-    daemon.start()
-    try:
+    with _running(lambda: DockerDaemon(stack_root / "docker")) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
 
 
 @pytest.fixture(scope="session")

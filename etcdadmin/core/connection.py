@@ -417,7 +417,7 @@ class EtcdConnection:
         make it; keep the prefix narrow, as etcd counts every key in the probed range.
         """
         start = _key_bytes(prefix) or b"\0"
-        end = prefix_range_end(start) if prefix else b"\0"
+        end = prefix_end(_key_bytes(prefix))
         resp = self._call(
             "read the current revision",
             lambda c: c.get_range_response(start, end, keys_only=True, limit=1),
@@ -461,10 +461,27 @@ class EtcdConnection:
         page_size: int = PAGE_SIZE,
     ) -> Iterator[Snapshot]:
         """The pages of a prefix read, as they arrive, all at one revision (the first page's)."""
+        for pinned, resp in self._range_pages(prefix, revision, keys_only, page_size):
+            items = tuple(KeyValue.from_proto(kv) for kv in resp.kvs)
+            yield Snapshot(revision=pinned, cluster_id=resp.header.cluster_id, items=items)
+
+    def iter_key_pages(
+        self, prefix: str | bytes, *, page_size: int = PAGE_SIZE
+    ) -> Iterator[tuple[int, list[bytes]]]:
+        """(revision, keys) pages of a keys-only read, all at the first page's revision.
+
+        Plain bytes only: a million `KeyValue` objects would each be tracked by Python's
+        garbage collector, whose full passes then stall every thread (measured: >100 ms).
+        """
+        for pinned, resp in self._range_pages(prefix, None, True, page_size):
+            yield pinned, [kv.key for kv in resp.kvs]
+
+    def _range_pages(
+        self, prefix: str | bytes, revision: int | None, keys_only: bool, page_size: int
+    ) -> Iterator[tuple[int, Any]]:
+        """Raw Range responses over a prefix, paged, pinned at the first page's revision."""
         start = _key_bytes(prefix)
-        end = prefix_range_end(start) if start else b"\0"
-        if start == end:  # a prefix of only 0xff bytes has no upper bound
-            end = b"\0"
+        end = prefix_end(start)
         if not start:
             start = b"\0"
         pinned = revision
@@ -477,41 +494,10 @@ class EtcdConnection:
             )
             if pinned is None:
                 pinned = int(resp.header.revision)
-            items = tuple(KeyValue.from_proto(kv) for kv in resp.kvs)
-            yield Snapshot(revision=pinned, cluster_id=resp.header.cluster_id, items=items)
+            yield pinned, resp
             if not resp.more or not resp.kvs:
                 return
             start = resp.kvs[-1].key + b"\0"
-
-    def iter_key_pages(
-        self, prefix: str | bytes, *, page_size: int = PAGE_SIZE
-    ) -> Iterator[tuple[int, list[bytes]]]:
-        """(revision, keys) pages of a keys-only read, all at the first page's revision.
-
-        Plain bytes only: a million `KeyValue` objects would each be tracked by Python's
-        garbage collector, whose full passes then stall every thread (measured: >100 ms).
-        """
-        start = _key_bytes(prefix)
-        end = prefix_range_end(start) if start else b"\0"
-        if start == end:
-            end = b"\0"
-        if not start:
-            start = b"\0"
-        pinned: int | None = None
-        while True:
-            resp = self._call(
-                "read keys",
-                lambda c, s=start, r=pinned: c.get_range_response(
-                    s, end, limit=page_size, revision=r, keys_only=True
-                ),
-            )
-            if pinned is None:
-                pinned = int(resp.header.revision)
-            keys = [kv.key for kv in resp.kvs]
-            yield pinned, keys
-            if not resp.more or not keys:
-                return
-            start = keys[-1] + b"\0"
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -574,7 +560,7 @@ class EtcdConnection:
             elif op.kind == "delete":
                 ops.append(txs.delete(op.key))
             else:
-                ops.append(txs.delete(op.key, range_end=prefix_range_end(op.key)))
+                ops.append(txs.delete(op.key, range_end=prefix_end(op.key)))
         reads = [txs.get(key) for key in failure_reads]
 
         def run(c: Any) -> Any:
@@ -658,8 +644,7 @@ class EtcdConnection:
     ) -> WatchStream:
         """Watch every key under `prefix` from `start_revision` on (inclusive)."""
         start = _key_bytes(prefix)
-        end = prefix_range_end(start) if start else b"\0"
-        return self._watch(start, end, start_revision, require_leader)
+        return self._watch(start, prefix_end(start), start_revision, require_leader)
 
     def watch_key(self, key: str | bytes, start_revision: int) -> WatchStream:
         """Watch one key from `start_revision` on: replays its history, then follows it."""
