@@ -327,9 +327,15 @@ class EtcdConnection:
             | pyetcd_errors.ConnectionTimeoutError
             | pyetcd_errors.NoServerAvailableError,
         ):
+            tls = (
+                ", and that its certificate is signed by the CA file (and accepts the client "
+                "certificate)"
+                if self.settings.secure
+                else ""
+            )
             return EtcdUnavailable(
                 f"etcd is unreachable at {where} (while trying to {what}): check that etcd runs "
-                "and that the endpoints are right; retrying may help"
+                f"and that the endpoints are right{tls}; retrying may help"
             )
         if isinstance(exc, grpc.RpcError):
             code = exc.code()

@@ -104,9 +104,17 @@ def run_task(
     fn: Callable[[Task], Any],
     on_result: Callable[[Any], None] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
+    on_partial: Callable[[Any], None] | None = None,
 ) -> Task:
-    """Run `fn(task)` on the thread pool; callbacks run on the UI thread."""
+    """Run `fn(task)` on the thread pool; callbacks run on the UI thread.
+
+    Every callback is connected before the work starts: a signal emitted before its
+    connection would be lost.
+    """
     task = Task(description)
+    if on_partial is not None:
+        partial = on_partial
+        task.partial.connect(lambda chunk: None if task.cancelled else partial(chunk))
     _live.add(task)  # keep the QObject alive until it has delivered
     if on_result is not None:
         callback = on_result

@@ -37,6 +37,15 @@ def read_cluster(session: Session) -> tuple[list[tuple[str, str, MemberStatus | 
     return rows, conn.alarms()
 
 
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
 class ClusterPanel(QWidget):
     """Signals:
     message(str): a line for the status bar.
@@ -106,7 +115,7 @@ class ClusterPanel(QWidget):
                     endpoint,
                     "leader" if status.member_id in leaders else "",
                     status.version,
-                    f"{status.db_size / 1024 / 1024:.1f} MiB",
+                    _size(status.db_size),
                     str(status.raft_index),
                 )
             else:

@@ -23,7 +23,7 @@ from etcdadmin.gui.session import Session
 from etcdadmin.gui.tree.model import KeyTreeModel
 from etcdadmin.gui.workers import Task, run_task
 
-SEARCH_CHUNK = 20_000
+SEARCH_CHUNK = 500
 MAX_RESULTS = 2_000
 
 
@@ -57,7 +57,7 @@ class TreePanel(QWidget):
         layout.addLayout(row)
         self.session: Session | None = None
         self.directory = b""
-        self._value_task: Task | None = None
+        self._search_task: Task | None = None
         self.view = QTreeView()
         self.view.setObjectName("keyTree")
         self.view.setModel(model)
@@ -80,11 +80,7 @@ class TreePanel(QWidget):
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(200)
         self._search_timer.timeout.connect(self._start_search)
-        self._chunk_timer = QTimer(self)
-        self._chunk_timer.setInterval(0)
-        self._chunk_timer.timeout.connect(self._search_chunk)
         self._needle = b""
-        self._position = 0
 
     def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         key = self.model.key_at(current)
@@ -101,13 +97,12 @@ class TreePanel(QWidget):
             self.view.setCurrentIndex(index)
             self.view.scrollTo(index)
 
-    # -- search: chunks of the in-memory index between events, so typing never stalls ------
+    # -- search: on workers, streaming hits; a new search cancels the previous one ---------
 
     def _search_changed(self, text: str) -> None:
-        self._chunk_timer.stop()
-        if self._value_task is not None:
-            self._value_task.cancel()
-            self._value_task = None
+        if self._search_task is not None:
+            self._search_task.cancel()
+            self._search_task = None
         if not text:
             self.results.hide()
             self.search_status.hide()
@@ -117,7 +112,6 @@ class TreePanel(QWidget):
 
     def _start_search(self) -> None:
         self._needle = self.search.text().encode("utf-8")
-        self._position = 0
         self.results.clear()
         self.view.hide()
         self.results.show()
@@ -126,7 +120,34 @@ class TreePanel(QWidget):
         if self.in_values.isChecked():
             self._start_value_search()
         else:
-            self._chunk_timer.start()
+            self._start_key_search()
+
+    def _start_key_search(self) -> None:
+        """Keys are in the in-memory index (thread-safe): scan it on a worker, in chunks,
+        streaming hits, so typing stays fluid even over a million keys."""
+        index, needle = self.model.index_data, self._needle
+
+        def scan(task: Task) -> int:
+            found, position = 0, 0
+            while position >= 0 and not task.cancelled and found < MAX_RESULTS:
+                hits, position = index.search(needle, start=position, limit=SEARCH_CHUNK)
+                hits = hits[: MAX_RESULTS - found]
+                found += len(hits)
+                if hits:
+                    task.stream(hits)
+            return found
+
+        def done(found: int) -> None:
+            more = " (first results only)" if found >= MAX_RESULTS else ""
+            self.search_status.setText(f"{found:,} keys match{more}")
+
+        self._search_task = run_task(
+            "search keys",
+            scan,
+            done,
+            lambda exc: self.search_status.setText(describe(exc)),
+            self._add_results,
+        )
 
     def _start_value_search(self) -> None:
         """Values live in etcd, not in the index: read the directory page by page in the
@@ -149,38 +170,19 @@ class TreePanel(QWidget):
                     break
             return found
 
-        task = run_task(
+        self._search_task = run_task(
             "search values",
             scan,
             lambda found: self.search_status.setText(f"{found:,} values in {where} match"),
             lambda exc: self.search_status.setText(describe(exc)),
+            self._add_results,
         )
-        task.partial.connect(lambda keys: None if task.cancelled else self._add_results(keys))
-        self._value_task = task
 
     def _add_results(self, keys: list[bytes]) -> None:
         for key in keys:
             item = QListWidgetItem(display_segment(key))
             item.setData(Qt.ItemDataRole.UserRole, key)
             self.results.addItem(item)
-
-    def _search_chunk(self) -> None:
-        index = self.model.index_data
-        matches, position = index.search(self._needle, start=self._position, limit=SEARCH_CHUNK)
-        for key in matches:
-            if self.results.count() >= MAX_RESULTS:
-                position = -1
-                break
-            item = QListWidgetItem(display_segment(key))
-            item.setData(Qt.ItemDataRole.UserRole, key)
-            self.results.addItem(item)
-        self._position = position
-        if position < 0:
-            self._chunk_timer.stop()
-            more = " (first results only)" if self.results.count() >= MAX_RESULTS else ""
-            self.search_status.setText(f"{self.results.count():,} keys match{more}")
-        else:
-            self.search_status.setText(f"searching … {self.results.count():,} so far")
 
     def _result_chosen(self, item: QListWidgetItem) -> None:
         key = bytes(item.data(Qt.ItemDataRole.UserRole))
