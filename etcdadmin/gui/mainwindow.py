@@ -384,6 +384,7 @@ class MainWindow(QMainWindow):
     def _page_loaded(self, loaded: int, revision: int, last: bool) -> None:
         self.model.refresh_listed()
         if last:
+            log.info("%d keys loaded at revision %d", loaded, revision)
             self._loading = False
             if not activity.running:
                 self.progress.hide()
