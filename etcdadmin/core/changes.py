@@ -19,7 +19,6 @@ logs); only `diff_text` shows values, for the operator's own screen.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 
 from etcdadmin.core.connection import Compare, EtcdConnection, KeyValue, TxnOp, prefix_end
 from etcdadmin.core.errors import ConflictError, EtcdAdminError, RevisionCompacted
+from etcdadmin.core.keynames import display_segment
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,6 @@ MAX_TXN_OPS = 128
 
 # A conflict message lists this many keys by name and counts the rest.
 _KEYS_IN_MESSAGE = 5
-
-
-def show_key(key: bytes) -> str:
-    """A key as text for messages: UTF-8, with undecodable bytes escaped rather than lost."""
-    return key.decode("utf-8", "backslashreplace")
 
 
 class InvalidChange(EtcdAdminError):
@@ -74,7 +69,7 @@ class Conflict:
     reason: str = ""
 
     def describe(self) -> str:
-        return f"{show_key(self.key)} {self.reason}".rstrip()
+        return f"{display_segment(self.key)} {self.reason}".rstrip()
 
 
 class ChangeConflict(ConflictError):
@@ -210,7 +205,7 @@ class SetValue(PendingChange):
 
     def describe(self) -> str:
         verb = "create" if self.expected_mod_revision == 0 else "set"
-        return f"{verb} {show_key(self.key)}"
+        return f"{verb} {display_segment(self.key)}"
 
     def keys(self) -> tuple[bytes, ...]:
         return (self.key,)
@@ -226,7 +221,7 @@ class DeleteKey(PendingChange):
     expected_mod_revision: int | None
 
     def describe(self) -> str:
-        return f"delete {show_key(self.key)}"
+        return f"delete {display_segment(self.key)}"
 
     def keys(self) -> tuple[bytes, ...]:
         return (self.key,)
@@ -246,10 +241,10 @@ class RenameKey(PendingChange):
 
     def __post_init__(self) -> None:
         if self.old == self.new:
-            raise InvalidChange(f"renaming {show_key(self.old)} onto itself changes nothing")
+            raise InvalidChange(f"renaming {display_segment(self.old)} onto itself changes nothing")
 
     def describe(self) -> str:
-        return f"rename {show_key(self.old)} to {show_key(self.new)}"
+        return f"rename {display_segment(self.old)} to {display_segment(self.new)}"
 
     def keys(self) -> tuple[bytes, ...]:
         return (self.old, self.new)
@@ -269,7 +264,7 @@ class RenameKey(PendingChange):
 
 def _check_directory(prefix: bytes, what: str) -> None:
     if not prefix.endswith(b"/"):
-        raise InvalidChange(f"{what} {show_key(prefix)!r} must end with '/'")
+        raise InvalidChange(f"{what} {display_segment(prefix)!r} must end with '/'")
 
 
 @dataclass(frozen=True)
@@ -288,12 +283,12 @@ class CopyDirectory(PendingChange):
         _check_directory(self.target, "the directory to copy to")
         if self.source.startswith(self.target) or self.target.startswith(self.source):
             raise InvalidChange(
-                f"cannot copy {show_key(self.source)} to {show_key(self.target)}: "
+                f"cannot copy {display_segment(self.source)} to {display_segment(self.target)}: "
                 "one contains the other"
             )
 
     def describe(self) -> str:
-        return f"copy directory {show_key(self.source)} to {show_key(self.target)}"
+        return f"copy directory {display_segment(self.source)} to {display_segment(self.target)}"
 
     def keys(self) -> tuple[bytes, ...]:
         return (self.source, self.target)
@@ -327,7 +322,7 @@ class DeleteDirectory(PendingChange):
             raise InvalidChange("deleting the whole key space is not a directory delete")
 
     def describe(self) -> str:
-        return f"delete directory {show_key(self.prefix)}"
+        return f"delete directory {display_segment(self.prefix)}"
 
     def keys(self) -> tuple[bytes, ...]:
         return (self.prefix,)
@@ -554,7 +549,7 @@ def _check_directories(conn: EtcdConnection, plan: Plan) -> None:
         for item in conn.read_prefix(prefix, keys_only=True).items:
             if item.key not in seen:
                 now = conn.get(item.key)
-                reason = f"was added under {show_key(prefix)} since revision {plan.revision}"
+                reason = f"was added under {display_segment(prefix)} since revision {plan.revision}"
                 added.append(Conflict(item.key, None, now, reason))
     if added:
         conflicts = tuple(added)
@@ -575,48 +570,3 @@ def _inverse(plan: Plan, revision: int) -> ChangeSet:
         else:
             undo.add(SetValue(step.key, before.value, revision, before.lease))
     return undo
-
-
-# -- the diff -----------------------------------------------------------------------------
-
-
-def _is_text(value: bytes) -> bool:
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return all(c.isprintable() or c in "\t\n\r" for c in text)
-
-
-def _display_lines(value: bytes) -> list[str]:
-    if _is_text(value):
-        return value.decode("utf-8").split("\n") if value else []
-    return [f"hex {i:04x}: {value[i : i + 16].hex(' ')}" for i in range(0, len(value), 16)]
-
-
-def diff_text(plan: Plan) -> str:
-    """A unified-diff-like text of every step, for the operator's own screen.
-
-    Unlike everything else in this module it shows values (UTF-8, or hex for binary data).
-    """
-    blocks = []
-    for step in plan.steps:
-        name = show_key(step.key)
-        before = step.before
-        old_label = f"{name} (revision {before.mod_revision})" if before else f"{name} (absent)"
-        new_label = f"{name} (staged)" if step.after is not None else f"{name} (staged: deleted)"
-        old = before.value if before is not None else b""
-        new = step.after if step.after is not None else b""
-        hunks = list(
-            difflib.unified_diff(_display_lines(old), _display_lines(new), lineterm="", n=3)
-        )[2:]
-        lines = [f"--- {old_label}", f"+++ {new_label}", *hunks]
-        old_lease = before.lease if before is not None else 0
-        if step.after is not None and step.lease != old_lease:
-            lines.append(f"# lease {old_lease:x} -> {step.lease:x}")
-        if not hunks and old != new:
-            lines.append("# the values differ only in invisible characters")
-        elif not hunks and step.after is not None and before is None:
-            lines.append("# empty value")
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + ("\n" if blocks else "")

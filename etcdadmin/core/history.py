@@ -13,9 +13,10 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from etcdadmin.core.changes import SetValue, show_key
+from etcdadmin.core.changes import SetValue
 from etcdadmin.core.connection import EtcdConnection, KeyValue, WatchBatch
 from etcdadmin.core.errors import EtcdAdminError, EtcdUnavailable, RevisionCompacted
+from etcdadmin.core.keynames import display_segment
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def restore_change(history_version: KeyVersion, current: KeyValue | None) -> Set
     """
     if history_version.value is None:
         raise EtcdAdminError(
-            f"revision {history_version.revision} of {show_key(history_version.key)} is a "
+            f"revision {history_version.revision} of {display_segment(history_version.key)} is a "
             "delete; stage a delete of the key instead of a restore"
         )
     key = current.key if current is not None else history_version.key
@@ -103,7 +104,7 @@ def key_history(
         versions.reverse()
         return KeyHistory(name, start if start > 1 else 0, tuple(versions[:limit]))
     raise EtcdUnavailable(
-        f"the history of {show_key(name)} could not be read: etcd kept compacting past it; "
+        f"the history of {display_segment(name)} could not be read: etcd kept compacting past it; "
         "try again"
     )
 
@@ -209,6 +210,6 @@ def _replay(
     if not complete and not settled.is_set():
         reason = f"within {timeout:g} s" if timed_out.is_set() else "before the watch ended"
         raise EtcdUnavailable(
-            f"the history of {show_key(key)} was not fully received {reason}; try again"
+            f"the history of {display_segment(key)} was not fully received {reason}; try again"
         )
     return versions

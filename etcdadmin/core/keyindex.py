@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from itertools import accumulate
 from operator import attrgetter
 
-from etcdadmin.core.errors import EtcdAdminError
-
 # Below this many changes a batch is applied with in-place bisect inserts and deletes, each an
 # O(N) memmove of pointers (~0.1 ms at 1M keys); above it one rebuild of the list is cheaper.
 SMALL_BATCH = 64
@@ -49,10 +47,6 @@ _MAX_BLOCK = 8192
 # Bytes that sort before "/": a segment continuing with one of these sorts after its own
 # directory's keys in key order ("a-b" < "a/x"), so a directory's keys can come late.
 _BEFORE_SLASH = re.compile(rb"[\x00-\x2e]")
-
-
-class SegmentSyntaxError(EtcdAdminError, ValueError):
-    """A typed key name has a backslash that starts no escape: write ``\\`` for a backslash."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,52 +442,3 @@ def _add_late_directories(
                 listed.append(Child(late, prefix + late, False, True, hi - lo))
                 added = True
     return not added
-
-
-def display_segment(segment: bytes) -> str:
-    r"""How a key segment is shown: its UTF-8 text, escaped where text would be ambiguous.
-
-    Bytes that are not valid UTF-8 and characters that do not print (controls, NUL, format
-    characters) become ``\xNN`` per byte and a backslash becomes ``\\``, so binary keys show
-    unambiguously and `parse_display_segment` gives the exact bytes back.
-    """
-    text = segment.decode("utf-8", errors="surrogateescape")
-    if text.isprintable() and "\\" not in text:
-        return text
-    parts: list[str] = []
-    for char in text:
-        if char == "\\":
-            parts.append("\\\\")
-        elif "\udc80" <= char <= "\udcff":
-            parts.append(f"\\x{ord(char) - 0xDC00:02x}")
-        elif char.isprintable():
-            parts.append(char)
-        else:
-            parts.extend(f"\\x{byte:02x}" for byte in char.encode("utf-8"))
-    return "".join(parts)
-
-
-_ESCAPE = re.compile(r"\\(?:\\|x([0-9a-fA-F]{2}))|\\")
-
-
-def parse_display_segment(text: str) -> bytes:
-    r"""The bytes a displayed (or typed) segment stands for: the inverse of `display_segment`.
-
-    ``\xNN`` is one byte, ``\\`` a backslash, anything else its UTF-8 encoding. A backslash
-    starting neither escape raises `SegmentSyntaxError` rather than guessing.
-    """
-    if "\\" not in text:
-        return text.encode("utf-8", "surrogateescape")
-    out = bytearray()
-    done = 0
-    for match in _ESCAPE.finditer(text):
-        out += text[done : match.start()].encode("utf-8", "surrogateescape")
-        if match.group(0) == "\\":
-            raise SegmentSyntaxError(
-                f"A backslash at position {match.start()} starts no escape: write \\\\ for a "
-                "backslash or \\xNN for a byte."
-            )
-        out += b"\\" if match.group(1) is None else bytes([int(match.group(1), 16)])
-        done = match.end()
-    out += text[done:].encode("utf-8", "surrogateescape")
-    return bytes(out)

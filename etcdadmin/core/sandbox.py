@@ -24,10 +24,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from etcdadmin.core import mapping
-from etcdadmin.core.connection import Compare, EtcdConnection, TxnOp
 from etcdadmin.core.errors import EtcdAdminError
 
 log = logging.getLogger(__name__)
@@ -43,40 +39,6 @@ LOG_FILE = "etcd.log"
 # etcd 3.4 refuses to run on architectures it does not list as supported unless this names the
 # architecture; 3.5 supports arm64 and ignores it there.
 _GOARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-
-EXAMPLE_CONFIG = """\
-version: 0.1
-log:
-  level: debug
-  fields:
-    service: registry
-    environment: test
-storage:
-  filesystem:
-    rootdirectory: /var/lib/registry
-  delete:
-    enabled: true
-  cache:
-    blobdescriptor: inmemory
-http:
-  addr: :5000
-  secret: change-me-in-production
-  draintimeout: 60s
-  headers:
-    X-Content-Type-Options: [nosniff]
-notifications:
-  endpoints:
-    - name: audit
-      url: https://audit.example.com/registry
-      timeout: 1s
-      threshold: 5
-      backoff: 10s
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-"""
 
 
 class SandboxUnavailable(EtcdAdminError):
@@ -421,36 +383,3 @@ def _healthy(port: int) -> bool:
     except (OSError, ValueError):  # URLError and refused connections are OSErrors
         return False
     return isinstance(body, dict) and body.get("health") == "true"
-
-
-def seed_example(conn: EtcdConnection) -> bool:
-    """Write a small example tree when the key space is empty; returns whether it wrote.
-
-    Two environments of a registry config, `registry-test/` and `registry-production-1.0/`,
-    differing in a few keys, so that the tree, the editor and the environment comparison have
-    something real to show. The whole tree is one transaction that writes only keys that do not
-    exist, so a seed racing another writer never overwrites anything.
-    """
-    # Reading every key is acceptable here: this runs on a sandbox (or a cluster the user just
-    # created), and stops at the first sign of existing data.
-    if conn.read_prefix(b"", keys_only=True).items:
-        return False
-    test_config = yaml.safe_load(EXAMPLE_CONFIG)
-    production_config = yaml.safe_load(EXAMPLE_CONFIG)
-    production_config["log"]["level"] = "info"
-    production_config["log"]["fields"]["environment"] = "production"
-    production_config["http"]["secret"] = "rotate-me-before-release"
-    production_config["storage"]["cache"]["blobdescriptor"] = "redis"
-    production_config["redis"] = {"addr": "redis.internal:6379", "db": 0}
-    del production_config["storage"]["delete"]
-    keys = {
-        **mapping.flatten(test_config, "registry-test/"),
-        **mapping.flatten(production_config, "registry-production-1.0/"),
-    }
-    encoded = sorted((key.encode("utf-8"), value.encode("utf-8")) for key, value in keys.items())
-    result = conn.txn(
-        [Compare(key, "create", "==", 0) for key, _ in encoded],
-        [TxnOp("put", key, value) for key, value in encoded],
-    )
-    log.info("example tree %s", "written" if result.succeeded else "skipped: keys appeared")
-    return result.succeeded

@@ -25,8 +25,10 @@ from PySide6.QtWidgets import (
 
 from etcdadmin.core.changes import RenameKey, SetValue
 from etcdadmin.core.errors import EtcdAdminError
-from etcdadmin.core.keyindex import KeyIndex, display_segment, parse_display_segment
-from etcdadmin.core.sandbox import Sandbox, seed_example
+from etcdadmin.core.example import seed_example
+from etcdadmin.core.keyindex import KeyIndex
+from etcdadmin.core.keynames import display_segment, parse_display_segment
+from etcdadmin.core.sandbox import Sandbox
 from etcdadmin.gui.agents.panel import AgentsPanel
 from etcdadmin.gui.changes.panel import ChangesPanel
 from etcdadmin.gui.cluster.panel import ClusterPanel

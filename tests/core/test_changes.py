@@ -19,9 +19,9 @@ from etcdadmin.core.changes import (
     RenameKey,
     SetValue,
     TooManyOperations,
-    diff_text,
 )
 from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
+from etcdadmin.core.diff import diff_text
 from etcdadmin.core.errors import ConflictError, EtcdAdminError
 
 

@@ -10,14 +10,8 @@ import random
 import pytest
 
 from etcdadmin.core.errors import EtcdAdminError
-from etcdadmin.core.keyindex import (
-    SMALL_BATCH,
-    Child,
-    KeyIndex,
-    SegmentSyntaxError,
-    display_segment,
-    parse_display_segment,
-)
+from etcdadmin.core.keyindex import SMALL_BATCH, Child, KeyIndex
+from etcdadmin.core.keynames import SegmentSyntaxError, display_segment, parse_display_segment
 
 
 def model_children(keys: set[bytes], prefix: bytes) -> list[Child]:

@@ -14,7 +14,8 @@ import pytest
 from etcdadmin.core import sandbox as sandbox_module
 from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
 from etcdadmin.core.environments import compare_directories, export_directory
-from etcdadmin.core.sandbox import Sandbox, SandboxUnavailable, seed_example
+from etcdadmin.core.example import seed_example
+from etcdadmin.core.sandbox import Sandbox, SandboxUnavailable
 from tests.stack.etcd import run_etcdctl
 from tests.stack.procs import MissingBinary, require_binary
 

@@ -8,7 +8,7 @@ import uuid
 from PySide6.QtWidgets import QMessageBox
 
 from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
-from etcdadmin.core.sandbox import seed_example
+from etcdadmin.core.example import seed_example
 from etcdadmin.gui.connections.profiles import ConnectionProfile
 from tests.gui.conftest import SCREENSHOTS, connect
 from tests.stack.procs import free_port

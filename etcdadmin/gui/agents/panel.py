@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from etcdadmin.core.agents import AgentsView, read_agents
-from etcdadmin.core.keyindex import display_segment
+from etcdadmin.core.keynames import display_segment
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import run_task

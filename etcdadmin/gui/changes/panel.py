@@ -25,9 +25,9 @@ from etcdadmin.core.changes import (
     ChangeSet,
     PendingChange,
     Plan,
-    diff_text,
 )
-from etcdadmin.core.keyindex import display_segment
+from etcdadmin.core.diff import diff_text
+from etcdadmin.core.keynames import display_segment
 from etcdadmin.gui.errors import describe, show_error
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task

@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
 from etcdadmin.core.changes import CopyDirectory, DeleteKey, SetValue
 from etcdadmin.core.environments import DirectoryDiff, compare_directories
 from etcdadmin.core.errors import EtcdAdminError
-from etcdadmin.core.keyindex import KeyIndex, display_segment, parse_display_segment
+from etcdadmin.core.keyindex import KeyIndex
+from etcdadmin.core.keynames import display_segment, parse_display_segment
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import run_task

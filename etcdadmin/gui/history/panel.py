@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from etcdadmin.core.history import KeyHistory, KeyVersion, key_history, restore_change
-from etcdadmin.core.keyindex import display_segment
+from etcdadmin.core.keynames import display_segment
 from etcdadmin.core.valueformat import ValueFormat, detect, to_text
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session

@@ -1,0 +1,80 @@
+"""The example tree a new user's sandbox starts with: a registry config in two environments."""
+
+from __future__ import annotations
+
+import logging
+
+import yaml
+
+from etcdadmin.core import mapping
+from etcdadmin.core.connection import Compare, EtcdConnection, TxnOp
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_CONFIG = """\
+version: 0.1
+log:
+  level: debug
+  fields:
+    service: registry
+    environment: test
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: :5000
+  secret: change-me-in-production
+  draintimeout: 60s
+  headers:
+    X-Content-Type-Options: [nosniff]
+notifications:
+  endpoints:
+    - name: audit
+      url: https://audit.example.com/registry
+      timeout: 1s
+      threshold: 5
+      backoff: 10s
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+"""
+
+
+def seed_example(conn: EtcdConnection) -> bool:
+    """Write a small example tree when the key space is empty; returns whether it wrote.
+
+    Two environments of a registry config, `registry-test/` and `registry-production-1.0/`,
+    differing in a few keys, so that the tree, the editor and the environment comparison have
+    something real to show. The whole tree is one transaction that writes only keys that do not
+    exist, so a seed racing another writer never overwrites anything.
+    """
+    # One key is enough to know the key space is not empty (etcd still counts the range, but
+    # nothing else crosses the wire).
+    _, first = next(conn.iter_key_pages(b"", page_size=1))
+    if first:
+        return False
+    test_config = yaml.safe_load(EXAMPLE_CONFIG)
+    production_config = yaml.safe_load(EXAMPLE_CONFIG)
+    production_config["log"]["level"] = "info"
+    production_config["log"]["fields"]["environment"] = "production"
+    production_config["http"]["secret"] = "rotate-me-before-release"
+    production_config["storage"]["cache"]["blobdescriptor"] = "redis"
+    production_config["redis"] = {"addr": "redis.internal:6379", "db": 0}
+    del production_config["storage"]["delete"]
+    keys = {
+        **mapping.flatten(test_config, "registry-test/"),
+        **mapping.flatten(production_config, "registry-production-1.0/"),
+    }
+    encoded = sorted((key.encode("utf-8"), value.encode("utf-8")) for key, value in keys.items())
+    result = conn.txn(
+        [Compare(key, "create", "==", 0) for key, _ in encoded],
+        [TxnOp("put", key, value) for key, value in encoded],
+    )
+    log.info("example tree %s", "written" if result.succeeded else "skipped: keys appeared")
+    return result.succeeded
