@@ -18,7 +18,12 @@ os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
 from etcdadmin.gui.connections.profiles import ConnectionProfile  # noqa: E402
 from etcdadmin.gui.mainwindow import MainWindow  # noqa: E402
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "resources" / "screenshots"
+# The README's pictures: regenerated with ETCDADMIN_SCREENSHOTS=resources/screenshots; by default
+# a run writes them under build/ (ignored), so tests never dirty the work tree.
+SCREENSHOTS = Path(
+    os.environ.get("ETCDADMIN_SCREENSHOTS")
+    or Path(__file__).resolve().parents[2] / "build" / "screenshots"
+).resolve()
 
 
 @pytest.fixture

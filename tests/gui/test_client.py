@@ -186,6 +186,8 @@ def test_screenshots_of_the_main_views(qtbot, window, private_etcd):
     """PNGs for the README, on a tree an operator would recognise (the sandbox's example)."""
     with EtcdConnection(ConnectionSettings((private_etcd.endpoint,))) as conn:
         seed_example(conn)
+        for addr in ("0.0.0.0:5000", "127.0.0.1:5000"):  # a little history to show
+            conn.put("registry-test/http/addr", addr)
         conn.put(
             "/etcdadmin/agents/registry-test/registry-host-1",
             json.dumps(
@@ -207,7 +209,8 @@ def test_screenshots_of_the_main_views(qtbot, window, private_etcd):
     qtbot.waitUntil(lambda: ":5001" in window.changes.diff.toPlainText())
     assert window.grab().save(str(SCREENSHOTS / "main-window.png"))
     window.tabs.setCurrentWidget(window.history)
-    qtbot.waitUntil(lambda: window.history.list.count() >= 1, timeout=10_000)
+    qtbot.waitUntil(lambda: window.history.list.count() == 3, timeout=10_000)
+    window.history.list.setCurrentRow(2)
     assert window.grab().save(str(SCREENSHOTS / "history.png"))
     window.tree.view.setCurrentIndex(window.model.find(b"registry-test"))
     window.tabs.setCurrentWidget(window.agents)

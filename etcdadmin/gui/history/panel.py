@@ -117,7 +117,8 @@ class HistoryPanel(QWidget):
             else ""
         )
         self.header.setText(
-            f"{len(history.versions)} versions of {display_segment(history.key)}{since}"
+            f"{len(history.versions)} version{'s' if len(history.versions) != 1 else ''} of "
+            f"{display_segment(history.key)}{since}"
         )
         if history.versions:
             self.list.setCurrentRow(0)
