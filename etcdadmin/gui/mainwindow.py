@@ -397,7 +397,7 @@ class MainWindow(QMainWindow):
     def _keys_changed(self, changed: set[bytes]) -> None:
         self.model.keys_changed(changed)
         if self.editor.key is not None and self.editor.key in changed:
-            self.editor.open_key(self.editor.key)
+            self.editor.changed_elsewhere()
             self.show_message(f"{display_segment(self.editor.key)} changed in etcd")
 
     def _revision_changed(self, revision: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QMessageBox
 
 from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
@@ -313,3 +314,27 @@ def test_compaction_asks_first_and_then_discards_earlier_history(
         window.cluster.compact()
     done = private_etcd.etcdctl("get", key, "--rev", "2", check=False)
     assert "compacted" in done.stderr
+
+
+def test_an_edit_in_progress_survives_a_change_elsewhere_and_then_conflicts(
+    qtbot, window, etcd_server, monkeypatch
+):
+    key = f"{unique('editing')}/value"
+    etcd_server.etcdctl("put", key, "original")
+    connect(qtbot, window, etcd_server.endpoint)
+    open_key(qtbot, window, key)
+    window.editor.text.moveCursor(QTextCursor.MoveOperation.End)
+    qtbot.keyClicks(window.editor.text, " + my edit")  # typed, as an operator does
+    etcd_server.etcdctl("put", key, "theirs")
+    qtbot.waitUntil(lambda: "changed in etcd" in window.editor.error.text(), timeout=5000)
+    assert window.editor.text.toPlainText() == "original + my edit"
+    shown: list[str] = []
+    monkeypatch.setattr(
+        "etcdadmin.gui.changes.panel.show_error", lambda p, t, x: shown.append(str(x))
+    )
+    window.editor.stage()
+    window.changes.apply()
+    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
+    assert etcd_value(etcd_server, key) == "theirs"
+    window.editor.revert()
+    qtbot.waitUntil(lambda: window.editor.text.toPlainText() == "theirs", timeout=5000)

@@ -87,7 +87,7 @@ class EditorPanel(QWidget):
         self.delete_button.setObjectName("stageDeleteButton")
         self.delete_button.clicked.connect(self.stage_delete)
         self.revert_button = QPushButton("Revert")
-        self.revert_button.clicked.connect(self._show_current)
+        self.revert_button.clicked.connect(self.revert)
         for button in (self.stage_button, self.delete_button, self.revert_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
@@ -112,6 +112,20 @@ class EditorPanel(QWidget):
         for widget in (self.text, self.format, self.stage_button, self.revert_button):
             widget.setEnabled(on)
         self.delete_button.setEnabled(on and self.current is not None)
+
+    def changed_elsewhere(self) -> None:
+        """The open key changed in etcd. An unedited view reloads; an edit in progress is kept
+        and stays guarded by the revision it was based on, so applying it reports the conflict
+        instead of silently overwriting the other write."""
+        if self.key is None:
+            return
+        if not self.text.document().isModified():
+            self.open_key(self.key)
+            return
+        self.error.setText(
+            "This key changed in etcd since you opened it. Your edit is kept; applying it will "
+            "report a conflict. Revert loads the new value."
+        )
 
     def open_key(self, key: bytes) -> None:
         """Load `key` in the background; a newer selection supersedes an older load."""
@@ -167,7 +181,13 @@ class EditorPanel(QWidget):
         self.format.setCurrentIndex(list(ValueFormat).index(self._fmt))
         self.format.blockSignals(False)
         self.text.setPlainText(to_text(value, self._fmt))
+        self.text.document().setModified(False)
         self.error.setText("")
+
+    def revert(self) -> None:
+        """Back to what etcd holds now (re-read: the key may have changed since it opened)."""
+        if self.key is not None:
+            self.open_key(self.key)
 
     def _format_changed(self) -> None:
         new = self.format.currentData()
@@ -197,6 +217,8 @@ class EditorPanel(QWidget):
         lease = self.current.lease if self.current is not None else 0
         self.error.setText("")
         self.staged.emit(SetValue(self.key, value, expected, lease))
+        # staged: the edit is safe in the pending list, so the view may follow etcd again
+        self.text.document().setModified(False)
         self.message.emit(f"staged: {display_segment(self.key)}")
 
     def stage_delete(self) -> None:
