@@ -19,13 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from etcdadmin.core.connection import EtcdConnection, WatchBatch, WatchStream
+from etcdadmin.core.connection import EtcdConnection
 from etcdadmin.core.errors import (
     EtcdError,
     EtcdUnavailable,
     RevisionCompacted,
     WatchCancelled,
 )
+from etcdadmin.core.watch import WatchBatch, WatchStream
 from watcher_agent.apply import Applier
 from watcher_agent.metrics import Metrics
 from watcher_agent.status import StatusPublisher

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from etcdadmin.core.connection import EtcdConnection, KeyValue
+from etcdadmin.core.connection import EtcdConnection
 from etcdadmin.core.environments import directory_prefix
+from etcdadmin.core.keyvalue import KeyValue
 
 log = logging.getLogger(__name__)
 

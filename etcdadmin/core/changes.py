@@ -24,9 +24,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from etcdadmin.core.connection import Compare, EtcdConnection, KeyValue, TxnOp, prefix_end
+from etcdadmin.core.connection import Compare, EtcdConnection, TxnOp, prefix_end
 from etcdadmin.core.errors import ConflictError, EtcdAdminError, RevisionCompacted
 from etcdadmin.core.keynames import display_segment
+from etcdadmin.core.keyvalue import KeyValue
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from etcdadmin.core import mapping
-from etcdadmin.core.connection import EtcdConnection, KeyValue
+from etcdadmin.core.connection import EtcdConnection
 from etcdadmin.core.errors import MappingError
+from etcdadmin.core.keyvalue import KeyValue
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,11 @@ import threading
 from dataclasses import dataclass
 
 from etcdadmin.core.changes import SetValue
-from etcdadmin.core.connection import EtcdConnection, KeyValue, WatchBatch
+from etcdadmin.core.connection import EtcdConnection
 from etcdadmin.core.errors import EtcdAdminError, EtcdUnavailable, RevisionCompacted
 from etcdadmin.core.keynames import display_segment
+from etcdadmin.core.keyvalue import KeyValue
+from etcdadmin.core.watch import WatchBatch
 
 log = logging.getLogger(__name__)
 

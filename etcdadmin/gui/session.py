@@ -17,14 +17,10 @@ import time
 
 from PySide6.QtCore import QObject, Signal
 
-from etcdadmin.core.connection import (
-    ConnectionSettings,
-    EtcdConnection,
-    WatchBatch,
-    WatchStream,
-)
+from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
 from etcdadmin.core.errors import EtcdAdminError, EtcdUnavailable, RevisionCompacted
 from etcdadmin.core.keyindex import KeyIndex
+from etcdadmin.core.watch import WatchBatch, WatchStream
 
 log = logging.getLogger(__name__)
 

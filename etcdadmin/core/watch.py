@@ -1,0 +1,105 @@
+"""A watch as the agent and the client consume it: batches, in order, or a clear exception.
+
+Driven directly on pyetcd's generated stub rather than through pyetcd's `Watcher`, because that
+one cannot send etcd's require-leader flag, drops the cancel reason and dies silently on an
+etcd restart (see shared FACTS): the agent must see every one of those. Streams are created by
+`EtcdConnection.watch_prefix` / `watch_key`.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import grpc
+from pyetcd.etcdrpc import kv_pb2
+
+from etcdadmin.core.errors import EtcdUnavailable, RevisionCompacted, WatchCancelled
+from etcdadmin.core.keyvalue import KeyValue
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    kind: Literal["put", "delete"]
+    kv: KeyValue
+
+
+@dataclass(frozen=True)
+class WatchBatch:
+    """One watch response, applied as a whole: a transaction's events never span two batches."""
+
+    header_revision: int
+    cluster_id: int
+    events: tuple[WatchEvent, ...]
+
+    @property
+    def revision(self) -> int:
+        """The revision up to which everything has been received.
+
+        A catching-up watcher's response header carries the store's current revision while
+        later events of the backlog are still to come, so the header is only trusted for
+        progress notifications (no events), which etcd sends only once the watcher is in sync.
+        """
+        if self.events:
+            return self.events[-1].kv.mod_revision
+        return self.header_revision
+
+
+class WatchStream:
+    """One etcd watch as a blocking iterator of `WatchBatch`.
+
+    Iteration raises `RevisionCompacted` when the start revision is gone, `WatchCancelled` when
+    etcd cancels the watch, `EtcdUnavailable` when the stream breaks (member down, no leader);
+    in each case the caller re-reads and watches again. `close()` from any thread ends the
+    iteration quietly.
+    """
+
+    def __init__(
+        self,
+        stub: Any,
+        create_request: Any,
+        metadata: Sequence[tuple[str, str]],
+        translate: Any,
+    ) -> None:
+        self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._requests.put(create_request)
+        self._closed = False
+        self._translate = translate
+        self._call = stub.Watch(iter(self._requests.get, None), metadata=tuple(metadata))
+
+    def __iter__(self) -> Iterator[WatchBatch]:
+        try:
+            for rs in self._call:
+                if rs.compact_revision:
+                    raise RevisionCompacted(
+                        f"etcd compacted past the watch's start (compaction at revision "
+                        f"{rs.compact_revision}); re-reading everything",
+                        rs.compact_revision,
+                    )
+                if rs.canceled:
+                    raise WatchCancelled(
+                        f"etcd cancelled the watch: {rs.cancel_reason or 'no reason given'}"
+                    )
+                if rs.created and not rs.events:
+                    continue
+                events = tuple(
+                    WatchEvent(
+                        "put" if ev.type == kv_pb2.Event.PUT else "delete",
+                        KeyValue.from_proto(ev.kv),
+                    )
+                    for ev in rs.events
+                )
+                yield WatchBatch(rs.header.revision, rs.header.cluster_id, events)
+        except grpc.RpcError as exc:
+            if self._closed:
+                return
+            raise self._translate(exc, "watch keys") from None
+        if not self._closed:
+            raise EtcdUnavailable("the etcd watch stream ended; watching again")
+
+    def close(self) -> None:
+        self._closed = True
+        self._requests.put(None)
+        self._call.cancel()
