@@ -26,7 +26,7 @@ from etcdadmin.core.errors import (
     RevisionCompacted,
     WatchCancelled,
 )
-from etcdadmin.core.watch import WatchBatch, WatchStream
+from etcdadmin.core.watch import WatchBatch, pump
 from watcher_agent.apply import Applier
 from watcher_agent.metrics import Metrics
 from watcher_agent.status import StatusPublisher
@@ -178,9 +178,7 @@ class SyncLoop:
 
     def _watch(self, stop: threading.Event) -> None:
         stream = self.conn.watch_prefix(self.prefix, self.seen_revision + 1)
-        inbox: queue.SimpleQueue[WatchBatch | BaseException] = queue.SimpleQueue()
-        reader = threading.Thread(target=_pump, args=(stream, inbox), name="watch", daemon=True)
-        reader.start()
+        inbox = pump(stream)
         log.info("watching %s from revision %d", self.prefix, self.seen_revision + 1)
         try:
             while not stop.is_set():
@@ -248,12 +246,3 @@ class SyncLoop:
         else:
             self._retry_at = None
             self._retry_index = 0
-
-
-def _pump(stream: WatchStream, inbox: queue.SimpleQueue[WatchBatch | BaseException]) -> None:
-    """Move watch responses to the loop's queue, so the loop can keep time while waiting."""
-    try:
-        for batch in stream:
-            inbox.put(batch)
-    except BaseException as exc:
-        inbox.put(exc)

@@ -88,3 +88,11 @@ def from_text(text: str, fmt: ValueFormat) -> bytes:
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             raise ValueFormatError(f"not valid YAML{where}") from None
     return text.encode("utf-8")
+
+
+def preview(value: bytes | None, limit: int | None = None) -> str:
+    """A value in one cell or line: its text, or 0x-hex when it is not plain text."""
+    if value is None:
+        return "(absent)"
+    text = value.decode("utf-8") if is_text(value) else "0x" + value.hex()
+    return text if limit is None or len(text) <= limit else text[:limit] + "…"

@@ -9,6 +9,7 @@ etcd restart (see shared FACTS): the agent must see every one of those. Streams 
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -103,3 +104,22 @@ class WatchStream:
         self._closed = True
         self._requests.put(None)
         self._call.cancel()
+
+
+def pump(
+    stream: WatchStream, name: str = "etcd-watch"
+) -> queue.SimpleQueue[WatchBatch | BaseException]:
+    """Read `stream` on a thread of its own into a queue, so the consumer can keep time (a
+    debounce, a deadline) while it waits. The queue carries batches in order and, if the
+    stream fails, the exception last; a stream closed on purpose just stops."""
+    inbox: queue.SimpleQueue[WatchBatch | BaseException] = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            for batch in stream:
+                inbox.put(batch)
+        except BaseException as exc:
+            inbox.put(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return inbox

@@ -12,15 +12,16 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import queue
 import threading
 import time
 
 from PySide6.QtCore import QObject, Signal
 
 from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
-from etcdadmin.core.errors import EtcdAdminError, EtcdUnavailable, RevisionCompacted
+from etcdadmin.core.errors import EtcdAdminError, RevisionCompacted
 from etcdadmin.core.keyindex import KeyIndex
-from etcdadmin.core.watch import WatchBatch, WatchStream
+from etcdadmin.core.watch import WatchStream, pump
 
 log = logging.getLogger(__name__)
 
@@ -151,40 +152,31 @@ class Session(QObject):
         pending_puts: set[bytes] = set()
         pending_deletes: set[bytes] = set()
         first_pending = 0.0
-        batches: list[WatchBatch] = []
-        lock = threading.Lock()
-        done = threading.Event()
-        error: list[BaseException] = []
-
-        def pump() -> None:
-            try:
-                for batch in stream:
-                    with lock:
-                        batches.append(batch)
-            except BaseException as exc:
-                error.append(exc)
-            finally:
-                done.set()
-
-        reader = threading.Thread(target=pump, name="etcd-watch", daemon=True)
-        reader.start()
+        inbox = pump(stream)
         try:
             while not self._stop.is_set():
-                done.wait(COALESCE_SECONDS / 2)
-                with lock:
-                    taken, batches[:] = list(batches), []
-                for batch in taken:
-                    for event in batch.events:
+                wait = COALESCE_SECONDS
+                if first_pending:
+                    wait = max(0.0, first_pending + COALESCE_SECONDS - time.monotonic())
+                try:
+                    item = inbox.get(timeout=wait)
+                except queue.Empty:
+                    item = None
+                if isinstance(item, BaseException):
+                    if self._stop.is_set():
+                        return
+                    raise item  # the caller reloads everything: nothing pending is lost
+                if item is not None:
+                    for event in item.events:
                         if event.kind == "put":
                             pending_puts.add(event.kv.key)
                             pending_deletes.discard(event.kv.key)
                         else:
                             pending_deletes.add(event.kv.key)
                             pending_puts.discard(event.kv.key)
-                    if batch.revision > self.revision:
-                        self.revision = batch.revision
-                if taken and not first_pending:
-                    first_pending = time.monotonic()
+                    self.revision = max(self.revision, item.revision)
+                    if item.events and not first_pending:
+                        first_pending = time.monotonic()
                 if first_pending and time.monotonic() - first_pending >= COALESCE_SECONDS:
                     changed = pending_puts | pending_deletes
                     index.apply(puts=pending_puts, deletes=pending_deletes)
@@ -192,12 +184,6 @@ class Session(QObject):
                     first_pending = 0.0
                     self.keys_changed.emit(changed)
                     self.revision_changed.emit(self.revision)
-                if done.is_set() and not batches:
-                    if error and not self._stop.is_set():
-                        raise error[0]
-                    if not self._stop.is_set():
-                        raise EtcdUnavailable("the etcd watch ended")
-                    return
         finally:
             stream.close()
             with self._stream_lock:

@@ -28,19 +28,17 @@ from etcdadmin.core.changes import (
 )
 from etcdadmin.core.diff import diff_text
 from etcdadmin.core.keynames import display_segment
+from etcdadmin.core.keyvalue import KeyValue
+from etcdadmin.core.valueformat import preview
 from etcdadmin.gui.errors import describe, show_error
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
 
-def _show_value(kv: object) -> str:
+def _show_value(kv: KeyValue | None) -> str:
     if kv is None:
         return "(absent)"
-    value = kv.value  # type: ignore[attr-defined]
-    try:
-        return f"{value.decode('utf-8')!r} (revision {kv.mod_revision})"  # type: ignore[attr-defined]
-    except UnicodeDecodeError:
-        return f"0x{value.hex()} (revision {kv.mod_revision})"  # type: ignore[attr-defined]
+    return f"{preview(kv.value)!r} (revision {kv.mod_revision})"
 
 
 class ChangesPanel(QWidget):

@@ -22,22 +22,12 @@ from etcdadmin.core.environments import DirectoryDiff, compare_directories
 from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.keyindex import KeyIndex
 from etcdadmin.core.keynames import display_segment, parse_display_segment
+from etcdadmin.core.valueformat import preview
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import run_task
 
 MAX_CELL = 200
-
-
-def _cell(kv: object) -> str:
-    if kv is None:
-        return "(absent)"
-    value: bytes = kv.value  # type: ignore[attr-defined]
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        text = "0x" + value.hex()
-    return text if len(text) <= MAX_CELL else text[:MAX_CELL] + "…"
 
 
 def top_directories(index: KeyIndex) -> list[bytes]:
@@ -132,8 +122,8 @@ class CompareDialog(QDialog):
         for row, entry in enumerate(diff.entries):
             cells = (
                 display_segment(entry.relative),
-                _cell(entry.left),
-                _cell(entry.right),
+                preview(entry.left.value if entry.left else None, MAX_CELL),
+                preview(entry.right.value if entry.right else None, MAX_CELL),
                 labels.get(str(entry.status), str(entry.status)),
             )
             for col, text in enumerate(cells):

@@ -77,15 +77,7 @@ class KeyTreeModel(QAbstractItemModel):
     def refresh_listed(self) -> None:
         """The index grew (a page of the initial load): every listed directory may gain rows,
         including one the operator opened before its later pages arrived."""
-        self._refresh_all(self.root, QModelIndex())
-
-    def _refresh_all(self, node: Node, qindex: QModelIndex) -> None:
-        if node.children is None:
-            return
-        self._refresh_node(node, qindex)
-        for row, child in enumerate(node.children):
-            if child.children is not None:
-                self._refresh_all(child, self.index(row, 0, qindex))
+        self._refresh_tree(self.root, QModelIndex(), None)
 
     def keys_changed(self, changed: set[bytes]) -> None:
         """Refresh only the listed directories the changed keys lie in."""
@@ -96,13 +88,14 @@ class KeyTreeModel(QAbstractItemModel):
                 touched.add(b"/".join(parts[:i]) + b"/")
         self._refresh_tree(self.root, QModelIndex(), touched)
 
-    def _refresh_tree(self, node: Node, qindex: QModelIndex, touched: set[bytes]) -> None:
+    def _refresh_tree(self, node: Node, qindex: QModelIndex, touched: set[bytes] | None) -> None:
+        """Refresh the listed directories whose prefix is in `touched` (None: all of them)."""
         if node.children is None:
             return
-        if node.prefix in touched:
+        if touched is None or node.prefix in touched:
             self._refresh_node(node, qindex)
         for row, child in enumerate(node.children):
-            if child.children is not None and child.prefix in touched:
+            if child.children is not None and (touched is None or child.prefix in touched):
                 self._refresh_tree(child, self.index(row, 0, qindex), touched)
 
     def _refresh_node(self, node: Node, qindex: QModelIndex) -> None:
