@@ -23,7 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
-from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from tests.stack.docker_daemon import DockerDaemon
 from tests.stack.etcd import EtcdServer
 from tests.stack.images import build_registry_image

@@ -26,7 +26,7 @@ os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="etcdadmin-bench-config-
 from PySide6.QtCore import QElapsedTimer, QTimer
 from PySide6.QtWidgets import QApplication
 
-from etcdadmin.core.connection import ConnectionSettings, EtcdConnection, TxnOp
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, TxnOp
 from etcdadmin.gui.connections.profiles import ConnectionProfile
 from etcdadmin.gui.mainwindow import MainWindow
 from tests.stack.etcd import EtcdServer

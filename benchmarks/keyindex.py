@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from etcdadmin.core.keyindex import KeyIndex
+from etcdadmin.core.tree.index import KeyIndex
 
 T = TypeVar("T")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
+from etcdadmin.core.config.mapping import render
 from etcdadmin.core.errors import EtcdAdminError, MappingError
-from etcdadmin.core.mapping import render
 from watcher_agent.config_file import ConfigWriter, read_bytes, sha256
 from watcher_agent.docker_control import DockerError, HealthCheckFailed, ServedContainers
 from watcher_agent.metrics import Metrics

@@ -19,14 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from etcdadmin.core.connection import EtcdConnection
 from etcdadmin.core.errors import (
     EtcdError,
     EtcdUnavailable,
     RevisionCompacted,
     WatchCancelled,
 )
-from etcdadmin.core.watch import WatchBatch, pump
+from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.etcd.watch import WatchBatch, pump
 from watcher_agent.apply import Applier
 from watcher_agent.metrics import Metrics
 from watcher_agent.status import StatusPublisher

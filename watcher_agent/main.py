@@ -11,8 +11,8 @@ import time
 from types import FrameType
 
 from etcdadmin import __version__
-from etcdadmin.core.connection import EtcdConnection
 from etcdadmin.core.errors import EtcdAdminError
+from etcdadmin.core.etcd import EtcdConnection
 from watcher_agent.apply import Applier
 from watcher_agent.config_file import ConfigWriter
 from watcher_agent.docker_control import HealthPolicy, ServedContainers

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from etcdadmin.core.connection import ConnectionSettings
 from etcdadmin.core.errors import EtcdAdminError, EtcdError
+from etcdadmin.core.etcd import ConnectionSettings
 
 
 class SettingsError(EtcdAdminError):

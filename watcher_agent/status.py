@@ -15,8 +15,8 @@ import threading
 import time
 from typing import Any
 
-from etcdadmin.core.connection import EtcdConnection
 from etcdadmin.core.errors import EtcdError
+from etcdadmin.core.etcd import EtcdConnection
 
 log = logging.getLogger(__name__)
 

@@ -24,16 +24,16 @@ from PySide6.QtWidgets import (
 )
 
 from etcdadmin.core.changes import RenameKey, SetValue
+from etcdadmin.core.environments.transfer import export_file, import_file
 from etcdadmin.core.errors import EtcdAdminError
-from etcdadmin.core.example import seed_example
-from etcdadmin.core.keyindex import KeyIndex
-from etcdadmin.core.keynames import display_segment, parse_display_segment
-from etcdadmin.core.sandbox import Sandbox
+from etcdadmin.core.local.example import seed_example
+from etcdadmin.core.local.sandbox import Sandbox
+from etcdadmin.core.tree.index import KeyIndex
+from etcdadmin.core.tree.names import display_segment, parse_display_segment
 from etcdadmin.gui.agents.panel import AgentsPanel
 from etcdadmin.gui.changes.panel import ChangesPanel
 from etcdadmin.gui.cluster.panel import ClusterPanel
 from etcdadmin.gui.compare.dialog import CompareDialog
-from etcdadmin.gui.compare.transfer import export_file, import_file
 from etcdadmin.gui.connections.dialog import ProfileDialog
 from etcdadmin.gui.connections.profiles import SANDBOX, ConnectionProfile, ProfileStore
 from etcdadmin.gui.editor.newkey import NewKeyDialog
@@ -302,7 +302,7 @@ class MainWindow(QMainWindow):
 
         def start(task: object) -> str:
             endpoint = sandbox.start()
-            from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
+            from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 
             with EtcdConnection(ConnectionSettings((endpoint,))) as conn:
                 seed_example(conn)

@@ -18,10 +18,10 @@ import time
 
 from PySide6.QtCore import QObject, Signal
 
-from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
 from etcdadmin.core.errors import EtcdAdminError, RevisionCompacted
-from etcdadmin.core.keyindex import KeyIndex
-from etcdadmin.core.watch import WatchStream, pump
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
+from etcdadmin.core.etcd.watch import WatchStream, pump
+from etcdadmin.core.tree.index import KeyIndex
 
 log = logging.getLogger(__name__)
 

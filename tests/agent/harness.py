@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from tests.stack.procs import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]

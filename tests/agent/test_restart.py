@@ -74,7 +74,7 @@ def put_many(endpoint: str, items: list[tuple[str, str]]) -> int:
     """Puts from a separate client process, as fast as one client sends them; last revision."""
     script = (
         "import sys, json\n"
-        "from etcdadmin.core.connection import EtcdConnection, ConnectionSettings\n"
+        "from etcdadmin.core.etcd import EtcdConnection, ConnectionSettings\n"
         f"c = EtcdConnection(ConnectionSettings(('{endpoint}',)))\n"
         "print([c.put(k, v) for k, v in json.loads(sys.stdin.read())][-1])\n"
     )

@@ -115,7 +115,7 @@ def test_a_burst_of_changes_is_applied_once_at_its_last_revision(etcd_server, ma
     history_before = len(list((agent.workdir / "state" / "history").glob("*.yml")))
     script = "; ".join(
         [
-            "from etcdadmin.core.connection import EtcdConnection, ConnectionSettings",
+            "from etcdadmin.core.etcd import EtcdConnection, ConnectionSettings",
             f"c = EtcdConnection(ConnectionSettings(('{etcd_server.endpoint}',)))",
             "[c.put(f't5/burst/k{i:02d}', str(i)) for i in range(50)]",
         ]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from etcdadmin.core.agents import list_agent_directories, read_agents
-from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
+from etcdadmin.core.agents.status import list_agent_directories, read_agents
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ from etcdadmin.core.changes import (
     SetValue,
     TooManyOperations,
 )
-from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
-from etcdadmin.core.diff import diff_text
+from etcdadmin.core.changes.diff import diff_text
 from etcdadmin.core.errors import ConflictError, EtcdAdminError
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 
 
 @pytest.fixture

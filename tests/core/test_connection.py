@@ -6,7 +6,6 @@ import threading
 
 import pytest
 
-from etcdadmin.core.connection import Compare, ConnectionSettings, EtcdConnection, TxnOp
 from etcdadmin.core.errors import (
     EtcdAuthFailed,
     EtcdError,
@@ -14,6 +13,7 @@ from etcdadmin.core.errors import (
     EtcdUnavailable,
     RevisionCompacted,
 )
+from etcdadmin.core.etcd import Compare, ConnectionSettings, EtcdConnection, TxnOp
 from tests.stack.procs import ManagedProcess, free_port, require_binary, wait_until
 from tests.stack.tls import make_tls_files
 

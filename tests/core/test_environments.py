@@ -8,10 +8,14 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from etcdadmin.core import mapping
-from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
-from etcdadmin.core.environments import compare_directories, export_directory, import_entries
+from etcdadmin.core.config import mapping
+from etcdadmin.core.environments.compare import (
+    compare_directories,
+    export_directory,
+    import_entries,
+)
 from etcdadmin.core.errors import MappingError
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from tests.core.test_mapping import REGISTRY_CONFIG, same
 
 

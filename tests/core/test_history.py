@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from etcdadmin.core.changes import ChangeConflict, ChangeSet, SetValue
-from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
+from etcdadmin.core.changes.history import KeyVersion, key_history, restore_change
 from etcdadmin.core.errors import EtcdAdminError, EtcdUnavailable
-from etcdadmin.core.history import KeyVersion, key_history, restore_change
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 
 
 def connect(server) -> EtcdConnection:

@@ -1,4 +1,4 @@
-"""Behaviour of the in-memory key index behind the desktop client's tree (etcdadmin.core.keyindex).
+"""Behaviour of the in-memory key index behind the client's tree (etcdadmin.core.tree.index).
 
 Most checks compare against a brute-force model: split every key on ``/`` and group.
 """
@@ -10,8 +10,8 @@ import random
 import pytest
 
 from etcdadmin.core.errors import EtcdAdminError
-from etcdadmin.core.keyindex import SMALL_BATCH, Child, KeyIndex
-from etcdadmin.core.keynames import SegmentSyntaxError, display_segment, parse_display_segment
+from etcdadmin.core.tree.index import SMALL_BATCH, Child, KeyIndex
+from etcdadmin.core.tree.names import SegmentSyntaxError, display_segment, parse_display_segment
 
 
 def model_children(keys: set[bytes], prefix: bytes) -> list[Child]:

@@ -1,4 +1,4 @@
-"""Behaviour of the etcd keys <-> YAML config mapping (etcdadmin.core.mapping)."""
+"""Behaviour of the etcd keys <-> YAML config mapping (etcdadmin.core.config.mapping)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from etcdadmin.core.errors import EtcdAdminError, MappingError
-from etcdadmin.core.mapping import (
+from etcdadmin.core.config.mapping import (
     flatten,
     flatten_text,
     format_value,
@@ -21,6 +20,7 @@ from etcdadmin.core.mapping import (
     render,
     split_key,
 )
+from etcdadmin.core.errors import EtcdAdminError, MappingError
 
 PEM = (
     "-----BEGIN CERTIFICATE-----\n"

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from etcdadmin.core import sandbox as sandbox_module
-from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
-from etcdadmin.core.environments import compare_directories, export_directory
-from etcdadmin.core.example import seed_example
-from etcdadmin.core.sandbox import Sandbox, SandboxUnavailable
+from etcdadmin.core.environments.compare import compare_directories, export_directory
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
+from etcdadmin.core.local import sandbox as sandbox_module
+from etcdadmin.core.local.example import seed_example
+from etcdadmin.core.local.sandbox import Sandbox, SandboxUnavailable
 from tests.stack.etcd import run_etcdctl
 from tests.stack.procs import MissingBinary, require_binary
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from etcdadmin.core.valueformat import (
+from etcdadmin.core.tree.valueformat import (
     ValueFormat,
     ValueFormatError,
     detect,

@@ -8,8 +8,8 @@ import uuid
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QMessageBox
 
-from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
-from etcdadmin.core.example import seed_example
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
+from etcdadmin.core.local.example import seed_example
 from etcdadmin.gui.connections.profiles import ConnectionProfile
 from tests.gui.conftest import SCREENSHOTS, connect
 from tests.stack.procs import free_port

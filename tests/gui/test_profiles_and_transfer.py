@@ -7,8 +7,8 @@ import uuid
 import yaml
 
 from etcdadmin.core.changes import SetValue
-from etcdadmin.core.connection import ConnectionSettings, EtcdConnection
-from etcdadmin.gui.compare.transfer import export_file, import_file
+from etcdadmin.core.environments.transfer import export_file, import_file
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from etcdadmin.gui.connections.profiles import ConnectionProfile, ProfileStore
 from tests.gui.conftest import connect
 

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from etcdadmin.core.agents import AgentsView, read_agents
-from etcdadmin.core.keynames import display_segment
+from etcdadmin.core.agents.status import AgentsView, read_agents
+from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import run_task

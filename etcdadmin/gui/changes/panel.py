@@ -26,10 +26,10 @@ from etcdadmin.core.changes import (
     PendingChange,
     Plan,
 )
-from etcdadmin.core.diff import diff_text
-from etcdadmin.core.keynames import display_segment
-from etcdadmin.core.keyvalue import KeyValue
-from etcdadmin.core.valueformat import preview
+from etcdadmin.core.changes.diff import diff_text
+from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.tree.names import display_segment
+from etcdadmin.core.tree.valueformat import preview
 from etcdadmin.gui.errors import describe, show_error
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task

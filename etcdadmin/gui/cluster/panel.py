@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from etcdadmin.core.connection import MemberStatus
 from etcdadmin.core.errors import EtcdAdminError
+from etcdadmin.core.etcd import MemberStatus
 from etcdadmin.gui.errors import describe, show_error
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import run_task

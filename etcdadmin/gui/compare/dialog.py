@@ -18,11 +18,11 @@ from PySide6.QtWidgets import (
 )
 
 from etcdadmin.core.changes import CopyDirectory, DeleteKey, SetValue
-from etcdadmin.core.environments import DirectoryDiff, compare_directories
+from etcdadmin.core.environments.compare import DirectoryDiff, compare_directories
 from etcdadmin.core.errors import EtcdAdminError
-from etcdadmin.core.keyindex import KeyIndex
-from etcdadmin.core.keynames import display_segment, parse_display_segment
-from etcdadmin.core.valueformat import preview
+from etcdadmin.core.tree.index import KeyIndex
+from etcdadmin.core.tree.names import display_segment, parse_display_segment
+from etcdadmin.core.tree.valueformat import preview
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import run_task

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 from PySide6.QtCore import QSettings
 
-from etcdadmin.core.connection import ConnectionSettings
+from etcdadmin.core.etcd import ConnectionSettings
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from etcdadmin.core.keynames import display_segment
+from etcdadmin.core.tree.names import display_segment
 
 
 class NewKeyDialog(QDialog):

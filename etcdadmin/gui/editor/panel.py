@@ -16,9 +16,15 @@ from PySide6.QtWidgets import (
 )
 
 from etcdadmin.core.changes import DeleteKey, SetValue
-from etcdadmin.core.keynames import display_segment
-from etcdadmin.core.keyvalue import KeyValue
-from etcdadmin.core.valueformat import ValueFormat, ValueFormatError, detect, from_text, to_text
+from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.tree.names import display_segment
+from etcdadmin.core.tree.valueformat import (
+    ValueFormat,
+    ValueFormatError,
+    detect,
+    from_text,
+    to_text,
+)
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task

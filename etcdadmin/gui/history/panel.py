@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from etcdadmin.core.history import KeyHistory, KeyVersion, key_history, restore_change
-from etcdadmin.core.keynames import display_segment
-from etcdadmin.core.valueformat import ValueFormat, detect, to_text
+from etcdadmin.core.changes.history import KeyHistory, KeyVersion, key_history, restore_change
+from etcdadmin.core.tree.names import display_segment
+from etcdadmin.core.tree.valueformat import ValueFormat, detect, to_text
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task

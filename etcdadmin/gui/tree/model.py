@@ -13,8 +13,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QIcon
 
-from etcdadmin.core.keyindex import Child, KeyIndex
-from etcdadmin.core.keynames import display_segment
+from etcdadmin.core.tree.index import Child, KeyIndex
+from etcdadmin.core.tree.names import display_segment
 
 FETCH_BATCH = 1000
 COLUMNS = ("Key", "Keys below")

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from etcdadmin.core.keynames import display_segment
+from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.tree.model import KeyTreeModel

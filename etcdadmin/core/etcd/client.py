@@ -1,10 +1,10 @@
-"""The one way into etcd: connection settings, reads pinned at a revision, writes, leases, watches.
+"""The one way into etcd: reads pinned at a revision, writes, transactions, leases, watches.
 
 Everyone else (agent, CLI, desktop client) goes through `EtcdConnection`; nothing else opens a
 gRPC channel. It wraps `pyetcd` (etcd-sdk-python) for unary calls and translates every failure
 into the project's exceptions (`etcdadmin.core.errors`) with a message an operator can act on.
 
-Watches are created here and iterated through `etcdadmin.core.watch.WatchStream`.
+Watches are created here and iterated through `etcdadmin.core.etcd.watch.WatchStream`.
 """
 
 from __future__ import annotations
@@ -13,25 +13,26 @@ import logging
 import operator
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import grpc
 import pyetcd
 from pyetcd import etcdrpc
 from pyetcd import exceptions as pyetcd_errors
-from pyetcd.utils import prefix_range_end
 
-from etcdadmin.core.errors import (
-    EtcdAuthFailed,
-    EtcdError,
-    EtcdPermissionDenied,
-    EtcdTLSError,
-    EtcdUnavailable,
-    RevisionCompacted,
+from etcdadmin.core.errors import EtcdError, EtcdTLSError, EtcdUnavailable
+from etcdadmin.core.etcd.keyvalue import KeyValue, prefix_end
+from etcdadmin.core.etcd.records import (
+    Compare,
+    Member,
+    MemberStatus,
+    Snapshot,
+    TxnOp,
+    TxnResult,
 )
-from etcdadmin.core.keyvalue import KeyValue
-from etcdadmin.core.watch import WatchStream
+from etcdadmin.core.etcd.settings import ConnectionSettings
+from etcdadmin.core.etcd.translate import token_needs_renewal, translate_error
+from etcdadmin.core.etcd.watch import WatchStream
 
 log = logging.getLogger(__name__)
 
@@ -58,128 +59,8 @@ _COMPARE_OPS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def _token_needs_renewal(exc: BaseException) -> bool:
-    """An expired simple token, or a token issued before a user or role change ("revision of
-    auth store is old"): both are cured by authenticating again."""
-    if not isinstance(exc, grpc.RpcError):
-        return False
-    details = exc.details() or ""
-    return (
-        exc.code() == grpc.StatusCode.UNAUTHENTICATED and "invalid auth token" in details
-    ) or "revision of auth store is old" in details
-
-
-def prefix_end(prefix: bytes) -> bytes:
-    """The range_end that covers every key starting with `prefix` (etcd's --prefix)."""
-    end = prefix_range_end(prefix) if prefix else b"\0"
-    return b"\0" if end == prefix else end
-
-
 def _key_bytes(key: str | bytes) -> bytes:
     return key if isinstance(key, bytes) else key.encode("utf-8")
-
-
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """Where etcd is and how to authenticate. `password` is excluded from repr (it is a secret)."""
-
-    endpoints: tuple[str, ...]
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    timeout: float = 5.0
-
-    @staticmethod
-    def parse_endpoints(text: str) -> tuple[str, ...]:
-        """Accept `host:port`, a comma list, and `http(s)://` prefixes as etcdctl does."""
-        endpoints = []
-        for raw in text.split(","):
-            item = raw.strip()
-            for scheme in ("http://", "https://"):
-                if item.startswith(scheme):
-                    item = item[len(scheme) :]
-            item = item.rstrip("/")
-            if not item:
-                continue
-            host, sep, port = item.rpartition(":")
-            if not sep or not host or not port.isdigit():
-                raise EtcdError(
-                    f"etcd endpoint {raw.strip()!r} is not host:port (for example 127.0.0.1:2379)"
-                )
-            endpoints.append(item)
-        if not endpoints:
-            raise EtcdError("no etcd endpoint given: set host:port, or a comma list of them")
-        return tuple(endpoints)
-
-    @property
-    def secure(self) -> bool:
-        return self.ca_file is not None
-
-    def describe(self) -> str:
-        return ",".join(self.endpoints)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Every key under a prefix as of exactly one revision (all pages read at that revision)."""
-
-    revision: int
-    cluster_id: int
-    items: tuple[KeyValue, ...]
-
-    def as_dict(self) -> dict[bytes, bytes]:
-        return {kv.key: kv.value for kv in self.items}
-
-
-@dataclass(frozen=True)
-class Compare:
-    """A transaction guard: `key`'s `target` (mod/create/version revision, or value) `op` value."""
-
-    key: bytes
-    target: Literal["mod", "create", "version", "value"]
-    op: Literal["==", "!=", "<", ">"]
-    value: int | bytes
-    # With range_end the compare must hold for every key in [key, range_end): how a whole
-    # directory is guarded against keys added by someone else.
-    range_end: bytes | None = None
-
-
-@dataclass(frozen=True)
-class TxnOp:
-    kind: Literal["put", "delete", "delete_prefix"]
-    key: bytes
-    value: bytes = b""
-    lease: int = 0
-
-
-@dataclass(frozen=True)
-class TxnResult:
-    succeeded: bool
-    revision: int
-    # on failure: the keys asked for, as they are now (None: absent)
-    current: dict[bytes, KeyValue | None]
-
-
-@dataclass(frozen=True)
-class Member:
-    member_id: int
-    name: str
-    peer_urls: tuple[str, ...]
-    client_urls: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class MemberStatus:
-    endpoint: str
-    member_id: int
-    version: str
-    db_size: int
-    leader: int
-    raft_index: int
-    raft_term: int
-    revision: int
 
 
 class EtcdConnection:
@@ -272,61 +153,7 @@ class EtcdConnection:
                 self._retired.append(failed)
 
     def _translate(self, exc: BaseException, what: str) -> EtcdError:
-        where = self.settings.describe()
-        if isinstance(exc, EtcdError):
-            return exc
-        if isinstance(
-            exc,
-            pyetcd_errors.ConnectionFailedError
-            | pyetcd_errors.ConnectionTimeoutError
-            | pyetcd_errors.NoServerAvailableError,
-        ):
-            tls = (
-                ", and that its certificate is signed by the CA file (and accepts the client "
-                "certificate)"
-                if self.settings.secure
-                else ""
-            )
-            return EtcdUnavailable(
-                f"etcd is unreachable at {where} (while trying to {what}): check that etcd runs "
-                f"and that the endpoints are right{tls}; retrying may help"
-            )
-        if isinstance(exc, grpc.RpcError):
-            code = exc.code()
-            details = exc.details() or ""
-            if code == grpc.StatusCode.UNAVAILABLE or code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                reason = details or code.name
-                return EtcdUnavailable(
-                    f"etcd at {where} did not answer (while trying to {what}): {reason}"
-                )
-            if code == grpc.StatusCode.UNAUTHENTICATED or (
-                code == grpc.StatusCode.INVALID_ARGUMENT and "auth" in details
-            ):
-                return EtcdAuthFailed(
-                    f"etcd at {where} refused the credentials of user {self.settings.user!r}: "
-                    f"{details}; check the user name and password"
-                )
-            if code == grpc.StatusCode.FAILED_PRECONDITION and "authentication is not enabled" in (
-                details
-            ):
-                return EtcdAuthFailed(
-                    f"etcd at {where} has authentication disabled but a user was given: "
-                    "connect without a user, or enable auth on the cluster"
-                )
-            if code == grpc.StatusCode.PERMISSION_DENIED:
-                return EtcdPermissionDenied(
-                    f"etcd user {self.settings.user!r} may not {what} at {where}: "
-                    "ask for a role that grants it"
-                )
-            if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
-                return RevisionCompacted(
-                    f"the revision asked for is compacted on {where} ({what}); re-read instead",
-                    0,
-                )
-            return EtcdError(f"etcd at {where} refused to {what}: {details or code.name}")
-        if isinstance(exc, pyetcd_errors.Etcd3Exception):
-            return EtcdError(f"etcd at {where} failed to {what}: {type(exc).__name__}")
-        return EtcdError(f"unexpected error talking to etcd at {where} ({what}): {exc!r}")
+        return translate_error(exc, self.settings, what)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one unary call; renew an expired auth token once; translate failures."""
@@ -338,7 +165,7 @@ class EtcdConnection:
                 # grpc: "Cannot invoke RPC on closed channel!" during close() from another thread
                 raise EtcdUnavailable(f"the etcd connection was closed ({what}): {exc}") from None
             except (grpc.RpcError, pyetcd_errors.Etcd3Exception) as exc:
-                if attempt == 1 and self.settings.user and _token_needs_renewal(exc):
+                if attempt == 1 and self.settings.user and token_needs_renewal(exc):
                     log.info("etcd auth token expired or outdated; authenticating again")
                     self._retire_client(client)
                     continue

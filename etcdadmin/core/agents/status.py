@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from etcdadmin.core.connection import EtcdConnection
-from etcdadmin.core.environments import directory_prefix
-from etcdadmin.core.keyvalue import KeyValue
+from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.tree.directories import directory_prefix
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import difflib
 
-from etcdadmin.core.changes import Plan
-from etcdadmin.core.keynames import display_segment
-from etcdadmin.core.valueformat import is_text
+from etcdadmin.core.changes.changeset import Plan
+from etcdadmin.core.tree.names import display_segment
+from etcdadmin.core.tree.valueformat import is_text
 
 
 def _display_lines(value: bytes) -> list[str]:

@@ -6,8 +6,8 @@ import logging
 
 import yaml
 
-from etcdadmin.core import mapping
-from etcdadmin.core.connection import Compare, EtcdConnection, TxnOp
+from etcdadmin.core.config import mapping
+from etcdadmin.core.etcd import Compare, EtcdConnection, TxnOp
 
 log = logging.getLogger(__name__)
 

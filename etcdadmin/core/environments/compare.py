@@ -3,8 +3,9 @@
 Teams keep one etcd directory per release or stage of the same service. Promoting a change means
 seeing how two directories differ, and moving a whole configuration in or out of etcd as the YAML
 file the service actually reads. Both go through the agent's own key<->YAML mapping
-(`etcdadmin.core.mapping`), so an exported file is exactly what an agent watching that directory
-would render onto an empty base, and an imported file becomes exactly the keys that render it.
+(`etcdadmin.core.config.mapping`), so an exported file is exactly what an agent watching that
+directory would render onto an empty base, and an imported file becomes exactly the keys that
+render it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-from etcdadmin.core import mapping
-from etcdadmin.core.connection import EtcdConnection
+from etcdadmin.core.config import mapping
 from etcdadmin.core.errors import MappingError
-from etcdadmin.core.keyvalue import KeyValue
+from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.tree.directories import directory_prefix
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +62,6 @@ class DirectoryDiff:
     @property
     def same(self) -> bool:
         return not self.entries
-
-
-def directory_prefix(directory: bytes) -> bytes:
-    """The key prefix of a directory: with exactly the one trailing slash its keys carry.
-
-    `registry-test` and `registry-test/` name the same directory, as they do for the agent;
-    without the slash a prefix read would also return `registry-test-2/...`.
-    """
-    stripped = directory.rstrip(b"/")
-    if not stripped:
-        raise MappingError("the etcd directory must not be empty; name one, such as `hack/`")
-    return stripped + b"/"
 
 
 def compare_directories(conn: EtcdConnection, left: bytes, right: bytes) -> DirectoryDiff:

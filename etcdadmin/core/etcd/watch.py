@@ -18,7 +18,7 @@ import grpc
 from pyetcd.etcdrpc import kv_pb2
 
 from etcdadmin.core.errors import EtcdUnavailable, RevisionCompacted, WatchCancelled
-from etcdadmin.core.keyvalue import KeyValue
+from etcdadmin.core.etcd.keyvalue import KeyValue
 
 
 @dataclass(frozen=True)

@@ -145,8 +145,7 @@ from typing import Any, Final
 
 import yaml
 
-from etcdadmin.core.errors import MappingError
-from etcdadmin.core.values import (
+from etcdadmin.core.config.values import (
     YAML_WIDTH,
     BlockDumper,
     copy_document,
@@ -154,6 +153,7 @@ from etcdadmin.core.values import (
     parse_value,
     yaml_position,
 )
+from etcdadmin.core.errors import MappingError
 
 __all__ = [
     "flatten",

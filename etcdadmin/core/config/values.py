@@ -1,8 +1,8 @@
 r"""How one etcd value becomes a typed config value, and back (the "Values" rules).
 
-The rules are documented for operators in `etcdadmin.core.mapping`'s module docstring (section
-"Values"); this module implements them: `parse_value` and its exact inverse `format_value`, and
-the YAML dumpers both modules write with.
+The rules are documented for operators in `etcdadmin.core.config.mapping`'s module docstring
+(section "Values"); this module implements them: `parse_value` and its exact inverse
+`format_value`, and the YAML dumpers both modules write with.
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from etcdadmin.core.changes import SetValue
-from etcdadmin.core.connection import EtcdConnection
+from etcdadmin.core.changes.commands import SetValue
 from etcdadmin.core.errors import EtcdAdminError, EtcdUnavailable, RevisionCompacted
-from etcdadmin.core.keynames import display_segment
-from etcdadmin.core.keyvalue import KeyValue
-from etcdadmin.core.watch import WatchBatch
+from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.etcd.watch import WatchBatch
+from etcdadmin.core.tree.names import display_segment
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Importing a YAML config file into a directory, and exporting a directory as YAML.
 
-Both use the agent's own mapping (`etcdadmin.core.mapping`), so what is exported is what an
+Both use the agent's own mapping (`etcdadmin.core.config.mapping`), so what is exported is what an
 agent would render and what is imported is what an agent would read back.
 """
 
@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from etcdadmin.core.changes import SetValue
-from etcdadmin.core.connection import EtcdConnection
-from etcdadmin.core.environments import directory_prefix, export_directory, import_entries
+from etcdadmin.core.environments.compare import export_directory, import_entries
+from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.tree.directories import directory_prefix
 
 
 def import_file(conn: EtcdConnection, path: Path, directory: bytes) -> list[SetValue]:

@@ -1,0 +1,42 @@
+"""Changes to etcd: staged commands, plans, guarded apply and undo, diffs, key history.
+
+The public names are re-exported here: `from etcdadmin.core.changes import ChangeSet, SetValue`.
+"""
+
+from etcdadmin.core.changes.changeset import (
+    MAX_TXN_OPS,
+    Applied,
+    ChangeConflict,
+    ChangeSet,
+    Plan,
+    PlannedStep,
+    TooManyOperations,
+)
+from etcdadmin.core.changes.commands import (
+    Conflict,
+    CopyDirectory,
+    DeleteDirectory,
+    DeleteKey,
+    InvalidChange,
+    PendingChange,
+    RenameKey,
+    SetValue,
+)
+
+__all__ = [
+    "MAX_TXN_OPS",
+    "Applied",
+    "ChangeConflict",
+    "ChangeSet",
+    "Conflict",
+    "CopyDirectory",
+    "DeleteDirectory",
+    "DeleteKey",
+    "InvalidChange",
+    "PendingChange",
+    "Plan",
+    "PlannedStep",
+    "RenameKey",
+    "SetValue",
+    "TooManyOperations",
+]
