@@ -2,8 +2,8 @@
 
 The normal path is the classic atomic replace: a temp file in the same directory, fsync, rename,
 fsync the directory. A config bind-mounted as a single file cannot be renamed over (EBUSY inside
-the container, see shared FACTS), so there the agent falls back to rewriting the file in place
-and warns once that a directory mount is safer.
+the container, both `mv` and `os.replace`, seen with Docker 20.10), so there the agent falls
+back to rewriting the file in place and warns once that a directory mount is safer.
 """
 
 from __future__ import annotations

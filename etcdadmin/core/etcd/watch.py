@@ -1,9 +1,9 @@
 """A watch as the agent and the client consume it: batches, in order, or a clear exception.
 
 Driven directly on pyetcd's generated stub rather than through pyetcd's `Watcher`, because that
-one cannot send etcd's require-leader flag, drops the cancel reason and dies silently on an
-etcd restart (see shared FACTS): the agent must see every one of those. Streams are created by
-`EtcdConnection.watch_prefix` / `watch_key`.
+one cannot send etcd's require-leader flag, drops the cancel reason and dies silently on an etcd
+restart (measured with etcd-sdk-python 0.0.7: one UNAVAILABLE error, then nothing): the agent
+must see every one of those. Streams are created by `EtcdConnection.watch_prefix` / `watch_key`.
 """
 
 from __future__ import annotations
