@@ -25,7 +25,7 @@ _PREVIEW = 60
 @click.pass_obj
 def history(session: CliSession, key: bytes, limit: int, as_json: bool) -> None:
     """List KEY's versions, newest first, back to etcd's compaction point."""
-    found = key_history(session.connect(), key, limit=limit, timeout=session.timeout * 6)
+    found = key_history(session.connect(), key, limit=limit)
     if as_json:
         versions: list[dict[str, Any]] = []
         for version in found.versions:

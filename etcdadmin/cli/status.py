@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -101,11 +102,13 @@ def status(session: CliSession, as_json: bool) -> None:
         click.echo("no alarms", err=True)
 
 
-def _member_status(read: Any, client_urls: tuple[str, ...]) -> MemberStatus | None:
-    """The first of a member's client URLs that answers; None when none does."""
+def _member_status(
+    read: Callable[[str], MemberStatus], client_urls: tuple[str, ...]
+) -> MemberStatus | None:
+    """The first of a member's client URLs that answers; None when none does (it is down)."""
     for url in client_urls:
         try:
-            return read(ConnectionSettings.parse_endpoints(url)[0])  # type: ignore[no-any-return]
+            return read(ConnectionSettings.parse_endpoints(url)[0])
         except EtcdUnavailable:
             continue
     return None

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import stat
+import subprocess
+import sys
 
 from tests.cli.conftest import save_profile
+from tests.conftest import REPO_ROOT
 
 
 def test_profile_endpoints_come_from_profiles_json(run, profiles, etcd_server, top):
@@ -91,3 +96,36 @@ def test_a_profile_password_from_the_os_keyring_opens_an_etcd_with_auth(
         run("--endpoints", private_etcd.endpoint, "--user", "root:rootpw", "get", "auth/k",
             "--json").stdout
     )["value"] == "v"  # fmt: skip
+
+
+def test_a_production_profile_shows_the_change_and_asks_on_a_terminal(profiles, etcd_server, top):
+    save_profile(profiles, "prod", etcd_server.endpoint, production=True)
+    etcd_server.etcdctl("put", f"{top}/level", "info")
+    argv = ["--profile", "prod", "put", f"{top}/level", "--value", "debug"]
+    declined = _on_a_terminal(argv, answer="n")
+    assert declined.returncode == 2
+    assert "-info" in declined.stderr and "+debug" in declined.stderr
+    assert "Write these changes to prod?" in declined.stderr
+    assert etcd_server.etcdctl("get", f"{top}/level", "--print-value-only").stdout == "info\n"
+    accepted = _on_a_terminal(argv, answer="y")
+    assert accepted.returncode == 0, accepted.stderr
+    assert etcd_server.etcdctl("get", f"{top}/level", "--print-value-only").stdout == "debug\n"
+
+
+def _on_a_terminal(argv: list[str], answer: str) -> subprocess.CompletedProcess[str]:
+    """`python -m etcdadmin ARGV` with a pseudo-terminal as stdin, answering the question."""
+    main, terminal = pty.openpty()
+    try:
+        os.write(main, f"{answer}\n".encode())
+        return subprocess.run(
+            [sys.executable, "-m", "etcdadmin", *argv],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(main)
