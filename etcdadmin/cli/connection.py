@@ -17,6 +17,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from etcdadmin.cli import exits
 from etcdadmin.core.errors import EtcdError
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from etcdadmin.core.profiles import ConnectionProfile, KeyringUnavailable, ProfileStore
@@ -139,7 +140,7 @@ class CliSession:
                     f"Password for etcd user {profile.user}", hide_input=True, err=True, default=""
                 )
             )
-        raise click.UsageError(
+        raise exits.Refused(
             f"etcd user {profile.user!r} needs a password: set ETCDADMIN_PASSWORD, pass "
             "--password, or run in a terminal to be asked"
         )

@@ -173,10 +173,17 @@ class ProfileStore:
         self.save_all([profile])
         if store_password and profile.user and profile.password:
             import keyring
+            from keyring.errors import KeyringError
 
-            keyring.set_password(
-                KEYRING_SERVICE, _keyring_user(profile.name, profile.user), profile.password
-            )
+            try:
+                keyring.set_password(
+                    KEYRING_SERVICE, _keyring_user(profile.name, profile.user), profile.password
+                )
+            except KeyringError as exc:
+                raise KeyringUnavailable(
+                    f"the OS keyring refused the password ({exc}); the profile {profile.name!r} "
+                    "is saved without it"
+                ) from None
 
     def save_all(self, profiles: list[ConnectionProfile]) -> None:
         """Write several profiles in one replacement of the file (passwords are not touched)."""

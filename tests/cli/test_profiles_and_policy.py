@@ -91,7 +91,10 @@ def test_a_profile_password_from_the_os_keyring_opens_an_etcd_with_auth(
     # A user without any password and no terminal to ask on: told how to give one.
     missing = run("--endpoints", private_etcd.endpoint, "--user", "root", "get", "auth/k")
     assert missing.exit_code == 2
-    assert "ETCDADMIN_PASSWORD" in missing.stderr
+    assert missing.stderr.strip().splitlines() == [
+        "Error: etcd user 'root' needs a password: set ETCDADMIN_PASSWORD, pass --password, "
+        "or run in a terminal to be asked"
+    ]
     assert json.loads(
         run("--endpoints", private_etcd.endpoint, "--user", "root:rootpw", "get", "auth/k",
             "--json").stdout
