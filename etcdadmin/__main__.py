@@ -1,5 +1,5 @@
-"""`python -m etcdadmin`."""
+"""`python -m etcdadmin`: the same as the `etcdadmin` command."""
 
-from etcdadmin.app import main
+from etcdadmin.cli.main import main
 
 raise SystemExit(main())

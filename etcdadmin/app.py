@@ -1,27 +1,23 @@
-"""`etcdadmin`: the desktop client (`python -m etcdadmin` too)."""
+"""The desktop window, opened by `etcdadmin` without a subcommand (see `etcdadmin.cli.main`).
+
+PySide6 is imported only here and only when the window opens, so the command line runs on
+hosts without the `gui` extra.
+"""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="etcdadmin", description="Browse and edit etcd.")
-    parser.add_argument(
-        "--endpoints", help="connect to this etcd (host:port, or a comma list) instead of a profile"
-    )
-    parser.add_argument("--name", default="", help="a name for that connection")
-    parser.add_argument("--read-only", action="store_true", help="never write")
-    parser.add_argument("--log-level", default="WARNING")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+def run_window(endpoints: str | None, name: str = "", read_only: bool = False) -> int:
+    """Open the window; with `endpoints`, connect to them at once instead of a saved profile."""
     try:
         from PySide6.QtWidgets import QApplication
     except ImportError:
         print(
-            "etcdadmin needs PySide6 for its window: pip install 'etcdadmin[gui]'",
+            "etcdadmin needs PySide6 for its window: pip install 'etcdadmin[gui]' "
+            "(the command line works without it: etcdadmin --help)",
             file=sys.stderr,
         )
         return 2
@@ -37,14 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("etcdadmin")
     window = MainWindow()
     window.show()
-    if args.endpoints:
+    if endpoints:
         from etcdadmin.gui.connections.profiles import ConnectionProfile
 
         window.connect_profile(
-            ConnectionProfile(
-                name=args.name or args.endpoints, endpoints=args.endpoints, read_only=args.read_only
-            )
+            ConnectionProfile(name=name or endpoints, endpoints=endpoints, read_only=read_only)
         )
     else:
         window.start()
     return int(app.exec())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Kept for callers of the former entry point: the same as `etcdadmin.cli.main.main`."""
+    from etcdadmin.cli.main import main as cli_main
+
+    return cli_main(argv)

@@ -129,6 +129,30 @@ def etcd_cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
 
 
 @pytest.fixture(scope="session")
+def os_keyring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The real Secret Service keyring (gnome-keyring on a private session bus).
+
+    Its variables go into this process's environment (and so into child processes) for the
+    session, then are restored.
+    """
+    from tests.stack.keyring_service import KeyringService
+
+    service = _construct(lambda: KeyringService(tmp_path_factory.mktemp("keyring")))
+    service.start()
+    saved = {k: os.environ.get(k) for k in service.env}
+    os.environ.update(service.env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        service.stop()
+
+
+@pytest.fixture(scope="session")
 def swift(stack_root: Path) -> Iterator[SwiftAIO]:
     """Swift all-in-one with tempauth (``swift.user`` / ``swift.key``)."""
     _require_module("swiftclient", "python-swiftclient")

@@ -41,24 +41,3 @@ def connect(qtbot, win: MainWindow, endpoint: str, **profile) -> None:
         ConnectionProfile(name=profile.pop("name", "test"), endpoints=endpoint, **profile)
     )
     qtbot.waitUntil(lambda: "keys loaded" in win.statusBar().currentMessage(), timeout=20_000)
-
-
-@pytest.fixture(scope="session")
-def os_keyring(tmp_path_factory) -> Iterator[None]:
-    """The real Secret Service keyring (gnome-keyring on a private session bus)."""
-    from tests.conftest import _construct
-    from tests.stack.keyring_service import KeyringService
-
-    service = _construct(lambda: KeyringService(tmp_path_factory.mktemp("keyring")))
-    service.start()
-    saved = {k: os.environ.get(k) for k in service.env}
-    os.environ.update(service.env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        service.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import stat
 import uuid
 
 import yaml
@@ -9,25 +11,62 @@ import yaml
 from etcdadmin.core.changes import SetValue
 from etcdadmin.core.environments.transfer import export_file, import_file
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
+from etcdadmin.core.profiles import ProfileStore as CoreProfileStore
 from etcdadmin.gui.connections.profiles import ConnectionProfile, ProfileStore
 from tests.gui.conftest import connect
 
 
-def test_a_profile_password_goes_to_the_os_keyring_and_never_to_the_settings_file(
+def test_a_profile_password_goes_to_the_os_keyring_and_never_to_the_profiles_file(
     os_keyring, tmp_path
 ):
     import keyring
     from PySide6.QtCore import QSettings
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    store = ProfileStore(settings)
+    store = ProfileStore(tmp_path / "config" / "profiles.json", settings)
     store.save(ConnectionProfile("prod", "127.0.0.1:2379", user="root", password="s3cret-pw"))
-    settings.sync()
-    assert "s3cret-pw" not in (tmp_path / "settings.ini").read_text()
+    saved = json.loads((tmp_path / "config" / "profiles.json").read_text())
+    assert saved["profiles"]["prod"]["user"] == "root"
+    assert "s3cret-pw" not in (tmp_path / "config" / "profiles.json").read_text()
+    assert stat.S_IMODE((tmp_path / "config" / "profiles.json").stat().st_mode) == 0o600
     assert keyring.get_password("etcdadmin", "prod:root") == "s3cret-pw"
-    assert store.load("prod").password == "s3cret-pw"
+    # The CLI's store (Qt-free) reads the same file and the same keyring entry.
+    assert CoreProfileStore(tmp_path / "config" / "profiles.json").load("prod").password == (
+        "s3cret-pw"
+    )
+    store.last_used = "prod"
+    assert ProfileStore(tmp_path / "config" / "profiles.json", settings).last_used == "prod"
     store.delete("prod")
     assert keyring.get_password("etcdadmin", "prod:root") is None
+    assert store.names() == []
+
+
+def test_profiles_kept_in_qsettings_by_an_older_version_move_to_profiles_json(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    older = {
+        "staging": {"name": "staging", "endpoints": "127.0.0.1:2379", "user": "", "ca_file": "",
+                    "cert_file": "", "key_file": "", "production": False, "read_only": True,
+                    "sandbox": False},
+        "prod": {"name": "prod", "endpoints": "etcd-a.example:2379,etcd-b.example:2379",
+                 "user": "root", "production": True},
+    }  # fmt: skip
+    settings.setValue("profiles", json.dumps(older))
+    settings.sync()
+    path = tmp_path / "config" / "profiles.json"
+    store = ProfileStore(path, settings)
+    assert store.names() == ["prod", "staging"]
+    assert store.load("staging", with_password=False).read_only
+    prod = CoreProfileStore(path).load("prod", with_password=False)
+    assert (prod.endpoints, prod.user, prod.production) == (
+        "etcd-a.example:2379,etcd-b.example:2379",
+        "root",
+        True,
+    )
+    # Once profiles.json exists it is the only source: a later QSettings entry is not merged.
+    settings.setValue("profiles", json.dumps({"late": {"endpoints": "127.0.0.1:1"}}))
+    assert ProfileStore(path, settings).names() == ["prod", "staging"]
 
 
 def test_a_wrong_password_is_reported_clearly(qtbot, window, private_etcd):

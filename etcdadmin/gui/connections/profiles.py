@@ -1,94 +1,51 @@
-"""Connection profiles: kept in QSettings, their passwords in the OS keyring (never in a file)."""
+"""The client's view of the connection profiles kept by the core (`etcdadmin.core.profiles`).
+
+The store itself is Qt-free and shared with the CLI; this adapter adds what only the window
+needs: the last profile used (window state, in QSettings), and a one-time move of the profiles
+older versions kept under QSettings' `profiles` key into `profiles.json`. Their passwords are
+already in the keyring under the same names, so they need no move.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from etcdadmin.core.etcd import ConnectionSettings
+from etcdadmin.core import profiles as core_profiles
+from etcdadmin.core.profiles import SANDBOX, ConnectionProfile
 
 log = logging.getLogger(__name__)
 
-KEYRING_SERVICE = "etcdadmin"
-SANDBOX = "Local sandbox"
+__all__ = ["SANDBOX", "ConnectionProfile", "ProfileStore"]
 
 
-@dataclass(frozen=True)
-class ConnectionProfile:
-    name: str
-    endpoints: str
-    user: str = ""
-    ca_file: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-    production: bool = False
-    read_only: bool = False
-    sandbox: bool = False
-    password: str = field(default="", repr=False, compare=False)
+class ProfileStore(core_profiles.ProfileStore):
+    """The core's profile store, plus the last profile used and the QSettings migration."""
 
-    def settings(self) -> ConnectionSettings:
-        return ConnectionSettings(
-            endpoints=ConnectionSettings.parse_endpoints(self.endpoints),
-            user=self.user or None,
-            password=self.password or None if self.user else None,
-            ca_file=self.ca_file or None,
-            cert_file=self.cert_file or None,
-            key_file=self.key_file or None,
-        )
-
-
-def _keyring_name(profile: ConnectionProfile) -> str:
-    return f"{profile.name}:{profile.user}"
-
-
-class ProfileStore:
-    """Profiles by name. Passwords go to `keyring`; a keyring failure is reported, not hidden."""
-
-    def __init__(self, settings: QSettings | None = None) -> None:
+    def __init__(self, path: Path | None = None, settings: QSettings | None = None) -> None:
+        super().__init__(path)
         self.qsettings = settings or QSettings("etcdadmin", "etcdadmin")
+        if not self.exists():
+            self._migrate_from_qsettings()
 
-    def names(self) -> list[str]:
-        return sorted(json.loads(str(self.qsettings.value("profiles", "{}"))).keys())
-
-    def _all(self) -> dict[str, dict[str, object]]:
-        return dict(json.loads(str(self.qsettings.value("profiles", "{}"))))
-
-    def load(self, name: str, with_password: bool = True) -> ConnectionProfile:
-        raw = self._all()[name]
-        profile = ConnectionProfile(**{k: v for k, v in raw.items() if k != "password"})  # type: ignore[arg-type]
-        if with_password and profile.user:
-            import keyring
-
-            password = keyring.get_password(KEYRING_SERVICE, _keyring_name(profile)) or ""
-            profile = ConnectionProfile(**{**asdict(profile), "password": password})
-        return profile
-
-    def save(self, profile: ConnectionProfile, store_password: bool = True) -> None:
-        data = self._all()
-        entry = asdict(profile)
-        entry.pop("password")
-        data[profile.name] = entry
-        self.qsettings.setValue("profiles", json.dumps(data, sort_keys=True))
-        self.qsettings.sync()
-        if store_password and profile.user and profile.password:
-            import keyring
-
-            keyring.set_password(KEYRING_SERVICE, _keyring_name(profile), profile.password)
-
-    def delete(self, name: str) -> None:
-        data = self._all()
-        entry = data.pop(name, None)
-        self.qsettings.setValue("profiles", json.dumps(data, sort_keys=True))
-        if entry and entry.get("user"):
-            import keyring
-            from keyring.errors import PasswordDeleteError
-
-            with contextlib.suppress(PasswordDeleteError):
-                keyring.delete_password(KEYRING_SERVICE, f"{name}:{entry['user']}")
+    def _migrate_from_qsettings(self) -> None:
+        raw = self.qsettings.value("profiles")
+        if not raw:
+            return
+        try:
+            entries = json.loads(str(raw))
+            profiles = [
+                ConnectionProfile.from_entry(str(name), dict(entry))
+                for name, entry in entries.items()
+            ]
+        except (ValueError, TypeError, AttributeError):
+            log.warning("the profiles kept by an older version cannot be read; not migrated")
+            return
+        self.save_all(profiles)
+        log.info("moved %d connection profiles from QSettings to %s", len(profiles), self.path)
 
     @property
     def last_used(self) -> str | None:

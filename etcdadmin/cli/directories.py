@@ -1,0 +1,142 @@
+"""Directories: `ls`, `export` (the agent's YAML), `diff` of two directories, `copy`."""
+
+from __future__ import annotations
+
+import click
+
+from etcdadmin.cli import exits
+from etcdadmin.cli.arguments import DIR
+from etcdadmin.cli.connection import CliSession
+from etcdadmin.cli.output import emit_json, json_option, show, value_fields
+from etcdadmin.cli.writes import apply_changes, yes_option
+from etcdadmin.core.changes import CopyDirectory, PendingChange, SetValue
+from etcdadmin.core.environments.compare import compare_directories, export_directory
+from etcdadmin.core.tree.index import KeyIndex
+from etcdadmin.core.tree.valueformat import preview
+
+
+@click.command()
+@click.argument("directory", metavar="[DIR]", type=DIR, required=False)
+@click.option("-r", "--recursive", is_flag=True, help="every key below DIR, not only its children")
+@json_option
+@click.pass_obj
+def ls(session: CliSession, directory: bytes | None, recursive: bool, as_json: bool) -> None:
+    """List DIR's children: sub-directories end with '/'. No DIR: the top level."""
+    prefix = directory or b""
+    index = KeyIndex()
+    for _, keys in session.connect().iter_key_pages(prefix):
+        index.extend_sorted(keys)
+    records: list[dict[str, object]] = []
+    if recursive:
+        records = [{"path": show(key), "kind": "key"} for key in index.keys_under(prefix)]
+    else:
+        for child in index.children_under(prefix):
+            if child.is_dir:
+                keys_below = child.count - (1 if child.is_key else 0)
+                records.append(
+                    {"path": show(child.path) + "/", "kind": "directory", "keys": keys_below}
+                )
+            if child.is_key:
+                records.append({"path": show(child.path), "kind": "key"})
+    if as_json:
+        emit_json(records)
+        return
+    for record in records:
+        click.echo(str(record["path"]))
+
+
+@click.command()
+@click.argument("directory", metavar="DIR", type=DIR)
+@click.pass_obj
+def export(session: CliSession, directory: bytes) -> None:
+    """Print DIR as the YAML config file an agent renders from it.
+
+    No --json: YAML is already what scripts (and the coming `apply -f`) read.
+    """
+    click.echo(export_directory(session.connect(), directory), nl=False)
+
+
+@click.command()
+@click.argument("left", metavar="DIR_A", type=DIR)
+@click.argument("right", metavar="DIR_B", type=DIR)
+@click.option("--keys-only", is_flag=True, help="name the differing keys, without their values")
+@json_option
+@click.pass_obj
+def diff(session: CliSession, left: bytes, right: bytes, keys_only: bool, as_json: bool) -> None:
+    """Compare two directories key by key; exit 1 when they differ, 0 when they are equal.
+
+    Lines: '- KEY' only in DIR_A, '+ KEY' only in DIR_B, '~ KEY' different (then both values).
+    """
+    result = compare_directories(session.connect(), left, right)
+    if as_json:
+        entries = []
+        for entry in result.entries:
+            record: dict[str, object] = {"key": show(entry.relative), "status": entry.status}
+            if not keys_only:
+                for side, kv in (("left", entry.left), ("right", entry.right)):
+                    record[side] = value_fields(kv.value) if kv is not None else None
+            entries.append(record)
+        emit_json(
+            {
+                "left": show(result.left),
+                "right": show(result.right),
+                "revision": result.revision,
+                "identical": result.identical,
+                "differences": entries,
+            }
+        )
+    else:
+        marks = {"only_left": "-", "only_right": "+", "different": "~"}
+        for entry in result.entries:
+            click.echo(f"{marks[entry.status]} {show(entry.relative)}")
+            if not keys_only and entry.status == "different":
+                assert entry.left is not None and entry.right is not None
+                click.echo(f"    {show(result.left)}: {preview(entry.left.value)}")
+                click.echo(f"    {show(result.right)}: {preview(entry.right.value)}")
+        click.echo(
+            f"{len(result.entries)} different, {result.identical} identical "
+            f"at revision {result.revision}",
+            err=True,
+        )
+    if not result.same:
+        raise click.exceptions.Exit(exits.DIFFERENT)
+
+
+@click.command()
+@click.argument("source", metavar="DIR_A", type=DIR)
+@click.argument("target", metavar="DIR_B", type=DIR)
+@click.option(
+    "--force", is_flag=True, help="overwrite keys of DIR_B whose value differs from DIR_A's"
+)
+@yes_option
+@click.pass_obj
+def copy(session: CliSession, source: bytes, target: bytes, force: bool, yes: bool) -> None:
+    """Copy every key of DIR_A into DIR_B, as one guarded transaction.
+
+    Without --force DIR_B must hold none of the names: any that exists is a conflict (exit 1,
+    nothing written). With --force, differing keys are overwritten; keys only in DIR_B stay.
+    """
+    changes: list[PendingChange]
+    if not force:
+        changes = [CopyDirectory(source, target)]
+    else:
+        # Validate the pair as a plain copy would (no nesting, trailing slashes).
+        CopyDirectory(source, target)
+        conn = session.connect()
+        result = compare_directories(conn, source, target)
+        changes = [
+            SetValue(
+                target + entry.relative,
+                entry.left.value,
+                entry.right.mod_revision if entry.right is not None else 0,
+                entry.left.lease,
+            )
+            for entry in result.entries
+            if entry.left is not None
+        ]
+        if not changes and result.identical == 0:
+            raise exits.Refused(f"{show(source)} has no keys to copy")
+    apply_changes(session, changes, yes=yes)
+
+
+COMMANDS = (ls, export, diff, copy)

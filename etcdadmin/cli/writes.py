@@ -1,0 +1,89 @@
+"""The one way the CLI writes: the core's guarded changes, with the profile's write policy.
+
+Read-only profiles refuse before touching etcd. Production profiles show what will change and
+ask; `--yes` skips the question, and without a terminal to ask on, the write is refused. The
+changes are planned at one revision and applied as one transaction guarded by every key the
+plan read (`etcdadmin.core.changes`), so a key changed meanwhile makes the whole write
+conflict and nothing is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import click
+
+from etcdadmin.cli import exits
+from etcdadmin.cli.connection import CliSession
+from etcdadmin.cli.output import show
+from etcdadmin.core.changes import Applied, ChangeSet, PendingChange, Plan
+from etcdadmin.core.changes.diff import diff_text
+
+log = logging.getLogger(__name__)
+
+
+def yes_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--yes", "-y", is_flag=True, help="write to a production profile without asking"
+    )(f)
+
+
+def _describe(plan: Plan) -> list[str]:
+    lines = []
+    for step in plan.steps:
+        if step.after is None:
+            verb = "delete"
+        elif step.before is None:
+            verb = "create"
+        else:
+            verb = "set"
+        lines.append(f"  {verb} {show(step.key)}")
+    return lines
+
+
+def refuse_if_read_only(session: CliSession) -> None:
+    if session.read_only:
+        name = session.profile.name or "this connection"
+        raise exits.Refused(
+            f"{name} is read-only: nothing was written; use a profile that may write"
+        )
+
+
+def apply_changes(session: CliSession, changes: Iterable[PendingChange], *, yes: bool) -> None:
+    """Plan, confirm where the profile asks for it, and apply as one guarded transaction."""
+    refuse_if_read_only(session)
+    conn = session.connect()
+    changeset = ChangeSet(changes)
+    plan = changeset.plan(conn)
+    if not plan.steps and not plan.stale:
+        click.echo("nothing to change: etcd already holds this", err=True)
+        return
+    if session.production and not plan.stale:
+        _confirm(session, plan, yes)
+    applied: Applied = changeset.apply(conn, plan)
+    count = len(plan.steps)
+    click.echo(f"wrote {count} key{'s' if count != 1 else ''} at revision {applied.revision}")
+
+
+def _confirm(session: CliSession, plan: Plan, yes: bool) -> None:
+    name = session.profile.name
+    count = len(plan.steps)
+    click.echo(
+        f"production profile {name}: {count} change(s) at revision {plan.revision}", err=True
+    )
+    for line in _describe(plan):
+        click.echo(line, err=True)
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise exits.Refused(
+            f"{name} is a production profile and there is no terminal to confirm on: nothing "
+            "was written; pass --yes to write"
+        )
+    # The values, for the operator's own screen only: never logged.
+    click.echo(diff_text(plan), err=True, nl=False)
+    if not click.confirm(f"Write these changes to {name}?", err=True):
+        raise exits.Refused("nothing was written")

@@ -1,0 +1,85 @@
+"""The CLI as scripts run it: real processes, exit codes, one line on stderr, no Qt needed."""
+
+from __future__ import annotations
+
+import sys
+
+from tests.stack.procs import free_port
+
+# The CLI with PySide6 made unimportable, as on a host without the `gui` extra.
+WITHOUT_QT = (
+    "import sys; sys.modules['PySide6'] = None\n"
+    "from etcdadmin.cli.main import main\n"
+    "code = main(sys.argv[1:])\n"
+    "assert not [m for m in sys.modules if m.startswith('etcdadmin.gui')], 'gui imported'\n"
+    "raise SystemExit(code)\n"
+)
+
+
+def test_an_unreachable_endpoint_exits_3_with_one_line_and_no_traceback(process):
+    endpoint = f"127.0.0.1:{free_port()}"
+    done = process("--endpoints", endpoint, "--timeout", "1", "get", "k")
+    assert done.returncode == 3
+    assert done.stderr.count("\n") == 1
+    assert f"unreachable at {endpoint}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_usage_exits_2(process):
+    assert process("get").returncode == 2
+    assert process("--no-such-option", "ls").returncode == 2
+    malformed = process("--endpoints", "localhost", "ls")
+    assert malformed.returncode == 2
+    assert "host:port" in malformed.stderr and "Traceback" not in malformed.stderr
+
+
+def test_diff_with_differences_exits_1_in_a_real_process(process, etcd_server, top):
+    etcd_server.etcdctl("put", f"{top}-a/k", "1")
+    etcd_server.etcdctl("put", f"{top}-b/k", "2")
+    done = process("--endpoints", etcd_server.client_url, "diff", f"{top}-a", f"{top}-b")
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == "~ k"
+
+
+def test_help_and_a_real_get_work_without_pyside6(process, etcd_server, top):
+    helped = process("--help", code=WITHOUT_QT)
+    assert helped.returncode == 0, helped.stderr
+    for command in ("ls", "get", "put", "del", "history", "restore", "export", "diff", "copy"):
+        assert f"  {command} " in helped.stdout
+    etcd_server.etcdctl("put", f"{top}/k", "no Qt here")
+    got = process("--endpoints", etcd_server.endpoint, "get", f"{top}/k", code=WITHOUT_QT)
+    assert (got.returncode, got.stdout) == (0, "no Qt here"), got.stderr
+
+
+def test_without_a_subcommand_and_without_pyside6_the_window_says_what_to_install(process):
+    done = process(code=WITHOUT_QT)
+    assert done.returncode == 2
+    assert "pip install 'etcdadmin[gui]'" in done.stderr
+
+
+def test_python_dash_m_etcdadmin_is_the_same_command(process):
+    done = process("--version")
+    assert done.returncode == 0
+    assert "etcdadmin" in done.stdout
+    assert sys.executable
+
+
+def test_an_unexpected_error_is_one_line_naming_a_bug_with_exit_70(run):
+    import click
+
+    from etcdadmin.cli.main import cli
+
+    @click.command(name="broken")
+    def broken() -> None:
+        raise ZeroDivisionError("division by zero")
+
+    cli.add_command(broken)
+    try:
+        done = run("broken")
+    finally:
+        cli.commands.pop("broken")
+    assert done.exit_code == 70
+    assert done.stderr.strip().splitlines() == [
+        "Error: internal error, a bug in etcdadmin: ZeroDivisionError: division by zero "
+        "(run with --log-level debug for the traceback, and report it)"
+    ]
