@@ -201,6 +201,8 @@ class MainWindow(QMainWindow):
         for dialog in self.findChildren(CompareDialog):
             dialog.close()
             dialog.deleteLater()
+        # nothing may still plan or apply on the closed session (the window may be closing)
+        self.changes.set_session(None, production=False, read_only=False)
         self.model.reset()
 
     # -- session signals --------------------------------------------------------------------

@@ -105,6 +105,12 @@ class ChangesPanel(QWidget):
         return self.workspace.staged
 
     def set_session(self, session: Session | None, production: bool, read_only: bool) -> None:
+        """A new connection (None: disconnected) starts with nothing staged and nothing to undo;
+        a plan still running for the old one is dropped, and so are its apply's results."""
+        if self._plan_task is not None:
+            self._plan_task.cancel()
+            self._plan_task = None
+        self._replan.stop()
         self.session = session
         self.workspace = Workspace(
             read_only=read_only, production=production, confirm=self._confirm
