@@ -1,13 +1,13 @@
-"""Icons for the window and the tree."""
+"""Icons for the window and the tree, from the packaged assets."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtGui import QIcon
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+from etcdadmin.core.assets import asset_path
 
 
 def icon(name: str) -> QIcon:
-    return QIcon(str(RESOURCES / "icons" / f"{name}.svg"))
+    """The SVG icon `name` (resources/icons/NAME.svg in the source tree)."""
+    with asset_path(f"icons/{name}.svg") as path:
+        return QIcon(str(path))
