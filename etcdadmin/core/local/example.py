@@ -9,6 +9,7 @@ import yaml
 
 from etcdadmin.core.assets import read_text
 from etcdadmin.core.config import mapping
+from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd import Compare, EtcdConnection, TxnOp
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,10 @@ EXAMPLE = "example/registry.yml"
 def example_config() -> dict[str, Any]:
     """The example registry config, parsed afresh on every call (callers change it)."""
     config = yaml.safe_load(read_text(EXAMPLE))
-    assert isinstance(config, dict), f"{EXAMPLE} is a mapping"
+    if not isinstance(config, dict):
+        raise MappingError(
+            f"the packaged {EXAMPLE} is not a YAML mapping: reinstall etcdadmin", key=EXAMPLE
+        )
     return config
 
 
