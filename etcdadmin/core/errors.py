@@ -53,3 +53,7 @@ class WatchCancelled(EtcdError):
 
 class ConflictError(EtcdError):
     """A guarded transaction found that a key changed since it was read: nothing was written."""
+
+
+class ReadOnlyConnection(EtcdAdminError):
+    """The connection is marked read-only: nothing may be staged, applied or undone."""

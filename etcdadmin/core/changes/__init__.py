@@ -22,10 +22,12 @@ from etcdadmin.core.changes.commands import (
     RenameKey,
     SetValue,
 )
+from etcdadmin.core.changes.workspace import Batch, NothingToDo, Workspace
 
 __all__ = [
     "MAX_TXN_OPS",
     "Applied",
+    "Batch",
     "ChangeConflict",
     "ChangeSet",
     "Conflict",
@@ -33,10 +35,12 @@ __all__ = [
     "DeleteDirectory",
     "DeleteKey",
     "InvalidChange",
+    "NothingToDo",
     "PendingChange",
     "Plan",
     "PlannedStep",
     "RenameKey",
     "SetValue",
     "TooManyOperations",
+    "Workspace",
 ]

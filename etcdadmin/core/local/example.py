@@ -3,47 +3,29 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import yaml
 
+from etcdadmin.core.assets import read_text
 from etcdadmin.core.config import mapping
+from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd import Compare, EtcdConnection, TxnOp
 
 log = logging.getLogger(__name__)
 
-EXAMPLE_CONFIG = """\
-version: 0.1
-log:
-  level: debug
-  fields:
-    service: registry
-    environment: test
-storage:
-  filesystem:
-    rootdirectory: /var/lib/registry
-  delete:
-    enabled: true
-  cache:
-    blobdescriptor: inmemory
-http:
-  addr: :5000
-  secret: change-me-in-production
-  draintimeout: 60s
-  headers:
-    X-Content-Type-Options: [nosniff]
-notifications:
-  endpoints:
-    - name: audit
-      url: https://audit.example.com/registry
-      timeout: 1s
-      threshold: 5
-      backoff: 10s
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-"""
+# The test environment's config; production differs in the few keys seed_example changes.
+EXAMPLE = "example/registry.yml"
+
+
+def example_config() -> dict[str, Any]:
+    """The example registry config, parsed afresh on every call (callers change it)."""
+    config = yaml.safe_load(read_text(EXAMPLE))
+    if not isinstance(config, dict):
+        raise MappingError(
+            f"the packaged {EXAMPLE} is not a YAML mapping: reinstall etcdadmin", key=EXAMPLE
+        )
+    return config
 
 
 def seed_example(conn: EtcdConnection) -> bool:
@@ -59,8 +41,8 @@ def seed_example(conn: EtcdConnection) -> bool:
     _, first = next(conn.iter_key_pages(b"", page_size=1))
     if first:
         return False
-    test_config = yaml.safe_load(EXAMPLE_CONFIG)
-    production_config = yaml.safe_load(EXAMPLE_CONFIG)
+    test_config = example_config()
+    production_config = example_config()
     production_config["log"]["level"] = "info"
     production_config["log"]["fields"]["environment"] = "production"
     production_config["http"]["secret"] = "rotate-me-before-release"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
@@ -21,12 +19,15 @@ from PySide6.QtWidgets import (
 
 from etcdadmin.core.changes import (
     Applied,
+    Batch,
     ChangeConflict,
     ChangeSet,
     PendingChange,
     Plan,
+    Workspace,
 )
 from etcdadmin.core.changes.diff import diff_text
+from etcdadmin.core.errors import ReadOnlyConnection
 from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import preview
@@ -42,7 +43,13 @@ def _show_value(kv: KeyValue | None) -> str:
 
 
 class ChangesPanel(QWidget):
-    """Signals:
+    """The staged changes of the connected session, their diff, apply and undo.
+
+    The rules (read-only refuses, production asks before apply and undo, what an apply takes
+    off the list) live in the core's `Workspace`; this panel shows it and runs its etcd calls
+    on workers.
+
+    Signals:
     applied(int): the revision the changes were applied at.
     message(str): a line for the status bar.
     """
@@ -54,10 +61,7 @@ class ChangesPanel(QWidget):
         super().__init__()
         self.setObjectName("changesPanel")
         self.session: Session | None = None
-        self.production = False
-        self.read_only = False
-        self.changes = ChangeSet()
-        self.undo_stack: list[Applied] = []
+        self.workspace = Workspace(confirm=self._confirm)
         self._plan_task: Task | None = None
         layout = QVBoxLayout(self)
         self.header = QLabel("No pending changes")
@@ -95,55 +99,66 @@ class ChangesPanel(QWidget):
         self._replan.timeout.connect(self._plan)
         self._refresh()
 
+    @property
+    def changes(self) -> ChangeSet:
+        """What is staged now."""
+        return self.workspace.staged
+
     def set_session(self, session: Session | None, production: bool, read_only: bool) -> None:
+        """A new connection (None: disconnected) starts with nothing staged and nothing to undo;
+        a plan still running for the old one is dropped, and so are its apply's results."""
+        if self._plan_task is not None:
+            self._plan_task.cancel()
+            self._plan_task = None
+        self._replan.stop()
         self.session = session
-        self.production = production
-        self.read_only = read_only
-        self.changes.clear()
-        self.undo_stack.clear()
+        self.workspace = Workspace(
+            read_only=read_only, production=production, confirm=self._confirm
+        )
         self._refresh()
 
     def stage(self, change: PendingChange) -> None:
-        if self.read_only:
-            self.message.emit("read-only connection: nothing can be staged")
+        try:
+            self.workspace.stage(change)
+        except ReadOnlyConnection as exc:
+            self.message.emit(describe(exc))
             return
-        self.changes.add(change)
         self._refresh()
 
     def remove_selected(self) -> None:
         row = self.list.currentRow()
         if row >= 0:
-            self.changes.remove(row)
+            self.workspace.remove(row)
             self._refresh()
 
     def discard(self) -> None:
-        self.changes.clear()
+        self.workspace.discard()
         self._refresh()
 
     def _refresh(self) -> None:
+        workspace = self.workspace
         self.list.clear()
-        for change in self.changes:
+        for change in workspace.staged:
             self.list.addItem(change.describe())
-        count = len(self.changes)
+        count = len(workspace.staged)
         self.header.setText(
             f"{count} pending change{'s' if count != 1 else ''}" if count else "No pending changes"
         )
-        self.apply_button.setEnabled(count > 0 and self.session is not None and not self.read_only)
+        writable = self.session is not None and not workspace.read_only
+        self.apply_button.setEnabled(count > 0 and writable)
         self.remove_button.setEnabled(count > 0)
         self.discard_button.setEnabled(count > 0)
-        self.undo_button.setEnabled(bool(self.undo_stack) and not self.read_only)
+        self.undo_button.setEnabled(bool(workspace.undo_stack) and writable)
         if count:
             self._replan.start()
         else:
             self.diff.setPlainText("")
 
     def _plan(self) -> None:
-        if self.session is None or not len(self.changes):
+        if self.session is None or not len(self.workspace.staged):
             return
         conn = self.session.conn
-        snapshot = ChangeSet()
-        for change in self.changes:
-            snapshot.add(change)
+        snapshot = self.workspace.snapshot()
         if self._plan_task is not None:
             self._plan_task.cancel()
         self._plan_task = run_task(
@@ -153,11 +168,10 @@ class ChangesPanel(QWidget):
             lambda exc: self.diff.setPlainText(describe(exc)),
         )
 
-    def _planned(self, plan: object) -> None:
-        text = diff_text(plan)  # type: ignore[arg-type]
-        stale = getattr(plan, "stale", ())
-        if stale:
-            keys = ", ".join(display_segment(c.key) for c in stale)
+    def _planned(self, plan: Plan) -> None:
+        text = diff_text(plan)
+        if plan.stale:
+            keys = ", ".join(display_segment(c.key) for c in plan.stale)
             text = f"!! changed by someone else since staged: {keys}\n\n" + text
         self.diff.setPlainText(text)
 
@@ -167,46 +181,56 @@ class ChangesPanel(QWidget):
         Works on a snapshot of the list and of the session taken now: changes staged while
         it runs stay pending, and a result that arrives after a reconnect is dropped.
         """
-        if self.session is None or not len(self.changes) or self.read_only:
+        workspace = self.workspace
+        if self.session is None or not len(workspace.staged) or workspace.read_only:
             return
-        snapshot = ChangeSet(self.changes)
-        self._run_guarded(snapshot, "apply", lambda applied: self._applied(applied, snapshot))
+        self._run(workspace.begin_apply())
 
     def undo(self) -> None:
-        if not self.undo_stack or self.session is None or self.read_only:
+        workspace = self.workspace
+        if self.session is None or not workspace.undo_stack or workspace.read_only:
             return
-        last = self.undo_stack[-1]
-        self._run_guarded(last.undo, "undo", lambda applied: self._undone(last, applied))
+        self._run(workspace.begin_undo())
 
-    def _run_guarded(self, changes: ChangeSet, what: str, done: Callable[[Applied], None]) -> None:
-        session = self.session
+    def _run(self, batch: Batch) -> None:
+        session, workspace = self.session, self.workspace
         assert session is not None
         conn = session.conn
+        what = batch.what
         self.apply_button.setEnabled(False)
         self.undo_button.setEnabled(False)
 
+        def current() -> bool:
+            # a reconnect replaced the session (and its workspace): drop this result
+            return self.session is session and self.workspace is workspace
+
         def planned(plan: Plan) -> None:
-            if self.session is not session:
+            if not current():
                 return
-            if self.production and not self._confirm(plan, what):
+            if not workspace.approve(batch, plan):
                 self.message.emit(f"{what} cancelled")
                 self._refresh()
                 return
             self.message.emit(f"{what} …")
             run_task(
                 what,
-                lambda task: changes.apply(conn, plan),
-                lambda applied: done(applied) if self.session is session else None,
-                lambda exc: self._apply_failed(exc) if self.session is session else None,
+                lambda task: batch.write(conn, plan),
+                lambda applied: self._finished(batch, applied) if current() else None,
+                lambda exc: self._apply_failed(exc) if current() else None,
             )
 
-        run_task(f"plan {what}", lambda task: changes.plan(conn), planned, self._apply_failed)
+        run_task(
+            f"plan {what}",
+            lambda task: batch.plan(conn),
+            planned,
+            lambda exc: self._apply_failed(exc) if current() else None,
+        )
 
-    def _undone(self, undone: Applied, applied: Applied) -> None:
-        if self.undo_stack and self.undo_stack[-1] is undone:
-            self.undo_stack.pop()
+    def _finished(self, batch: Batch, applied: Applied) -> None:
+        self.workspace.finish(batch, applied)
         self._refresh()
-        self.message.emit(f"undone at revision {applied.revision}")
+        done = "applied" if batch.source is None else "undone"
+        self.message.emit(f"{done} at revision {applied.revision}")
         self.applied.emit(applied.revision)
 
     def _confirm(self, plan: Plan, what: str) -> bool:
@@ -215,7 +239,7 @@ class ChangesPanel(QWidget):
         dialog.setObjectName("confirmDialog")
         layout = QVBoxLayout(dialog)
         layout.addWidget(QLabel(f"This connection is marked production. {what.capitalize()}?"))
-        view = QPlainTextEdit(diff_text(plan))  # type: ignore[arg-type]
+        view = QPlainTextEdit(diff_text(plan))
         view.setReadOnly(True)
         view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         layout.addWidget(view)
@@ -227,16 +251,6 @@ class ChangesPanel(QWidget):
         layout.addWidget(buttons)
         dialog.resize(640, 420)
         return dialog.exec() == QDialog.DialogCode.Accepted
-
-    def _applied(self, applied: Applied, snapshot: ChangeSet) -> None:
-        self.undo_stack.append(applied)
-        # only what was applied leaves the list: changes staged meanwhile stay pending
-        applied_ids = {id(c) for c in snapshot}
-        remaining = [c for c in self.changes if id(c) not in applied_ids]
-        self.changes = ChangeSet(remaining)
-        self._refresh()
-        self.message.emit(f"applied at revision {applied.revision}")
-        self.applied.emit(applied.revision)
 
     def _apply_failed(self, exc: BaseException) -> None:
         self._refresh()

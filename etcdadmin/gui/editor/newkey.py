@@ -1,11 +1,15 @@
-"""Creating a key: its name, value and, optionally, a lease with a TTL attached on creation."""
+"""Creating a key (its name, value and, optionally, a lease with a TTL attached on creation)
+and renaming one: both only stage a change."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QInputDialog,
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
@@ -13,7 +17,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from etcdadmin.core.tree.names import display_segment
+from etcdadmin.core.changes import PendingChange, RenameKey, SetValue
+from etcdadmin.core.errors import EtcdAdminError
+from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.tree.names import display_segment, parse_display_segment
+from etcdadmin.gui.errors import show_error
+from etcdadmin.gui.workers import run_task
+
+Stage = Callable[[PendingChange], None]
 
 
 class NewKeyDialog(QDialog):
@@ -47,3 +59,45 @@ class NewKeyDialog(QDialog):
             QMessageBox.warning(self, "New key", "Give the key a name (not ending in /).")
             return
         self.accept()
+
+
+def stage_new_key(parent: QWidget, conn: EtcdConnection, directory: bytes, stage: Stage) -> None:
+    """Ask for a new key under `directory` and stage it (a lease is granted first for a TTL)."""
+    dialog = NewKeyDialog(parent, directory)
+    if not dialog.exec():
+        return
+    try:
+        key = parse_display_segment(dialog.key.text())
+    except EtcdAdminError as exc:
+        show_error(parent, "New key", exc)
+        return
+    value = dialog.value.toPlainText().encode("utf-8")
+    ttl = dialog.ttl.value()
+    if not ttl:
+        stage(SetValue(key, value, 0, 0))
+        return
+    run_task(
+        "grant lease",
+        lambda task: conn.grant_lease(ttl),
+        lambda lease: stage(SetValue(key, value, 0, lease)),
+        lambda exc: show_error(parent, "Cannot grant a lease", exc),
+    )
+
+
+def stage_rename(parent: QWidget, current: KeyValue, stage: Stage) -> None:
+    """Ask for a new name of `current` and stage the rename, guarded by the revision shown."""
+    name, ok = QInputDialog.getText(
+        parent,
+        "Rename key",
+        "New name (\\xNN for a raw byte):",
+        text=display_segment(current.key),
+    )
+    if not ok or not name:
+        return
+    try:
+        new = parse_display_segment(name)
+    except EtcdAdminError as exc:
+        show_error(parent, "Rename key", exc)
+        return
+    if new != current.key:
+        stage(RenameKey(current.key, new, current.mod_revision))
