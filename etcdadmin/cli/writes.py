@@ -19,8 +19,9 @@ import click
 from etcdadmin.cli import exits
 from etcdadmin.cli.connection import CliSession
 from etcdadmin.cli.output import show
-from etcdadmin.core.changes import Applied, ChangeSet, PendingChange, Plan
+from etcdadmin.core.changes import Applied, PendingChange, Plan
 from etcdadmin.core.changes.diff import diff_text
+from etcdadmin.core.changes.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ def _describe(plan: Plan) -> list[str]:
 
 
 def refuse_if_read_only(session: CliSession) -> None:
+    """Refuse before anything is read: the core's `Workspace` refuses too, but only once the
+    command has connected."""
     if session.read_only:
         name = session.profile.name or "this connection"
         raise exits.Refused(
@@ -53,22 +56,35 @@ def refuse_if_read_only(session: CliSession) -> None:
 
 
 def apply_changes(session: CliSession, changes: Iterable[PendingChange], *, yes: bool) -> None:
-    """Plan, confirm where the profile asks for it, and apply as one guarded transaction."""
+    """Plan, confirm where the profile asks for it, and apply as one guarded transaction.
+
+    The policy (read-only refuses, production asks) is the core's `Workspace`, the same one the
+    desktop client's changes panel uses; only the question is asked here, on the terminal.
+    """
     refuse_if_read_only(session)
     conn = session.connect()
-    changeset = ChangeSet(changes)
-    plan = changeset.plan(conn)
+    workspace = Workspace(
+        read_only=session.read_only,
+        production=session.production,
+        confirm=lambda plan, what: _confirm(session, plan, yes),
+    )
+    for change in changes:
+        workspace.stage(change)
+    batch = workspace.begin_apply()
+    plan = batch.plan(conn)
     if not plan.steps and not plan.stale:
         click.echo("nothing to change: etcd already holds this", err=True)
         return
-    if session.production and not plan.stale:
-        _confirm(session, plan, yes)
-    applied: Applied = changeset.apply(conn, plan)
+    # A stale plan is not worth a question: writing it raises the conflict, nothing written.
+    if not plan.stale and not workspace.approve(batch, plan):
+        raise exits.Refused("nothing was written")
+    applied: Applied = batch.write(conn, plan)
+    workspace.finish(batch, applied)
     count = len(plan.steps)
     click.echo(f"wrote {count} key{'s' if count != 1 else ''} at revision {applied.revision}")
 
 
-def _confirm(session: CliSession, plan: Plan, yes: bool) -> None:
+def _confirm(session: CliSession, plan: Plan, yes: bool) -> bool:
     name = session.profile.name
     count = len(plan.steps)
     click.echo(
@@ -77,7 +93,7 @@ def _confirm(session: CliSession, plan: Plan, yes: bool) -> None:
     for line in _describe(plan):
         click.echo(line, err=True)
     if yes:
-        return
+        return True
     if not sys.stdin.isatty():
         raise exits.Refused(
             f"{name} is a production profile and there is no terminal to confirm on: nothing "
@@ -85,5 +101,4 @@ def _confirm(session: CliSession, plan: Plan, yes: bool) -> None:
         )
     # The values, for the operator's own screen only: never logged.
     click.echo(diff_text(plan), err=True, nl=False)
-    if not click.confirm(f"Write these changes to {name}?", err=True):
-        raise exits.Refused("nothing was written")
+    return bool(click.confirm(f"Write these changes to {name}?", err=True))
