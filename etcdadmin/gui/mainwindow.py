@@ -28,6 +28,7 @@ from etcdadmin.core.environments.transfer import export_file, import_file
 from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.local.example import seed_example
 from etcdadmin.core.local.sandbox import Sandbox
+from etcdadmin.core.tree.directories import parent_directory
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.names import display_segment, parse_display_segment
 from etcdadmin.gui.agents.panel import AgentsPanel
@@ -423,7 +424,7 @@ class MainWindow(QMainWindow):
         if directory is not None:
             return directory
         key = self.model.key_at(index)
-        return key.rpartition(b"/")[0] + b"/" if key and b"/" in key else b""
+        return (parent_directory(key) if key else None) or b""
 
     def new_key(self) -> None:
         if self.session is None or (self.profile is not None and self.profile.read_only):
