@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from etcdadmin.core.errors import EtcdError, EtcdUnavailable, RevisionCompacted, WatchCancelled
 from etcdadmin.core.etcd.client import PAGE_SIZE, EtcdConnection
 from etcdadmin.core.etcd.records import Page
-from etcdadmin.core.etcd.watch import WatchEvent, WatchStream, pump
+from etcdadmin.core.etcd.watch import WatchBatch, WatchEvent, WatchStream, pump
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ class Follower:
         self._stop = stop or threading.Event()
         self._stream_lock = threading.Lock()
         self._stream: WatchStream | None = None
+        self._inbox: queue.SimpleQueue[WatchBatch | BaseException] | None = None
         self._next_resync: float | None = None
         self._wanted: float | None = None
 
@@ -137,6 +138,9 @@ class Follower:
         with self._stream_lock:
             if self._stream is not None:
                 self._stream.close()
+            if self._inbox is not None:
+                # A stream closed on purpose ends quietly: wake the wait on its inbox now.
+                self._inbox.put(_MustReread("stopped"))
 
     def run(self) -> None:
         """Follow until `stop()` (or the stop event given) is set."""
@@ -228,7 +232,7 @@ class Follower:
                 stream.close()
                 return
             self._stream = stream
-        inbox = pump(stream)
+            self._inbox = inbox = pump(stream)
         log.info("watching %s from revision %d", self.name, self.revision + 1)
         try:
             while not self._stop.is_set():
@@ -250,7 +254,7 @@ class Follower:
         finally:
             stream.close()
             with self._stream_lock:
-                self._stream = None
+                self._stream, self._inbox = None, None
 
     def _wait_time(self, until: float | None = None) -> float:
         now = self.clock()
