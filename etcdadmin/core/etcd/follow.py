@@ -236,6 +236,8 @@ class Follower:
         log.info("watching %s from revision %d", self.name, self.revision + 1)
         try:
             while not self._stop.is_set():
+                # Tick first: the agent's /healthz counts the loop alive from its first tick.
+                self._wanted = self.consumer.tick()
                 try:
                     item = inbox.get(timeout=self._wait_time())
                 except queue.Empty:
@@ -248,7 +250,6 @@ class Follower:
                     fresh = [e for e in item.events if e.kv.mod_revision > self.revision]
                     self.revision = max(self.revision, item.revision)
                     self.consumer.changed(fresh, self.revision)
-                self._wanted = self.consumer.tick()
                 if self._next_resync is not None and self.clock() >= self._next_resync:
                     raise _MustReread("periodic safety re-read")
         finally:
