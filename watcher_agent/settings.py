@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from etcdadmin.core.agents.status import status_prefix_for
 from etcdadmin.core.errors import EtcdAdminError, EtcdError
 from etcdadmin.core.etcd import ConnectionSettings
+from etcdadmin.core.tree.directories import directory_prefix
 
 
 class SettingsError(EtcdAdminError):
@@ -58,12 +60,12 @@ class AgentSettings:
     @property
     def watch_prefix(self) -> str:
         """The key prefix watched: the directory with exactly one trailing slash."""
-        return self.watch_dir.rstrip("/") + "/"
+        return directory_prefix(self.watch_dir)
 
     @property
     def status_key(self) -> str:
-        directory = self.watch_dir.strip("/")
-        return f"{self.status_prefix.rstrip('/')}/{directory}/{self.agent_id}"
+        prefix = status_prefix_for(self.watch_dir, self.status_prefix).decode("utf-8")
+        return prefix + self.agent_id
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AgentSettings:
@@ -118,8 +120,11 @@ class AgentSettings:
         )
 
         watch_dir = required("WATCH_ETCD_DIR", "name the etcd directory to watch, e.g. hack")
-        if not watch_dir.strip("/"):
-            raise SettingsError("WATCH_ETCD_DIR must name a directory, not the whole key space")
+        if directory_prefix(watch_dir) == "/":
+            raise SettingsError(
+                f"WATCH_ETCD_DIR={watch_dir} covers every key that starts with a slash, the "
+                "agents' own status keys included: name a directory, not the whole key space"
+            )
         config_path = Path(required("CONFIG", "give the path of the config file to render"))
 
         containers = tuple(

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from etcdadmin.core.local.sandbox import Sandbox
+from etcdadmin.core.tree.directories import parent_directory
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.actions import install_actions
@@ -243,7 +244,7 @@ class MainWindow(QMainWindow):
         if directory is not None:
             return directory
         key = self.model.key_at(index)
-        return key.rpartition(b"/")[0] + b"/" if key and b"/" in key else b""
+        return (parent_directory(key) if key else None) or b""
 
     def new_key(self) -> None:
         if self.session is None or self.changes.workspace.read_only:

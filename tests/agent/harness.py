@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from etcdadmin.core.agents.status import status_prefix_for
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from tests.stack.procs import free_port, wait_until
 
@@ -101,5 +102,5 @@ class AgentProcess:
 def status(etcd_endpoint: str, directory: str) -> list[dict[str, Any]]:
     """The agents' status records for a directory, as the desktop client will read them."""
     with EtcdConnection(ConnectionSettings((etcd_endpoint,))) as conn:
-        snap = conn.read_prefix(f"/etcdadmin/agents/{directory.strip('/')}/")
+        snap = conn.read_prefix(status_prefix_for(directory))
     return [json.loads(kv.value) for kv in snap.items]

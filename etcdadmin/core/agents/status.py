@@ -64,12 +64,17 @@ class AgentsView:
     revision: int = 0
 
 
-def status_prefix_for(directory: bytes, status_prefix: bytes = STATUS_PREFIX) -> bytes:
-    """Where the agents of `directory` publish: the agent strips the directory's slashes.
+def status_prefix_for(directory: str | bytes, status_prefix: str | bytes = STATUS_PREFIX) -> bytes:
+    """Where the agents of `directory` publish: the status prefix, then the directory's prefix.
 
-    So `hack`, `hack/` and `/hack` share one status prefix, as they do on the agent side.
+    `hack` and `hack/` share `/etcdadmin/agents/hack/` (the key agents have always used);
+    `/hack`, a different directory, gets `/etcdadmin/agents//hack/`.
     """
-    return status_prefix.rstrip(b"/") + b"/" + directory.strip(b"/") + b"/"
+    return directory_prefix(_bytes(status_prefix)) + directory_prefix(_bytes(directory))
+
+
+def _bytes(text: str | bytes) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("utf-8")
 
 
 def read_agents(
@@ -99,10 +104,10 @@ def read_agents(
 def list_agent_directories(conn: EtcdConnection, status_prefix: bytes = STATUS_PREFIX) -> list[str]:
     """The directories that at least one live agent reports on, sorted.
 
-    Names are as the agents publish them, without slashes at the ends (`hack`, `team/registry`);
-    the last segment of a status key is the agent id, everything before it the directory.
+    Names are without their trailing slash (`hack`, `team/registry`, `/hack`); the last segment
+    of a status key is the agent id, everything before it the directory.
     """
-    prefix = status_prefix.rstrip(b"/") + b"/"
+    prefix = directory_prefix(status_prefix)
     snapshot = conn.read_prefix(prefix, keys_only=True)
     directories: set[str] = set()
     for kv in snapshot.items:

@@ -1,7 +1,9 @@
-"""The staged changes as a unified-diff-like text, for the operator's own screen.
+"""Values as a unified diff, for the operator's own screen: the one diff of the pending-changes
+panel (`diff_text` of a plan) and of the history panel (`value_diff` of a version and now).
 
 Unlike the rest of the core it shows values: UTF-8 text as lines, anything else (binary, or
-text an editor would alter) as hex, the same split the value editor makes.
+text an editor would alter, such as CRLF line ends) as hex lines, the same split the value
+editor makes, so a binary value reads the same wherever it is compared.
 """
 
 from __future__ import annotations
@@ -13,35 +15,45 @@ from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import is_text
 
 
-def _display_lines(value: bytes) -> list[str]:
+def value_lines(value: bytes | None) -> list[str]:
+    """The lines a value is compared as: text lines, or `hex 0010: ..` lines of 16 bytes."""
+    if not value:
+        return []
     if is_text(value):
-        return value.decode("utf-8").split("\n") if value else []
+        return value.decode("utf-8").split("\n")
     return [f"hex {i:04x}: {value[i : i + 16].hex(' ')}" for i in range(0, len(value), 16)]
 
 
-def diff_text(plan: Plan) -> str:
-    """A unified-diff-like text of every step, for the operator's own screen.
+def value_diff(before: bytes | None, after: bytes | None, old_label: str, new_label: str) -> str:
+    """A unified diff from `before` to `after` (None: the key is absent or deleted there),
+    headed by the two labels; a `#` line says what the diff alone would not show."""
+    hunks = list(difflib.unified_diff(value_lines(before), value_lines(after), lineterm="", n=3))[
+        2:
+    ]
+    lines = [f"--- {old_label}", f"+++ {new_label}", *hunks]
+    if not hunks:
+        if before == after:
+            lines.append("# same value" if before is not None else "# absent on both sides")
+        elif before is None:
+            lines.append("# empty value")
+        elif after is None:
+            lines.append("# an empty value, deleted")
+        else:
+            lines.append("# the values differ only in invisible characters")
+    return "\n".join(lines)
 
-    Unlike everything else in this module it shows values (UTF-8, or hex for binary data).
-    """
+
+def diff_text(plan: Plan) -> str:
+    """A unified-diff-like text of every step of a plan, with revisions and lease changes."""
     blocks = []
     for step in plan.steps:
         name = display_segment(step.key)
         before = step.before
         old_label = f"{name} (revision {before.mod_revision})" if before else f"{name} (absent)"
         new_label = f"{name} (staged)" if step.after is not None else f"{name} (staged: deleted)"
-        old = before.value if before is not None else b""
-        new = step.after if step.after is not None else b""
-        hunks = list(
-            difflib.unified_diff(_display_lines(old), _display_lines(new), lineterm="", n=3)
-        )[2:]
-        lines = [f"--- {old_label}", f"+++ {new_label}", *hunks]
+        text = value_diff(before.value if before else None, step.after, old_label, new_label)
         old_lease = before.lease if before is not None else 0
         if step.after is not None and step.lease != old_lease:
-            lines.append(f"# lease {old_lease:x} -> {step.lease:x}")
-        if not hunks and old != new:
-            lines.append("# the values differ only in invisible characters")
-        elif not hunks and step.after is not None and before is None:
-            lines.append("# empty value")
-        blocks.append("\n".join(lines))
+            text += f"\n# lease {old_lease:x} -> {step.lease:x}"
+        blocks.append(text)
     return "\n\n".join(blocks) + ("\n" if blocks else "")

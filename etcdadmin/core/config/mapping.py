@@ -154,6 +154,7 @@ from etcdadmin.core.config.values import (
     yaml_position,
 )
 from etcdadmin.core.errors import MappingError
+from etcdadmin.core.tree.directories import directory_prefix
 
 __all__ = [
     "flatten",
@@ -206,11 +207,11 @@ def split_key(key: str, directory: str) -> tuple[str, ...]:
 
     Raises :class:`MappingError` for a key outside the directory or with an empty segment.
     """
-    rest = _relative(key, _prefix(directory))
+    rest = _relative(key, directory_prefix(directory))
     if rest is None:
         raise MappingError(
             f"etcd key `{key}` is not inside the directory `{directory}`; keys of this "
-            f"directory start with `{_prefix(directory)}`",
+            f"directory start with `{directory_prefix(directory)}`",
             key=key,
         )
     if not rest:
@@ -223,12 +224,6 @@ def split_key(key: str, directory: str) -> tuple[str, ...]:
             key=key,
         )
     return segments
-
-
-def _prefix(directory: str) -> str:
-    if not directory:
-        raise MappingError("the etcd directory must not be empty; name one, such as `hack/`")
-    return directory if directory.endswith("/") else directory + "/"
 
 
 def _relative(key: str, prefix: str) -> str | None:
@@ -263,7 +258,7 @@ def overlay(base: Any, entries: Mapping[str, str | bytes], directory: str) -> An
 
 
 def _build_tree(entries: Mapping[str, str | bytes], directory: str) -> _Branch | None:
-    prefix = _prefix(directory)
+    prefix = directory_prefix(directory)
     located = sorted((split_key(key, directory), key) for key in _below(entries, prefix))
     if not located:
         return None
@@ -403,7 +398,7 @@ def render(base_text: str, entries: Mapping[str, str | bytes], directory: str) -
     With no key below ``directory``, ``base_text`` is returned unchanged (encoded as UTF-8).
     """
     base = _load_mapping(base_text, "base config")
-    if not _below(entries, _prefix(directory)):
+    if not _below(entries, directory_prefix(directory)):
         return base_text.encode("utf-8")
     document = overlay(base, entries, directory)
     return dump_block(document).encode("utf-8")
@@ -435,7 +430,7 @@ def flatten(config: Any, directory: str) -> dict[str, str]:
         raise MappingError(
             f"a config must be a YAML mapping at the top level, not a {_type_name(config)}; fix it"
         )
-    prefix = _prefix(directory)
+    prefix = directory_prefix(directory)
     for name, value in config.items():
         if not _is_segment(name):
             raise MappingError(

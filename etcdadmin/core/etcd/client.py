@@ -26,6 +26,7 @@ from etcdadmin.core.etcd.records import (
     Compare,
     Member,
     MemberStatus,
+    Page,
     Snapshot,
     TxnOp,
     TxnResult,
@@ -253,16 +254,15 @@ class EtcdConnection:
             items = tuple(KeyValue.from_proto(kv) for kv in resp.kvs)
             yield Snapshot(revision=pinned, cluster_id=resp.header.cluster_id, items=items)
 
-    def iter_key_pages(
-        self, prefix: str | bytes, *, page_size: int = PAGE_SIZE
-    ) -> Iterator[tuple[int, list[bytes]]]:
-        """(revision, keys) pages of a keys-only read, all at the first page's revision.
-
-        Plain bytes only: a million `KeyValue` objects would each be tracked by Python's
-        garbage collector, whose full passes then stall every thread (measured: >100 ms).
-        """
-        for pinned, resp in self._range_pages(prefix, None, True, page_size):
-            yield pinned, [kv.key for kv in resp.kvs]
+    def iter_plain_pages(
+        self, prefix: str | bytes, *, keys_only: bool = True, page_size: int = PAGE_SIZE
+    ) -> Iterator[Page]:
+        """The pages of a prefix read as plain bytes (see `Page`), all at the first page's
+        revision."""
+        for pinned, resp in self._range_pages(prefix, None, keys_only, page_size):
+            keys = [kv.key for kv in resp.kvs]
+            values = None if keys_only else [kv.value for kv in resp.kvs]
+            yield Page(pinned, int(resp.header.cluster_id), keys, values)
 
     def _range_pages(
         self, prefix: str | bytes, revision: int | None, keys_only: bool, page_size: int

@@ -3,6 +3,7 @@ members and their status."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +20,21 @@ class Snapshot:
 
     def as_dict(self) -> dict[bytes, bytes]:
         return {kv.key: kv.value for kv in self.items}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a prefix read pinned at `revision`, as plain bytes.
+
+    Plain bytes rather than `KeyValue` objects: a million of those would each be tracked by
+    Python's garbage collector, whose full passes then stall every thread (measured: >100 ms).
+    `values` is None for a keys-only read, else one value per key, in the same order.
+    """
+
+    revision: int
+    cluster_id: int
+    keys: Sequence[bytes]
+    values: Sequence[bytes] | None = None
 
 
 @dataclass(frozen=True)

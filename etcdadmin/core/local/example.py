@@ -38,8 +38,7 @@ def seed_example(conn: EtcdConnection) -> bool:
     """
     # One key is enough to know the key space is not empty (etcd still counts the range, but
     # nothing else crosses the wire).
-    _, first = next(conn.iter_key_pages(b"", page_size=1))
-    if first:
+    if next(conn.iter_plain_pages(b"", page_size=1)).keys:
         return False
     test_config = example_config()
     production_config = example_config()

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from etcdadmin.core.changes import CopyDirectory, DeleteKey, SetValue
 from etcdadmin.core.environments.compare import DirectoryDiff, compare_directories
 from etcdadmin.core.errors import EtcdAdminError
+from etcdadmin.core.tree.directories import directory_prefix
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.names import display_segment, parse_display_segment
 from etcdadmin.core.tree.valueformat import preview
@@ -31,7 +32,7 @@ MAX_CELL = 200
 
 
 def top_directories(index: KeyIndex) -> list[bytes]:
-    return [c.path + b"/" for c in index.children(b"") if c.is_dir]
+    return [c.prefix for c in index.children(b"") if c.is_dir]
 
 
 class CompareDialog(QDialog):
@@ -98,7 +99,7 @@ class CompareDialog(QDialog):
         data = combo.currentData()
         if isinstance(data, bytes) and display_segment(data) == text:
             return data
-        return parse_display_segment(text).rstrip(b"/") + b"/"
+        return directory_prefix(parse_display_segment(text))
 
     def compare(self) -> None:
         try:
@@ -152,13 +153,17 @@ class CompareDialog(QDialog):
         self.summary.setText(f"staged {len(rows)} change(s); see Pending changes")
 
     def copy_directory(self) -> None:
-        source = self._prefix(self.left)
+        try:
+            source = self._prefix(self.left)
+        except EtcdAdminError as exc:
+            self.summary.setText(describe(exc))
+            return
         name, ok = QInputDialog.getText(
             self, "Copy directory", f"Copy {display_segment(source)} to:", text=""
         )
         if ok and name.strip():
             try:
-                target = parse_display_segment(name.strip()).rstrip(b"/") + b"/"
+                target = directory_prefix(parse_display_segment(name.strip()))
                 change = CopyDirectory(source, target)
             except EtcdAdminError as exc:
                 self.summary.setText(describe(exc))

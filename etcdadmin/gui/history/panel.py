@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
@@ -17,19 +15,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from etcdadmin.core.changes.diff import value_diff
 from etcdadmin.core.changes.history import KeyHistory, KeyVersion, key_history, restore_change
 from etcdadmin.core.tree.names import display_segment
-from etcdadmin.core.tree.valueformat import ValueFormat, detect, to_text
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
-
-
-def _text(value: bytes | None) -> str:
-    if value is None:
-        return "(deleted)"
-    fmt = detect(value)
-    return to_text(value, fmt if fmt is not ValueFormat.JSON else ValueFormat.TEXT)
 
 
 class HistoryPanel(QWidget):
@@ -134,14 +125,9 @@ class HistoryPanel(QWidget):
             self.diff.clear()
             return
         now = getattr(self.current, "value", None)
-        lines = difflib.unified_diff(
-            _text(version.value).splitlines(),
-            _text(now).splitlines(),
-            f"revision {version.revision}",
-            "current",
-            lineterm="",
-        )
-        self.diff.setPlainText("\n".join(lines) or "(same as the current value)")
+        old_label = f"revision {version.revision}" + (" (deleted)" if version.value is None else "")
+        new_label = "current" + (" (absent)" if now is None else "")
+        self.diff.setPlainText(value_diff(version.value, now, old_label, new_label))
 
     def restore(self) -> None:
         version = self._selected()
