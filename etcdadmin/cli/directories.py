@@ -24,8 +24,8 @@ def ls(session: CliSession, directory: bytes | None, recursive: bool, as_json: b
     """List DIR's children: sub-directories end with '/'. No DIR: the top level."""
     prefix = directory or b""
     index = KeyIndex()
-    for _, keys in session.connect().iter_key_pages(prefix):
-        index.extend_sorted(keys)
+    for page in session.connect().iter_plain_pages(prefix):
+        index.extend_sorted(page.keys)
     records: list[dict[str, object]] = []
     if recursive:
         records = [{"path": show(key), "kind": "key"} for key in index.keys_under(prefix)]
