@@ -11,6 +11,7 @@ from etcdadmin.core.changes.changeset import (
     Plan,
     PlannedStep,
     TooManyOperations,
+    apply_plan,
 )
 from etcdadmin.core.changes.commands import (
     Conflict,
@@ -39,4 +40,5 @@ __all__ = [
     "RenameKey",
     "SetValue",
     "TooManyOperations",
+    "apply_plan",
 ]

