@@ -47,7 +47,7 @@ def etcdctl_txn(server: EtcdServer, puts: list[tuple[bytes, bytes]]) -> float:
     for start in range(0, len(puts), MAX_TXN_OPS):
         part = puts[start : start + MAX_TXN_OPS]
         lines = [f"put {shlex.quote(k.decode())} {shlex.quote(v.decode())}" for k, v in part]
-        scripts.append("\n" + "\n".join(lines) + "\n\n")
+        scripts.append("\n" + "\n".join(lines) + "\n\n\n")
     began = time.perf_counter()
     for script in scripts:
         server.etcdctl("txn", input=script)

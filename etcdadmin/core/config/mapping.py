@@ -460,7 +460,7 @@ def flatten(config: Any, directory: str) -> dict[str, str]:
             )
     out: dict[str, str] = {}
     for name, value in config.items():
-        _flatten_into(out, prefix, (name,), value)
+        _flatten_into(out, prefix + name, value)
     return out
 
 
@@ -469,14 +469,13 @@ def flatten_text(yaml_text: str, directory: str) -> dict[str, str]:
     return flatten(_load_mapping(yaml_text, "config"), directory)
 
 
-def _flatten_into(out: dict[str, str], prefix: str, path: tuple[str, ...], value: Any) -> None:
-    key = prefix + "/".join(path)
+def _flatten_into(out: dict[str, str], key: str, value: Any) -> None:
     if isinstance(value, dict) and value and _segmentable_mapping(value):
         for name, item in value.items():
-            _flatten_into(out, prefix, (*path, name), item)
+            _flatten_into(out, f"{key}/{name}", item)
     elif isinstance(value, list) and value and all(_expressible_child(item) for item in value):
         for index, item in enumerate(value):
-            _flatten_into(out, prefix, (*path, str(index)), item)
+            _flatten_into(out, f"{key}/{index}", item)
     else:  # a scalar, an empty container, or a container written as one flow value
         out[key] = format_value(value, key)
 
