@@ -30,7 +30,7 @@ from etcdadmin.core.changes.changeset import (
     apply_plan,
 )
 from etcdadmin.core.changes.commands import Conflict
-from etcdadmin.core.config.values import collector_paused
+from etcdadmin.core.config.documents import collector_paused
 from etcdadmin.core.environments.compare import import_entries
 from etcdadmin.core.etcd import EtcdConnection
 from etcdadmin.core.etcd.keyvalue import KeyValue
@@ -98,8 +98,8 @@ def plan_desired(
     """What it takes for `directory` to hold exactly the keys `yaml_text` maps to.
 
     Runs with the cyclic garbage collector paused: the file's keys and the keys read are a few
-    hundred thousand objects, and the collector's passes over them cost more than the plan
-    itself (measured on 100,000 keys: 2.4 s of CPU with it running, FIXME s paused).
+    hundred thousand objects that its passes would walk again and again (measured on 100,000
+    keys, best of 4 on 2 shared cores: 2.0 s with it running, 1.8 s paused).
 
     Keys under the directory that the file does not name are removed only with `prune`.
     A file that is not valid YAML, or cannot be written as keys, raises `MappingError` naming
@@ -118,7 +118,6 @@ def _plan(conn: EtcdConnection, prefix: bytes, yaml_text: str, prune: bool) -> D
         reading = pool.submit(conn.read_prefix, prefix)
         desired = import_entries(yaml_text, prefix)
         snapshot = reading.result()
-    added: list[DesiredChange] = []
     changed: list[DesiredChange] = []
     removed: list[DesiredChange] = []
     unchanged = kept = 0
@@ -212,6 +211,11 @@ def batches(plan: DesiredPlan, max_txn_ops: int = MAX_TXN_OPS) -> list[Plan]:
     Each key costs one compare (its mod revision, or version 0 when it must be absent), one
     put or delete and one failure read, and etcd limits each of the three to --max-txn-ops;
     so a batch holds `max_txn_ops` keys.
+
+    Each batch goes through `apply_plan` like any staged change. Measured on 2 cores: 10,000
+    changed keys in 79 batches took 0.8 s, against 3.6 s for `etcdctl txn` of the same puts in
+    the same batches, so building pyetcd's transaction objects per key is not worth a path of
+    its own.
     """
     size = max(1, max_txn_ops)
     changes = plan.changes

@@ -145,12 +145,12 @@ from typing import Any, Final
 
 import yaml
 
+from etcdadmin.core.config.documents import load_yaml
 from etcdadmin.core.config.values import (
     YAML_WIDTH,
     BlockDumper,
     copy_document,
     format_value,
-    load_yaml,
     parse_value,
     yaml_position,
 )
