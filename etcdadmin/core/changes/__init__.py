@@ -11,6 +11,7 @@ from etcdadmin.core.changes.changeset import (
     Plan,
     PlannedStep,
     TooManyOperations,
+    apply_plan,
 )
 from etcdadmin.core.changes.commands import (
     Conflict,
@@ -43,4 +44,5 @@ __all__ = [
     "SetValue",
     "TooManyOperations",
     "Workspace",
+    "apply_plan",
 ]

@@ -3,11 +3,11 @@
 Every user action that writes to etcd (an edit, a delete, a rename, a directory copy or delete)
 is a `PendingChange`. Changes are collected in a `ChangeSet`; `ChangeSet.plan` reads the
 current state of every key they touch, pinned at one revision, and folds the changes into one
-`PlannedStep` per key; `ChangeSet.apply` writes the plan as ONE etcd transaction guarded by
-the mod revision of every key the plan read, so either everything the operator reviewed is
-written or nothing is. A successful apply returns the inverse as a new `ChangeSet`, guarded by
-the revisions that apply produced: an undo after somebody else touched the keys conflicts
-instead of clobbering their work.
+`PlannedStep` per key; `apply_plan` (and `ChangeSet.apply`) writes a plan as ONE etcd
+transaction guarded by the mod revision of every key the plan read, so either everything the
+operator reviewed is written or nothing is. A successful apply returns the inverse as a new
+`ChangeSet`, guarded by the revisions that apply produced: an undo after somebody else touched
+the keys conflicts instead of clobbering their work.
 
 Staleness is checked against what the operator saw: `SetValue.expected_mod_revision` is the
 revision the editor showed. A change whose expectation no longer holds when the plan is made
@@ -218,47 +218,56 @@ class ChangeSet:
     def apply(self, conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_OPS) -> Applied:
         """Write `plan` as one transaction guarded by every key it read; return the undo.
 
-        Raises `ChangeConflict` (nothing written) when a change was already stale at planning
-        or a key changed since, and `TooManyOperations` when one transaction cannot hold it.
+        The same as `apply_plan`: the plan, not the change set, says what is written.
         """
-        if plan.stale:
-            raise ChangeConflict(
-                _conflict_message("staged changes no longer match etcd", plan.stale), plan.stale
-            )
-        count = plan.operation_count
-        if count > max_txn_ops:
-            raise TooManyOperations(
-                f"these changes touch {count} keys, but one etcd transaction may hold at most "
-                f"{max_txn_ops} operations (etcd's --max-txn-ops); nothing was written. Apply "
-                "them in smaller groups, or raise --max-txn-ops on every etcd member",
-                count,
-                max_txn_ops,
-            )
-        success = [
-            TxnOp("delete", step.key)
-            if step.after is None
-            else TxnOp("put", step.key, step.after, step.lease)
-            for step in plan.steps
-        ]
-        keys = [key for key, _ in plan.basis]
-        result = conn.txn(plan.guards, success, failure_reads=keys)
-        if not result.succeeded:
-            conflicts = tuple(
-                _changed(key, seen, result.current.get(key))
-                for key, seen in plan.basis
-                if not _holds(seen, result.current.get(key))
-            )
-            if not conflicts:
-                _check_directories(conn, plan)  # the directory guard failed: say which keys
-            log.info(
-                "apply refused: %d keys changed since revision %d", len(conflicts), plan.revision
-            )
-            raise ChangeConflict(
-                _conflict_message(f"keys changed since revision {plan.revision}", conflicts),
-                conflicts,
-            )
-        log.info("applied %d steps at revision %d", len(plan.steps), result.revision)
-        return Applied(result.revision, plan, _inverse(plan, result.revision))
+        return apply_plan(conn, plan, max_txn_ops=max_txn_ops)
+
+
+def apply_plan(conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_OPS) -> Applied:
+    """Write `plan` as one transaction guarded by every key it read; return the undo.
+
+    Whoever made the plan (`ChangeSet.plan`, or a desired state's batches) applies it here:
+    one way to write guarded changes.
+
+    Raises `ChangeConflict` (nothing written) when a change was already stale at planning
+    or a key changed since, and `TooManyOperations` when one transaction cannot hold it.
+    """
+    if plan.stale:
+        raise ChangeConflict(
+            _conflict_message("staged changes no longer match etcd", plan.stale), plan.stale
+        )
+    count = plan.operation_count
+    if count > max_txn_ops:
+        raise TooManyOperations(
+            f"these changes touch {count} keys, but one etcd transaction may hold at most "
+            f"{max_txn_ops} operations (etcd's --max-txn-ops); nothing was written. Apply "
+            "them in smaller groups, or raise --max-txn-ops on every etcd member",
+            count,
+            max_txn_ops,
+        )
+    success = [
+        TxnOp("delete", step.key)
+        if step.after is None
+        else TxnOp("put", step.key, step.after, step.lease)
+        for step in plan.steps
+    ]
+    keys = [key for key, _ in plan.basis]
+    result = conn.txn(plan.guards, success, failure_reads=keys)
+    if not result.succeeded:
+        conflicts = tuple(
+            _changed(key, seen, result.current.get(key))
+            for key, seen in plan.basis
+            if not _holds(seen, result.current.get(key))
+        )
+        if not conflicts:
+            _check_directories(conn, plan)  # the directory guard failed: say which keys
+        log.info("apply refused: %d keys changed since revision %d", len(conflicts), plan.revision)
+        raise ChangeConflict(
+            _conflict_message(f"keys changed since revision {plan.revision}", conflicts),
+            conflicts,
+        )
+    log.info("applied %d steps at revision %d", len(plan.steps), result.revision)
+    return Applied(result.revision, plan, _inverse(plan, result.revision))
 
 
 def _holds(seen: KeyValue | None, now: KeyValue | None) -> bool:

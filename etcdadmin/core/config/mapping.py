@@ -145,11 +145,11 @@ from typing import Any, Final
 
 import yaml
 
+from etcdadmin.core.config.documents import load_yaml
 from etcdadmin.core.config.values import (
     copy_document,
     dump_block,
     format_value,
-    load_document,
     parse_value,
     yaml_position,
 )
@@ -406,7 +406,7 @@ def render(base_text: str, entries: Mapping[str, str | bytes], directory: str) -
 
 def _load_mapping(text: str, what: str) -> dict[Any, Any]:
     try:
-        document = load_document(text)
+        document = load_yaml(text)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise MappingError(f"the {what} is not valid YAML{yaml_position(exc)}; fix it") from None
     if document is None:
@@ -444,7 +444,7 @@ def flatten(config: Any, directory: str) -> dict[str, str]:
             )
     out: dict[str, str] = {}
     for name, value in config.items():
-        _flatten_into(out, prefix, (name,), value)
+        _flatten_into(out, prefix + name, value)
     return out
 
 
@@ -453,14 +453,13 @@ def flatten_text(yaml_text: str, directory: str) -> dict[str, str]:
     return flatten(_load_mapping(yaml_text, "config"), directory)
 
 
-def _flatten_into(out: dict[str, str], prefix: str, path: tuple[str, ...], value: Any) -> None:
-    key = prefix + "/".join(path)
+def _flatten_into(out: dict[str, str], key: str, value: Any) -> None:
     if isinstance(value, dict) and value and _segmentable_mapping(value):
         for name, item in value.items():
-            _flatten_into(out, prefix, (*path, name), item)
+            _flatten_into(out, f"{key}/{name}", item)
     elif isinstance(value, list) and value and all(_expressible_child(item) for item in value):
         for index, item in enumerate(value):
-            _flatten_into(out, prefix, (*path, str(index)), item)
+            _flatten_into(out, f"{key}/{index}", item)
     else:  # a scalar, an empty container, or a container written as one flow value
         out[key] = format_value(value, key)
 

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import yaml
 
+from etcdadmin.core.config.documents import load_yaml
 from etcdadmin.core.errors import MappingError
 
 _INT_RE: Final = re.compile(r"-?(?:0|[1-9][0-9]*)")
@@ -40,6 +41,9 @@ _BOOLEANS: Final = {
 
 
 _NULLS: Final = frozenset({"null", "~"})
+
+
+_KEYWORDS: Final = _NULLS | _BOOLEANS.keys()
 
 
 _QUOTES: Final = "\"'"
@@ -101,6 +105,11 @@ def format_value(value: Any, key: str | None = None) -> str:
     if isinstance(value, float):
         return _format_float(value, key)
     if isinstance(value, str):
+        # Most config text starts with a letter and is one line: no rule of parse_value applies
+        # to it but the keywords, so it reads back as itself without parsing it (a tenth of the
+        # flatten of a 100,000-leaf config).
+        if value[:1].isalpha() and "\n" not in value and value not in _KEYWORDS:
+            return value
         return value if _reads_back_as(value) else _double_quoted(value)
     if isinstance(value, dict | list):
         return _flow_yaml(value, key)
@@ -170,7 +179,7 @@ def _parse_yaml_collection(text: str, key: str | None, *, block: bool) -> Any:
         what = "the value starts with `{` or `[`"
         fix = "fix the YAML, or wrap the whole value in quotes to store it as text"
     try:
-        value = load_document(text)
+        value = load_yaml(text)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise MappingError(
             f"{describe_key(key)}: {what} but is not valid YAML{yaml_position(exc)}; {fix}", key=key
@@ -307,10 +316,9 @@ def _represent_flow_str(dumper: yaml.SafeDumper, data: str) -> Any:
 BlockDumper.add_representer(str, _represent_block_str)
 
 
-# libyaml's emitter and parser, when PyYAML was built with them: a 100,000-key config took
-# 12.6 s to write and 13.7 s to read with the pure-Python ones against 0.64 s for
-# `etcdctl get --prefix -w json` of the same keys; libyaml does both in a fraction of that.
-_C_LOADER: Final = getattr(yaml, "CSafeLoader", None)
+# libyaml's emitter, when PyYAML was built with it: a 100,000-key config took 12.6 s to write
+# with the pure-Python one against 0.64 s for `etcdctl get --prefix -w json` of the same keys.
+# (Reading goes through `etcdadmin.core.config.documents`.)
 _C_DUMPER_BASE: Final = getattr(yaml, "CSafeDumper", None)
 if _C_DUMPER_BASE is not None:
 
@@ -318,11 +326,6 @@ if _C_DUMPER_BASE is not None:
         """BlockDumper's output through libyaml, for documents without unsafe raw text."""
 
     _CBlockDumper.add_representer(str, _represent_block_str)
-
-
-def load_document(text: str) -> Any:
-    """One YAML document with the safe loader (libyaml's when available, same results)."""
-    return yaml.load(text, Loader=_C_LOADER or yaml.SafeLoader)
 
 
 def dump_block(document: Any) -> str:

@@ -1,0 +1,114 @@
+"""A desired-state plan for the operator: terraform-like text, and a JSON document for scripts.
+
+Values are shown only where `etcdadmin.core.config.sensitive` says they are not secrets; a
+secret value is ``(secret)`` everywhere, in the text and in the JSON. Keys are shown below the
+directory, with binary bytes escaped (`display_segment`); values as text, or as 0x-hex when
+they are not plain text (`preview`), one line each and shortened in the text form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from etcdadmin.core.changes.desired import DesiredChange, DesiredPlan
+from etcdadmin.core.config.sensitive import is_secret
+from etcdadmin.core.tree.names import display_segment
+from etcdadmin.core.tree.valueformat import preview
+
+# Longer values are cut in the text form (the JSON form carries them whole).
+VALUE_WIDTH = 80
+
+SECRET = "(secret)"
+
+_SIGNS = {"add": "+", "change": "~", "remove": "-"}
+
+
+def _one_line(text: str) -> str:
+    """A multi-line text value on one line: line breaks and tabs escaped as in YAML."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+
+
+def _shown(value: bytes | None, limit: int | None) -> str:
+    return _one_line(preview(value, limit))
+
+
+def _masked(plan: DesiredPlan, change: DesiredChange) -> bool:
+    before = change.before.value if change.before is not None else None
+    return is_secret(display_segment(plan.relative(change.key)), before, change.after)
+
+
+def render_line(plan: DesiredPlan, change: DesiredChange) -> str:
+    """One change as terraform shows it: ``+ key = value``, ``~ key: old -> new``, ``- key``."""
+    name = display_segment(plan.relative(change.key))
+    action = change.action
+    sign = _SIGNS[action]
+    if action == "remove":
+        return f"{sign} {name}"
+    secret = _masked(plan, change)
+    if action == "add":
+        value = SECRET if secret else _shown(change.after, VALUE_WIDTH)
+        return f"{sign} {name} = {value}"
+    if secret:
+        return f"{sign} {name}: (secret value changed)"
+    before = change.before.value if change.before is not None else None
+    return f"{sign} {name}: {_shown(before, VALUE_WIDTH)} -> {_shown(change.after, VALUE_WIDTH)}"
+
+
+def summary(plan: DesiredPlan) -> str:
+    """``3 to add, 1 to change, 0 to remove, 120 unchanged`` (and what stays unpruned)."""
+    line = (
+        f"{len(plan.added)} to add, {len(plan.changed)} to change, {len(plan.removed)} to "
+        f"remove, {plan.unchanged} unchanged"
+    )
+    if plan.kept:
+        line += f"; {plan.kept} keys not in the file are kept (prune removes them)"
+    return line
+
+
+def render_plan(plan: DesiredPlan) -> str:
+    """The plan as text: a header, one line per change in key order, and the summary line."""
+    header = f"directory {display_segment(plan.directory)} at revision {plan.revision}"
+    lines = [header, *(render_line(plan, change) for change in plan.changes), summary(plan)]
+    return "\n".join(lines) + "\n"
+
+
+def _side(plan: DesiredPlan, change: DesiredChange, value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    return SECRET if _masked(plan, change) else preview(value)
+
+
+def plan_json(plan: DesiredPlan) -> dict[str, Any]:
+    """The plan as a JSON-ready document (for ``--json``), secrets masked as in the text.
+
+    ``before``/``after`` are the value as text (0x-hex when not plain text), ``(secret)``, or
+    null when the key is absent on that side; ``mod_revision`` is the key's revision as the
+    plan read it (null for a key to add): the revision the apply guards on.
+    """
+    changes = []
+    for change in plan.changes:
+        before = change.before
+        changes.append(
+            {
+                "action": change.action,
+                "key": display_segment(change.key),
+                "path": display_segment(plan.relative(change.key)),
+                "secret": _masked(plan, change),
+                "mod_revision": before.mod_revision if before is not None else None,
+                "before": _side(plan, change, before.value if before is not None else None),
+                "after": _side(plan, change, change.after),
+            }
+        )
+    return {
+        "directory": display_segment(plan.directory),
+        "revision": plan.revision,
+        "prune": plan.prune,
+        "counts": {
+            "add": len(plan.added),
+            "change": len(plan.changed),
+            "remove": len(plan.removed),
+            "unchanged": plan.unchanged,
+            "kept": plan.kept,
+        },
+        "changes": changes,
+    }
