@@ -2,7 +2,8 @@
 
 0 done; 1 a conflict (nothing written), differences found by `diff`, or a key `get` did not
 find; 2 bad usage or input, or a write refused (read-only, production without --yes); 3 etcd
-unreachable, or it refused the credentials or the request; 70 a bug in etcdadmin (sysexits'
+unreachable, or it refused the credentials or the request; 130 stopped by Ctrl-C (what was
+written by then is complete and said); 70 a bug in etcdadmin (sysexits'
 EX_SOFTWARE, so a script can tell "our fault" from every answer above).
 """
 
@@ -17,6 +18,7 @@ DIFFERENT = 1
 USAGE = 2
 ETCD = 3
 BUG = 70
+INTERRUPTED = 130
 
 
 class CliError(click.ClickException):
@@ -49,3 +51,7 @@ class EtcdFailure(CliError):
 
 class Bug(CliError):
     exit_code = BUG
+
+
+class Interrupted(CliError):
+    exit_code = INTERRUPTED

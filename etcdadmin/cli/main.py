@@ -14,7 +14,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from etcdadmin.cli import directories, exits, history, keys, status
+from etcdadmin.cli import apply, directories, exits, history, keys, status
 from etcdadmin.cli.connection import CliSession, connection_options, resolve_session
 from etcdadmin.core.changes import InvalidChange, TooManyOperations
 from etcdadmin.core.errors import (
@@ -89,11 +89,9 @@ def cli(ctx: click.Context, read_only: bool, name: str, log_level: str, **params
     ctx.call_on_close(session.close)
 
 
-for family in (keys, directories, history, status):
+for family in (keys, directories, history, status, apply):
     for command in family.COMMANDS:
         cli.add_command(command)
-# The next family, `apply -f config.yml --dir DIR`: add `apply` to the import above and
-# `cli.add_command(apply.apply)` here. Its writes go through `etcdadmin.cli.writes`.
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,150 @@
+"""`etcdadmin apply -f config.yml --dir DIR`: a directory made to hold exactly what a file says.
+
+Like `terraform plan` then `apply`: the plan (keys to add, change and, with `--prune`, remove;
+values of secret paths never shown) is printed first, then written only after `--yes` or a "yes"
+on the terminal. The writing is the core's (`etcdadmin.core.changes.desired`): batches that
+each fit one etcd transaction, each guarded by the revisions the plan read, so a key changed by
+someone else since the plan stops the apply with nothing of that batch written, and the message
+says how far it got. Ctrl-C stops between two batches, never inside one.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Any
+
+import click
+
+from etcdadmin.cli import exits
+from etcdadmin.cli.arguments import DIR
+from etcdadmin.cli.connection import CliSession
+from etcdadmin.cli.output import emit_json, json_option
+from etcdadmin.cli.writes import refuse_if_read_only
+from etcdadmin.core.changes.desired import (
+    DesiredPlan,
+    DesiredResult,
+    apply_desired,
+    plan_desired,
+)
+from etcdadmin.core.changes.desired_display import plan_json, render_plan
+from etcdadmin.core.etcd import EtcdConnection
+
+log = logging.getLogger(__name__)
+
+
+@click.command()
+@click.option(
+    "-f",
+    "--file",
+    "source",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help="the config file (YAML) the directory must hold; - reads stdin",
+)
+@click.option("--dir", "directory", required=True, type=DIR, help="the etcd directory")
+@click.option("--prune", is_flag=True, help="also remove the keys of DIR the file does not name")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="print the plan and write nothing; exit 1 when there is something to change",
+)
+@click.option("--yes", "-y", is_flag=True, help="write without asking")
+@json_option
+@click.pass_obj
+def apply(
+    session: CliSession,
+    source: Any,
+    directory: bytes,
+    prune: bool,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Make DIR hold exactly the keys the config file maps to (the agent's mapping).
+
+    Prints the plan, then writes it in guarded transactions after --yes or a "yes" on the
+    terminal. Exit 0 done (or nothing to change), 1 a key changed since the plan (that batch
+    wrote nothing), 2 bad input or refused.
+    """
+    try:
+        text = source.read()
+    except UnicodeDecodeError:
+        raise exits.Refused(f"{source.name} is not UTF-8 text: save it as UTF-8") from None
+    if not dry_run:
+        refuse_if_read_only(session)
+    conn = session.connect()
+    plan = plan_desired(conn, directory, text, prune=prune)
+    if not as_json:
+        click.echo(render_plan(plan), nl=False)
+    if plan.empty or dry_run:
+        if as_json:
+            emit_json({"plan": plan_json(plan), "result": None})
+        if not plan.empty:
+            raise click.exceptions.Exit(exits.DIFFERENT)
+        return
+    _confirm(session, plan, yes)
+    result = _apply(conn, plan, show_progress=sys.stderr.isatty() and not as_json)
+    if as_json:
+        emit_json({"plan": plan_json(plan), "result": _result_json(result)})
+    click.echo(result.describe(), err=True)
+    if result.cancelled:
+        raise exits.Interrupted(f"cancelled: {result.describe()}; plan and apply again to finish")
+
+
+def _confirm(session: CliSession, plan: DesiredPlan, yes: bool) -> None:
+    if yes:
+        return
+    where = f"profile {session.profile.name}" if session.profile.name else "etcd"
+    if not sys.stdin.isatty():
+        raise exits.Refused(
+            "no terminal to confirm the plan on: nothing was written; review the plan "
+            "(--dry-run) and pass --yes to write"
+        )
+    production = " (PRODUCTION)" if session.production else ""
+    if not click.confirm(f"Write these changes to {where}{production}?", err=True):
+        raise exits.Refused("nothing was written")
+
+
+def _apply(conn: EtcdConnection, plan: DesiredPlan, *, show_progress: bool) -> DesiredResult:
+    """Write on a worker thread so Ctrl-C here asks it to stop between batches instead of
+    breaking a transaction in flight (whose outcome would then be unknown)."""
+    cancel = threading.Event()
+    outcome: list[DesiredResult | BaseException] = []
+
+    def progress(done: int, total: int) -> None:
+        if show_progress:
+            click.echo(f"\rwritten {done} of {total} keys", err=True, nl=done == total)
+
+    def work() -> None:
+        try:
+            outcome.append(apply_desired(conn, plan, progress=progress, cancel=cancel))
+        except BaseException as exc:  # handed to the main thread, which raises it
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work, name="apply", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        try:
+            worker.join(0.2)
+        except KeyboardInterrupt:
+            if not cancel.is_set():
+                click.echo("\nstopping after the batch in flight ...", err=True)
+                cancel.set()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _result_json(result: DesiredResult) -> dict[str, Any]:
+    return {
+        "written_keys": result.applied_keys,
+        "total_keys": result.total_keys,
+        "revisions": list(result.revisions),
+        "cancelled": result.cancelled,
+    }
+
+
+COMMANDS = (apply,)

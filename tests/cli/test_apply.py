@@ -1,0 +1,190 @@
+"""`etcdadmin apply -f FILE --dir DIR` against a real etcd, read back with etcdctl."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from etcdadmin.cli import apply as apply_command
+from tests.cli.conftest import save_profile
+from tests.conftest import REPO_ROOT
+
+CONFIG = """\
+version: 0.1
+http:
+  addr: :5000
+  secret: MARKER-http-secret
+storage:
+  swift:
+    username: test:tester
+    password: MARKER-swift-password
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "config.yml") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def _keys(etcd_server, top: str) -> dict[str, str]:
+    out = etcd_server.etcdctl("get", "--prefix", f"{top}/", "-w", "json").stdout
+    kvs = json.loads(out).get("kvs", [])
+    return {
+        base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode() for kv in kvs
+    }
+
+
+def _revision(etcd_server) -> int:
+    out = etcd_server.etcdctl("get", "no-such-key", "-w", "json").stdout
+    return int(json.loads(out)["header"]["revision"])
+
+
+def test_apply_prints_the_plan_then_writes_the_file_as_keys(at, etcd_server, top, tmp_path):
+    done = at("apply", "-f", _write(tmp_path, CONFIG), "--dir", top, "--yes")
+    assert done.exit_code == 0, done.stderr
+    assert "+ http/addr = :5000" in done.stdout
+    assert "5 to add, 0 to change, 0 to remove, 0 unchanged" in done.stdout
+    assert "5 of 5 keys written" in done.stderr
+    assert _keys(etcd_server, top) == {
+        f"{top}/version": "0.1",
+        f"{top}/http/addr": ":5000",
+        f"{top}/http/secret": "MARKER-http-secret",
+        f"{top}/storage/swift/username": "test:tester",
+        f"{top}/storage/swift/password": "MARKER-swift-password",
+    }
+
+
+def test_the_plan_never_shows_a_secret_value_in_text_or_json(at, top, tmp_path):
+    config = _write(tmp_path, CONFIG)
+    text = at("apply", "-f", config, "--dir", top, "--dry-run")
+    as_json = at("apply", "-f", config, "--dir", top, "--dry-run", "--json")
+    assert text.exit_code == 1 and as_json.exit_code == 1
+    for output in (text.stdout + text.stderr, as_json.stdout + as_json.stderr):
+        assert "MARKER" not in output
+    assert "+ storage/swift/password = (secret)" in text.stdout
+    assert "+ storage/swift/username = test:tester" in text.stdout
+    plan = json.loads(as_json.stdout)["plan"]
+    secret = [c for c in plan["changes"] if c["path"] == "storage/swift/password"]
+    assert secret == [
+        {
+            "action": "add",
+            "key": f"{top}/storage/swift/password",
+            "path": "storage/swift/password",
+            "secret": True,
+            "mod_revision": None,
+            "before": None,
+            "after": "(secret)",
+        }
+    ]
+
+
+def test_a_dry_run_and_an_unconfirmed_apply_write_nothing(at, etcd_server, top, tmp_path):
+    config = _write(tmp_path, CONFIG)
+    before = _revision(etcd_server)
+    dry = at("apply", "-f", config, "--dir", top, "--dry-run")
+    assert dry.exit_code == 1  # there is something to change
+    unconfirmed = at("apply", "-f", config, "--dir", top)  # no terminal, no --yes
+    assert unconfirmed.exit_code == 2
+    assert "pass --yes" in unconfirmed.stderr
+    assert _revision(etcd_server) == before
+    assert _keys(etcd_server, top) == {}
+
+
+def test_an_apply_with_nothing_to_change_writes_nothing(at, etcd_server, top, tmp_path):
+    config = _write(tmp_path, CONFIG)
+    assert at("apply", "-f", config, "--dir", top, "--yes").exit_code == 0
+    before = _revision(etcd_server)
+    again = at("apply", "-f", config, "--dir", top, "--yes")
+    assert again.exit_code == 0, again.stderr
+    assert "0 to add, 0 to change, 0 to remove, 5 unchanged" in again.stdout
+    assert _revision(etcd_server) == before
+    assert at("apply", "-f", config, "--dir", top, "--dry-run").exit_code == 0
+
+
+def test_prune_removes_only_keys_the_file_does_not_name(at, etcd_server, top, tmp_path):
+    etcd_server.etcdctl("put", f"{top}/log/level", "debug")
+    config = _write(tmp_path, "http:\n  addr: :5000\n")
+    kept = at("apply", "-f", config, "--dir", top, "--yes")
+    assert kept.exit_code == 0, kept.stderr
+    assert "1 keys not in the file are kept" in kept.stdout
+    assert f"{top}/log/level" in _keys(etcd_server, top)
+    pruned = at("apply", "-f", config, "--dir", top, "--yes", "--prune")
+    assert pruned.exit_code == 0, pruned.stderr
+    assert "- log/level" in pruned.stdout
+    assert _keys(etcd_server, top) == {f"{top}/http/addr": ":5000"}
+
+
+def test_a_key_changed_after_the_plan_writes_nothing_and_names_the_key(
+    at, etcd_server, top, tmp_path, monkeypatch
+):
+    etcd_server.etcdctl("put", f"{top}/http/addr", ":4000")
+
+    def someone_else_writes_while_the_operator_reads_the_plan(*args: object) -> None:
+        etcd_server.etcdctl("put", f"{top}/http/addr", ":6000")
+
+    monkeypatch.setattr(
+        apply_command, "_confirm", someone_else_writes_while_the_operator_reads_the_plan
+    )
+    done = at("apply", "-f", _write(tmp_path, CONFIG), "--dir", top)
+    assert done.exit_code == 1
+    assert f"{top}/http/addr" in done.stderr and "nothing written (0 of 5 keys)" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert _keys(etcd_server, top) == {f"{top}/http/addr": ":6000"}
+
+
+def test_a_thousand_keys_go_in_guarded_batches_of_128(at, etcd_server, top, tmp_path):
+    services = "\n".join(
+        f"svc{s:02d}:\n" + "".join(f"  key{k:02d}: v{s}-{k}\n" for k in range(50))
+        for s in range(20)
+    )
+    before = _revision(etcd_server)
+    done = at("apply", "-f", _write(tmp_path, services), "--dir", top, "--yes", "--json")
+    assert done.exit_code == 0, done.stderr
+    result = json.loads(done.stdout)["result"]
+    assert result["written_keys"] == result["total_keys"] == 1000
+    assert len(result["revisions"]) == 8  # ceil(1000 / 128) transactions
+    assert _revision(etcd_server) == before + 8
+    keys = _keys(etcd_server, top)
+    assert len(keys) == 1000 and keys[f"{top}/svc19/key49"] == "v19-49"
+
+
+def test_bad_yaml_exits_2_with_one_line(at, etcd_server, top, tmp_path):
+    done = at("apply", "-f", _write(tmp_path, "http: [unclosed\n"), "--dir", top, "--yes")
+    assert done.exit_code == 2
+    assert "not valid YAML" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert _keys(etcd_server, top) == {}
+
+
+def test_a_read_only_profile_refuses_to_apply(run, profiles, etcd_server, top, tmp_path):
+    save_profile(profiles, "audit", etcd_server.endpoint, read_only=True)
+    done = run("--profile", "audit", "apply", "-f", _write(tmp_path, CONFIG), "--dir", top, "-y")
+    assert done.exit_code == 2 and "read-only" in done.stderr
+    assert _keys(etcd_server, top) == {}
+
+
+def test_apply_in_a_real_process_reads_stdin_and_exits_by_the_documented_codes(
+    config_dir, etcd_server, top
+):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ETCDADMIN_ENDPOINTS": etcd_server.endpoint}
+
+    def apply(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "etcdadmin", "apply", "-f", "-", "--dir", top, *args],
+            input=CONFIG,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    refused = apply()
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    written = apply("--yes")
+    assert written.returncode == 0, written.stderr
+    assert _keys(etcd_server, top)[f"{top}/http/addr"] == ":5000"
