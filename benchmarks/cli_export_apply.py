@@ -4,7 +4,7 @@
 
 Loads `--keys` keys into a scratch etcd (`bench/svcNNNN/keyNN`), then times whole processes,
 as an operator would run them, and prints the median of `--rounds` runs with each process's peak
-resident memory (the kernel's own figure, from wait4):
+resident memory (GNU time's figure):
 
 - reading the directory: `etcdctl get --prefix bench/ -w json` against `etcdadmin export bench`;
 - `etcdadmin apply -f FILE --dir bench --yes` with nothing to change (it must write nothing: the
@@ -36,6 +36,7 @@ from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, TxnOp
 from tests.stack.etcd import EtcdServer
 
 TXN_OPS = 128
+TIME = "/usr/bin/time"  # GNU time, Debian package `time`
 DIRECTORY = "bench"
 
 
@@ -46,22 +47,27 @@ class Run:
 
 
 def run(argv: Sequence[str], *, stdin: bytes | None = None, stdout: Path | None = None) -> Run:
-    """One process, timed from start to reaped, with its peak RSS from wait4."""
-    out = stdout.open("wb") if stdout else subprocess.DEVNULL
-    started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else None, stdout=out)
-    if stdin is not None:
-        assert proc.stdin is not None
-        proc.stdin.write(stdin)
-        proc.stdin.close()
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if stdout:
-        out.close()  # type: ignore[union-attr]
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} {' '.join(argv[1:4])} ... exited {proc.returncode}")
-    return Run(elapsed, usage.ru_maxrss / 1024)
+    """One process, timed from start to exit, with its peak RSS as GNU time reports it.
+
+    GNU time (not wait4 here): a child forked from this process carries the parent's resident
+    pages until it execs, and wait4 counts them, so every tool looked as big as this script.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        out = stdout.open("wb") if stdout else subprocess.DEVNULL
+        started = time.perf_counter()
+        done = subprocess.run(
+            [TIME, "-f", "%M", "-o", rss.name, *argv],
+            input=stdin,
+            stdout=out,
+            check=False,
+        )
+        elapsed = time.perf_counter() - started
+        if stdout:
+            out.close()  # type: ignore[union-attr]
+        if done.returncode != 0:
+            raise SystemExit(f"{argv[0]} {' '.join(argv[1:4])} ... exited {done.returncode}")
+        peak_kib = int(rss.read().split()[-1])
+    return Run(elapsed, peak_kib / 1024)
 
 
 def key_of(i: int) -> str:
