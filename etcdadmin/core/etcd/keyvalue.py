@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyetcd.utils import prefix_range_end
 
 
-@dataclass(frozen=True)
-class KeyValue:
-    """One key as etcd stores it, with the metadata the client shows and guards on."""
+class KeyValue(NamedTuple):
+    """One key as etcd stores it, with the metadata the client shows and guards on.
+
+    A named tuple rather than a frozen dataclass: reads make one per key, and a frozen
+    dataclass's __init__ (one object.__setattr__ per field) made reading 100,000 keys take
+    0.85 s instead of 0.35 s for the same pages as plain bytes.
+    """
 
     key: bytes
     value: bytes
@@ -21,7 +24,14 @@ class KeyValue:
 
     @classmethod
     def from_proto(cls, kv: Any) -> KeyValue:
-        return cls(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
+        # tuple.__new__ directly: the generated __new__ is a Python call per key (0.28 s
+        # against 0.21 s for 100,000 keys).
+        return _new_tuple(
+            cls, (kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
+        )
+
+
+_new_tuple = tuple.__new__
 
 
 def prefix_end(prefix: bytes) -> bytes:
