@@ -1,4 +1,8 @@
-"""Directories: `ls`, `export` (the agent's YAML), `diff` of two directories, `copy`."""
+"""Directories: `ls`, `export` (the agent's YAML), `diff` of two directories, `copy`.
+
+`diff` never prints the values of secret paths (`etcdadmin.core.config.sensitive`): it says
+that they differ.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ from etcdadmin.cli.connection import CliSession
 from etcdadmin.cli.output import emit_json, json_option, show, value_fields
 from etcdadmin.cli.writes import apply_changes, yes_option
 from etcdadmin.core.changes import CopyDirectory, PendingChange, SetValue
-from etcdadmin.core.environments.compare import compare_directories, export_directory
+from etcdadmin.core.changes.desired_display import SECRET
+from etcdadmin.core.config.sensitive import is_secret
+from etcdadmin.core.environments.compare import DiffEntry, compare_directories, export_directory
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.valueformat import preview
 
@@ -56,6 +62,13 @@ def export(session: CliSession, directory: bytes) -> None:
     click.echo(export_directory(session.connect(), directory), nl=False)
 
 
+def _secret(entry: DiffEntry) -> bool:
+    """Whether the entry's values are secrets, which `diff` never prints (the same rule as the
+    plan of `apply`: `etcdadmin.core.config.sensitive`)."""
+    values = [kv.value for kv in (entry.left, entry.right) if kv is not None]
+    return is_secret(show(entry.relative), *values)
+
+
 @click.command()
 @click.argument("left", metavar="DIR_A", type=DIR)
 @click.argument("right", metavar="DIR_B", type=DIR)
@@ -72,9 +85,15 @@ def diff(session: CliSession, left: bytes, right: bytes, keys_only: bool, as_jso
         entries = []
         for entry in result.entries:
             record: dict[str, object] = {"key": show(entry.relative), "status": entry.status}
+            secret = _secret(entry)
+            if secret:
+                record["secret"] = True
             if not keys_only:
                 for side, kv in (("left", entry.left), ("right", entry.right)):
-                    record[side] = value_fields(kv.value) if kv is not None else None
+                    if kv is None:
+                        record[side] = None
+                    else:
+                        record[side] = {"value": SECRET} if secret else value_fields(kv.value)
             entries.append(record)
         emit_json(
             {
@@ -91,6 +110,9 @@ def diff(session: CliSession, left: bytes, right: bytes, keys_only: bool, as_jso
             click.echo(f"{marks[entry.status]} {show(entry.relative)}")
             if not keys_only and entry.status == "different":
                 assert entry.left is not None and entry.right is not None
+                if _secret(entry):
+                    click.echo(f"    {SECRET}: the values differ")
+                    continue
                 click.echo(f"    {show(result.left)}: {preview(entry.left.value)}")
                 click.echo(f"    {show(result.right)}: {preview(entry.right.value)}")
         click.echo(

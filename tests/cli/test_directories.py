@@ -102,3 +102,17 @@ def test_copy_writes_a_directory_and_refuses_to_overwrite_without_force(at, etcd
         "debug\n"
     )
     assert etcd_server.etcdctl("get", f"{top}-dst/extra", "--print-value-only").stdout == "x\n"
+
+
+def test_diff_says_a_secret_differs_without_printing_either_value(at, etcd_server, top):
+    _fill(etcd_server, f"{top}-a", {"storage/swift/password": "MARKER-a", "http/addr": ":1"})
+    _fill(etcd_server, f"{top}-b", {"storage/swift/password": "MARKER-b", "http/addr": ":2"})
+    text = at("diff", f"{top}-a", f"{top}-b")
+    as_json = at("diff", f"{top}-a", f"{top}-b", "--json")
+    assert text.exit_code == as_json.exit_code == 1
+    for output in (text.stdout + text.stderr, as_json.stdout):
+        assert "MARKER" not in output
+    assert "~ storage/swift/password" in text.stdout and "the values differ" in text.stdout
+    assert ":1" in text.stdout  # values of other paths are still shown
+    entry = [e for e in json.loads(as_json.stdout)["differences"] if e.get("secret")]
+    assert entry[0]["left"] == {"value": "(secret)"}
