@@ -73,7 +73,7 @@ def _build_wheel(source: Path, out: Path) -> Path:
     return wheel
 
 
-def test_a_wheel_installed_into_a_fresh_venv_shows_icons_and_loads_the_example(tmp_path):
+def test_a_wheel_installed_into_a_fresh_venv_shows_icons_and_runs_the_cli(tmp_path, etcd_server):
     wheel = _build_wheel(REPO, tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "etcdadmin/resources/icons/key.svg" in names
@@ -118,3 +118,19 @@ def test_a_wheel_installed_into_a_fresh_venv_shows_icons_and_loads_the_example(t
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("ok ['dir', 'key', 'window']")
+    # The installed console script is the command line, talking to a real etcd.
+    cli = [str(venv / "bin" / "etcdadmin"), "--endpoints", etcd_server.endpoint]
+    helped = subprocess.run(
+        [*cli, "--help"], cwd=outside, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert helped.returncode == 0, helped.stderr[-3000:]
+    for command in ("apply", "export", "diff", "get", "put"):
+        assert f"  {command} " in helped.stdout
+    put = subprocess.run(
+        [*cli, "put", "packaging/check", "--value", "from-the-wheel"],
+        cwd=outside, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert put.returncode == 0, put.stderr[-3000:]
+    assert etcd_server.etcdctl("get", "packaging/check", "--print-value-only").stdout.strip() == (
+        "from-the-wheel"
+    )
