@@ -114,6 +114,8 @@ class MainWindow(QMainWindow):
         self.tree.directory_selected.connect(self.agents.set_directory)
         self.editor.staged.connect(self.changes.stage)
         self.history.staged.connect(self.changes.stage)
+        self.changes.discarded.connect(self.editor.discarded)
+        self.changes.applied.connect(self._applied)
         for panel in (self.editor, self.changes, self.history, self.agents, self.cluster):
             panel.message.connect(self.show_message)
 
@@ -221,8 +223,17 @@ class MainWindow(QMainWindow):
         else:
             self.show_message(f"loading keys … {loaded:,}")
 
+    def _applied(self, revision: int) -> None:
+        # The watch reports the operator's own write too, a coalescing window later; a restore
+        # staged from History in between would be guarded by the value before this apply.
+        if self.history.key is not None:
+            self.history.keys_changed({self.history.key})
+
     def _keys_changed(self, changed: set[bytes]) -> None:
         self.model.keys_changed(changed)
+        self.changes.keys_changed(changed)
+        self.history.keys_changed(changed)
+        self.agents.keys_changed(changed)
         if self.editor.key is not None and self.editor.key in changed:
             self.editor.changed_elsewhere()
             self.show_message(f"{display_segment(self.editor.key)} changed in etcd")
@@ -271,4 +282,9 @@ class MainWindow(QMainWindow):
             return
         dialog = CompareDialog(self, self.session, self.model.index_data)
         dialog.staged.connect(self.changes.stage)
+        dialog.apply_requested.connect(self.changes.apply)
+        directory = self._current_directory()
+        if directory:
+            dialog.left.setCurrentText(display_segment(directory))
         dialog.show()
+        dialog.compare()

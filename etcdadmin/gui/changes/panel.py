@@ -10,6 +10,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QListWidgetItem,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -25,13 +27,15 @@ from etcdadmin.core.changes import (
     PendingChange,
     Plan,
     Workspace,
+    read_current,
 )
+from etcdadmin.core.changes.commands import Conflict
 from etcdadmin.core.changes.diff import diff_text
 from etcdadmin.core.errors import ReadOnlyConnection
 from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import preview
-from etcdadmin.gui.errors import describe, show_error
+from etcdadmin.gui.errors import describe, not_written, show_error
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
@@ -42,30 +46,46 @@ def _show_value(kv: KeyValue | None) -> str:
     return f"{preview(kv.value)!r} (revision {kv.mod_revision})"
 
 
+# The mark of a row whose key changed in etcd since it was staged (the watch tells at once).
+STALE_MARK = "⚠ "
+
+
 class ChangesPanel(QWidget):
     """The staged changes of the connected session, their diff, apply and undo.
 
-    The rules (read-only refuses, production asks before apply and undo, what an apply takes
-    off the list) live in the core's `Workspace`; this panel shows it and runs its etcd calls
-    on workers.
+    The rules (read-only refuses, production asks before apply and undo, undo asks everywhere,
+    one staged change per key, what an apply takes off the list) live in the core's
+    `Workspace`; this panel shows it and runs its etcd calls on workers. The session's watch
+    re-plans the diff when a staged key changes, so a row is flagged as soon as etcd moves
+    under it, not at apply.
 
     Signals:
     applied(int): the revision the changes were applied at.
+    discarded(object): the keys (set[bytes]) whose staged changes the operator dropped.
     message(str): a line for the status bar.
     """
 
     applied = Signal(int)
+    discarded = Signal(object)
     message = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
         self.setObjectName("changesPanel")
         self.session: Session | None = None
-        self.workspace = Workspace(confirm=self._confirm)
+        self.workspace = Workspace(confirm=self._confirm, ask_before_undo=True)
         self._plan_task: Task | None = None
+        self.stale: dict[bytes, Conflict] = {}
         layout = QVBoxLayout(self)
         self.header = QLabel("No pending changes")
         layout.addWidget(self.header)
+        # Errors go here, never into the diff: the operator keeps what they were reviewing.
+        self.problem = QLabel("")
+        self.problem.setObjectName("pendingProblem")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #c0392b")
+        self.problem.hide()
+        layout.addWidget(self.problem)
         split = QSplitter(Qt.Orientation.Vertical)
         self.list = QListWidget()
         self.list.setObjectName("pendingList")
@@ -113,33 +133,63 @@ class ChangesPanel(QWidget):
         self._replan.stop()
         self.session = session
         self.workspace = Workspace(
-            read_only=read_only, production=production, confirm=self._confirm
+            read_only=read_only,
+            production=production,
+            confirm=self._confirm,
+            ask_before_undo=True,
         )
+        self.stale = {}
         self._refresh()
 
-    def stage(self, change: PendingChange) -> None:
+    def stage(self, change: PendingChange, reread: bool = False) -> None:
+        """Stage `change`, replacing a staged change of the same keys (see `Workspace.stage`);
+        `reread`: the operator's view of the key was read again since it was first staged."""
         try:
-            self.workspace.stage(change)
+            self.workspace.stage(change, reread=reread)
         except ReadOnlyConnection as exc:
             self.message.emit(describe(exc))
             return
         self._refresh()
 
+    def keys_changed(self, changed: set[bytes]) -> None:
+        """The watch saw `changed` keys: re-plan now when a staged change depends on one."""
+        if self.workspace.staged.rows_touching(changed):
+            self._replan.stop()
+            self._plan()
+
     def remove_selected(self) -> None:
         row = self.list.currentRow()
         if row >= 0:
-            self.workspace.remove(row)
+            removed = self.workspace.remove(row)
             self._refresh()
+            self.discarded.emit(set(removed.keys()))
 
     def discard(self) -> None:
+        keys: set[bytes] = set()
+        for change in self.workspace.staged:
+            keys.update(change.keys())
         self.workspace.discard()
         self._refresh()
+        self.discarded.emit(keys)
 
     def _refresh(self) -> None:
         workspace = self.workspace
         self.list.clear()
-        for change in workspace.staged:
-            self.list.addItem(change.describe())
+        stale_rows = {
+            row: conflict
+            for key, conflict in self.stale.items()
+            for row in workspace.staged.rows_touching([key])
+        }
+        for row, change in enumerate(workspace.staged):
+            item = QListWidgetItem(change.describe())
+            conflict = stale_rows.get(row)
+            if conflict is not None:
+                item.setText(f"{STALE_MARK}{change.describe()} — changed in etcd since staged")
+                item.setToolTip(
+                    f"{conflict.describe()}. Applying will report a conflict: re-stage it from "
+                    "the current value, or re-base after the conflict."
+                )
+            self.list.addItem(item)
         count = len(workspace.staged)
         self.header.setText(
             f"{count} pending change{'s' if count != 1 else ''}" if count else "No pending changes"
@@ -153,6 +203,12 @@ class ChangesPanel(QWidget):
             self._replan.start()
         else:
             self.diff.setPlainText("")
+            self.stale = {}
+            self._show_problem("")
+
+    def _show_problem(self, text: str) -> None:
+        self.problem.setText(text)
+        self.problem.setVisible(bool(text))
 
     def _plan(self) -> None:
         if self.session is None or not len(self.workspace.staged):
@@ -165,7 +221,9 @@ class ChangesPanel(QWidget):
             "plan changes",
             lambda task: snapshot.plan(conn),
             self._planned,
-            lambda exc: self.diff.setPlainText(describe(exc)),
+            lambda exc: self._show_problem(
+                f"The diff could not be brought up to date: {describe(exc)}"
+            ),
         )
 
     def _planned(self, plan: Plan) -> None:
@@ -174,6 +232,18 @@ class ChangesPanel(QWidget):
             keys = ", ".join(display_segment(c.key) for c in plan.stale)
             text = f"!! changed by someone else since staged: {keys}\n\n" + text
         self.diff.setPlainText(text)
+        self._show_problem("")
+        stale = {c.key: c for c in plan.stale}
+        if stale != self.stale:
+            self.stale = stale
+            self._refresh_rows()
+
+    def _refresh_rows(self) -> None:
+        """Redraw the rows without re-planning (the plan that flagged them is current)."""
+        running = self._replan.isActive()
+        self._refresh()
+        if not running:
+            self._replan.stop()
 
     def apply(self) -> None:
         """Plan on a worker, confirm on production, apply on a worker: one transaction.
@@ -216,14 +286,14 @@ class ChangesPanel(QWidget):
                 what,
                 lambda task: batch.write(conn, plan),
                 lambda applied: self._finished(batch, applied) if current() else None,
-                lambda exc: self._apply_failed(exc) if current() else None,
+                lambda exc: self._apply_failed(exc, what) if current() else None,
             )
 
         run_task(
             f"plan {what}",
             lambda task: batch.plan(conn),
             planned,
-            lambda exc: self._apply_failed(exc) if current() else None,
+            lambda exc: self._apply_failed(exc, what) if current() else None,
         )
 
     def _finished(self, batch: Batch, applied: Applied) -> None:
@@ -235,11 +305,19 @@ class ChangesPanel(QWidget):
 
     def _confirm(self, plan: Plan, what: str) -> bool:
         dialog = QDialog(self)
-        dialog.setWindowTitle(f"{what.capitalize()} on PRODUCTION?")
         dialog.setObjectName("confirmDialog")
         layout = QVBoxLayout(dialog)
-        layout.addWidget(QLabel(f"This connection is marked production. {what.capitalize()}?"))
+        if self.workspace.production:
+            dialog.setWindowTitle(f"{what.capitalize()} on PRODUCTION?")
+            question = f"This connection is marked production. {what.capitalize()}?"
+        else:
+            dialog.setWindowTitle("Undo the last apply?")
+            question = "Undo writes the values from before your last apply. Write this?"
+        label = QLabel(question)
+        label.setObjectName("confirmQuestion")
+        layout.addWidget(label)
         view = QPlainTextEdit(diff_text(plan))
+        view.setObjectName("confirmDiff")
         view.setReadOnly(True)
         view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         layout.addWidget(view)
@@ -252,21 +330,62 @@ class ChangesPanel(QWidget):
         dialog.resize(640, 420)
         return dialog.exec() == QDialog.DialogCode.Accepted
 
-    def _apply_failed(self, exc: BaseException) -> None:
+    def _apply_failed(self, exc: BaseException, what: str = "apply") -> None:
         self._refresh()
         if isinstance(exc, ChangeConflict):
-            lines = [
-                f"{display_segment(c.key)}\n    you saw:  {_show_value(c.expected)}\n"
-                f"    now:      {_show_value(c.actual)}"
-                for c in exc.conflicts
-            ]
-            show_error(
-                self,
-                "Conflict: nothing was written",
-                "Someone else changed these keys since you staged your changes. Nothing was "
-                "written; review, re-stage and apply again.\n\n" + "\n".join(lines),
-            )
+            self._show_conflict(exc.conflicts)
             self.message.emit("conflict: nothing was written")
         else:
-            show_error(self, "Apply failed", exc)
-            self.message.emit(describe(exc))
+            text = not_written(exc, what)
+            show_error(self, f"{what.capitalize()}: nothing was written", text)
+            self.message.emit(text.split("\n", 1)[0])
+
+    def _show_conflict(self, conflicts: tuple[Conflict, ...]) -> None:
+        """Say what changed, and offer to re-base the staged changes on it (non-modal)."""
+        lines = [
+            f"{display_segment(c.key)}\n    you saw:  {_show_value(c.expected)}\n"
+            f"    now:      {_show_value(c.actual)}"
+            for c in conflicts
+        ]
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Conflict: nothing was written",
+            "These keys changed in etcd since you staged your changes, so nothing was "
+            "written. Re-base keeps your new values and takes what etcd holds now as their "
+            "basis; the pending diff then shows your change against the current values. "
+            "Review it and apply again.\n\n" + "\n".join(lines),
+            QMessageBox.StandardButton.Close,
+            self,
+        )
+        box.setObjectName("conflictDialog")
+        rebase = box.addButton("Re-base on the current values", QMessageBox.ButtonRole.AcceptRole)
+        rebase.setObjectName("rebaseButton")
+        box.setDefaultButton(rebase)
+        keys = [c.key for c in conflicts]
+        rebase.clicked.connect(lambda: self.rebase(keys))
+        box.open()
+
+    def rebase(self, keys: list[bytes]) -> None:
+        """Re-read `keys` on a worker and base their staged changes on what etcd holds now."""
+        session, workspace = self.session, self.workspace
+        if session is None:
+            return
+        conn = session.conn
+
+        def done(current: dict[bytes, KeyValue | None]) -> None:
+            if self.session is not session or self.workspace is not workspace:
+                return
+            rows = workspace.rebase(current)
+            self.stale = {}
+            self._refresh()
+            self.message.emit(
+                f"re-based {len(rows)} change{'s' if len(rows) != 1 else ''} on the current "
+                "values: review the diff, then apply"
+            )
+
+        run_task(
+            "re-read keys",
+            lambda task: read_current(conn, keys),
+            done,
+            lambda exc: self._show_problem(f"Re-base failed: {describe(exc)}"),
+        )

@@ -67,6 +67,14 @@ class HistoryPanel(QWidget):
         self.list.clear()
         self.diff.clear()
 
+    def keys_changed(self, changed: set[bytes]) -> None:
+        """The watch saw `changed` keys (anyone's write, the operator's own apply too): a
+        history of one of them is out of date, and so is the "current" a restore guards on."""
+        if self.key is not None and self.key in changed:
+            self.history = None
+            if self.isVisible():
+                self.refresh()
+
     def set_key(self, key: bytes) -> None:
         self.key = key
         if self.isVisible():

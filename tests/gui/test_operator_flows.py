@@ -1,0 +1,170 @@
+"""The operator's everyday flows, step by step: conflicts and re-base, views that follow etcd,
+undo that asks. Real window (offscreen), real etcd, read back with etcdctl."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from tests.gui.conftest import connect
+from tests.gui.dialogs import answer_next_dialog
+from tests.gui.test_client import etcd_value, open_key, unique
+
+
+def etcd_version(etcd_server, key: str) -> int:
+    out = json.loads(etcd_server.etcdctl("get", key, "-w", "json").stdout)
+    return int(out["kvs"][0]["version"])
+
+
+def pending_rows(win) -> list[str]:
+    return [win.changes.list.item(r).text() for r in range(win.changes.list.count())]
+
+
+def conflict_dialog(qtbot, win) -> QMessageBox:
+    found: list[QMessageBox] = []
+
+    def shown() -> bool:
+        found[:] = [
+            box for box in win.findChildren(QMessageBox, "conflictDialog") if box.isVisible()
+        ]
+        return bool(found)
+
+    qtbot.waitUntil(shown, timeout=10_000)
+    return found[-1]
+
+
+def test_a_conflict_then_rebase_then_apply_writes_my_value_exactly_once(qtbot, window, etcd_server):
+    key = f"{unique('rebase')}/password"
+    etcd_server.etcdctl("put", key, "seen")
+    connect(qtbot, window, etcd_server.endpoint)
+    open_key(qtbot, window, key)
+    window.editor.text.setPlainText("mine")
+    window.editor.stage()
+
+    etcd_server.etcdctl("put", key, "theirs")
+    qtbot.waitUntil(lambda: pending_rows(window)[0].startswith("⚠"), timeout=5000)
+    assert "changed in etcd since staged" in pending_rows(window)[0], "flagged before apply"
+
+    window.changes.apply()
+    box = conflict_dialog(qtbot, window)
+    assert "nothing was written" in box.text() and "theirs" in box.text()
+    assert etcd_value(etcd_server, key) == "theirs"
+    rebase = next(b for b in box.buttons() if b.text() == "Re-base on the current values")
+    rebase.click()
+    qtbot.waitUntil(lambda: "re-based 1 change" in window.statusBar().currentMessage())
+    assert pending_rows(window) == [f"set {key}"], "one row, no longer flagged"
+    qtbot.waitUntil(lambda: "-theirs" in window.changes.diff.toPlainText(), timeout=5000)
+    assert "+mine" in window.changes.diff.toPlainText(), "the diff is against what is there now"
+
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+    assert etcd_value(etcd_server, key) == "mine"
+    assert etcd_version(etcd_server, key) == 3, "seen, theirs, mine: written exactly once"
+    assert pending_rows(window) == []
+
+
+def test_staging_a_key_again_replaces_its_row(qtbot, window, etcd_server):
+    key = f"{unique('restage')}/level"
+    etcd_server.etcdctl("put", key, "info")
+    connect(qtbot, window, etcd_server.endpoint)
+    open_key(qtbot, window, key)
+    for value in ("debug", "warn"):
+        window.editor.text.setPlainText(value)
+        window.editor.stage()
+    assert pending_rows(window) == [f"set {key}"]
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+    assert etcd_value(etcd_server, key) == "warn"
+    assert etcd_version(etcd_server, key) == 2
+
+
+def test_restoring_the_same_key_twice_leaves_one_row(qtbot, window, etcd_server):
+    key = f"{unique('restore')}/password"
+    for value in ("v1", "v2", "v3"):
+        etcd_server.etcdctl("put", key, value)
+    connect(qtbot, window, etcd_server.endpoint)
+    open_key(qtbot, window, key)
+    window.tabs.setCurrentWidget(window.history)
+    qtbot.waitUntil(lambda: window.history.list.count() == 3, timeout=10_000)
+    window.history.list.setCurrentRow(1)
+    window.history.restore()
+    window.history.list.setCurrentRow(2)
+    window.history.restore()
+    assert pending_rows(window) == [f"set {key}"]
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+    assert etcd_value(etcd_server, key) == "v1", "the last restore chosen is the one written"
+
+
+def test_history_follows_my_own_apply_and_a_restore_from_it_does_not_conflict(
+    qtbot, window, etcd_server
+):
+    key = f"{unique('histapply')}/addr"
+    for value in (":5000", ":5001"):
+        etcd_server.etcdctl("put", key, value)
+    connect(qtbot, window, etcd_server.endpoint)
+    open_key(qtbot, window, key)
+    window.tabs.setCurrentWidget(window.history)
+    qtbot.waitUntil(lambda: window.history.list.count() == 2, timeout=10_000)
+    window.editor.text.setPlainText(":6000")
+    window.editor.stage()
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+    qtbot.waitUntil(lambda: window.history.list.count() == 3, timeout=5000)
+    window.history.list.setCurrentRow(2)  # the oldest, :5000
+    assert "+:6000" in window.history.diff.toPlainText(), "current is my applied value"
+
+    window.history.restore()
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+    assert etcd_value(etcd_server, key) == ":5000"
+
+
+def test_ctrl_return_in_compare_applies_instead_of_copying_again(qtbot, window, etcd_server):
+    left, right = unique("example-test"), unique("example-production")
+    etcd_server.etcdctl("put", f"{left}/log/level", "debug")
+    etcd_server.etcdctl("put", f"{right}/log/level", "info")
+    connect(qtbot, window, etcd_server.endpoint)
+    window.tree.view.setCurrentIndex(window.model.find(left.encode()))
+    window.compare()
+    from etcdadmin.gui.compare.dialog import CompareDialog
+
+    dialog = window.findChild(CompareDialog)
+    assert dialog.left.currentText() == f"{left}/", "the selected directory is the left side"
+    dialog.right.setCurrentText(f"{right}/")
+    dialog.compare()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1, timeout=10_000)
+    dialog.table.selectRow(0)
+    qtbot.mouseClick(dialog.to_right, Qt.MouseButton.LeftButton)
+    dialog.to_right.setFocus()
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        qtbot.keyClick(dialog.to_right, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert pending_rows(window) == [], "the copy was applied, not staged a second time"
+    assert etcd_value(etcd_server, f"{right}/log/level") == "debug"
+
+
+def test_undo_shows_the_diff_it_will_write_and_asks(qtbot, window, etcd_server):
+    key = f"{unique('undo')}/level"
+    etcd_server.etcdctl("put", key, "info")
+    connect(qtbot, window, etcd_server.endpoint)
+    open_key(qtbot, window, key)
+    window.editor.text.setPlainText("debug")
+    window.editor.stage()
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+
+    seen: list[str] = []
+    answer_next_dialog("Cancel", seen)
+    window.changes.undo()
+    qtbot.waitUntil(lambda: bool(seen), timeout=10_000)
+    assert "Undo the last apply?" in seen[0]
+    assert "-debug" in seen[0] and "+info" in seen[0], "the diff undo would write"
+    qtbot.waitUntil(lambda: "undo cancelled" in window.statusBar().currentMessage())
+    assert etcd_value(etcd_server, key) == "debug"
+
+    answer_next_dialog("Apply", seen)
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.undo()
+    assert etcd_value(etcd_server, key) == "info"
