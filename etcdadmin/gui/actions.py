@@ -35,6 +35,7 @@ class ActionSpec:
 def action_table(window: MainWindow) -> list[ActionSpec]:
     keys, directory = "&Keys", "&Directory"
     return [
+        ActionSpec("&File", "Quit", QKeySequence.StandardKey.Quit, window.quit, "quitAction"),
         ActionSpec("toolbar", "Connect", "Ctrl+K", window.connect_selected, "connectAction",
                    "Connect (Ctrl+K)"),
         ActionSpec("toolbar", "New…", "Ctrl+N", window.connections.new_profile,
@@ -54,9 +55,12 @@ def action_table(window: MainWindow) -> list[ActionSpec]:
                    "importAction"),
         ActionSpec(directory, "Export directory as YAML…", None, window.export_yaml,
                    "exportAction"),
-        ActionSpec("", "Find", QKeySequence.StandardKey.Find, window.tree.search.setFocus),
-        ActionSpec("", "Stage", QKeySequence.StandardKey.Save, window.editor.stage),
-        ActionSpec("", "Undo", QKeySequence.StandardKey.Undo, window.changes.undo),
+        ActionSpec(keys, "Find key…", QKeySequence.StandardKey.Find,
+                   window.tree.search.setFocus, "findAction"),
+        ActionSpec(keys, "Stage change", QKeySequence.StandardKey.Save, window.editor.stage,
+                   "stageAction"),
+        ActionSpec(keys, "Undo last apply…", QKeySequence.StandardKey.Undo, window.changes.undo,
+                   "undoAction"),
     ]  # fmt: skip
 
 

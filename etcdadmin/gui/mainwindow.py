@@ -11,12 +11,14 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from etcdadmin.core.changes.recovery import StagedWork
 from etcdadmin.core.local.sandbox import Sandbox
 from etcdadmin.core.tree.directories import parent_directory
 from etcdadmin.core.tree.index import KeyIndex
@@ -51,6 +53,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("etcdadmin")
         self.setWindowIcon(icon("etcdadmin"))
         self.store = store or ProfileStore()
+        # Set while a close waits for the apply the operator chose in the close question.
+        self.close_after_apply = False
         self.connections = ConnectionLifecycle(self, self.store, sandbox_dir)
 
         self.model = KeyTreeModel({"dir": icon("folder"), "key": icon("key")})
@@ -116,6 +120,7 @@ class MainWindow(QMainWindow):
         self.history.staged.connect(self.changes.stage)
         self.changes.discarded.connect(self.editor.discarded)
         self.changes.applied.connect(self._applied)
+        self.changes.failed.connect(self._apply_failed)
         for panel in (self.editor, self.changes, self.history, self.agents, self.cluster):
             panel.message.connect(self.show_message)
 
@@ -131,11 +136,50 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if len(self.changes.changes):
+            # Staged work is never dropped by a close: the operator says what happens to it.
+            event.ignore()
+            self._ask_before_close()
+            return
         settings = QSettings("etcdadmin", "etcdadmin")
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
         self.connections.close()
         super().closeEvent(event)
+
+    def _ask_before_close(self) -> None:
+        count = len(self.changes.changes)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Close with staged changes?",
+            f"{count} change{'s are' if count != 1 else ' is'} staged and not applied. Apply "
+            "them before closing, discard them, or cancel and keep working?",
+            parent=self,
+        )
+        box.setObjectName("closeQuestion")
+        apply = box.addButton("Apply and close", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard and close", QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+
+        def answered(button: object) -> None:
+            if button is apply:
+                self.close_after_apply = True
+                self.changes.apply()
+            elif button is discard:
+                self.changes.discard()
+                self.close()
+
+        box.buttonClicked.connect(answered)
+        box.open()
+
+    def quit(self) -> None:
+        """File → Quit: the same as closing the window (staged changes are asked about)."""
+        self.close()
+
+    def _apply_failed(self) -> None:
+        # the apply chosen on close wrote nothing: stay open, the changes are still staged
+        self.close_after_apply = False
 
     # -- the connection ---------------------------------------------------------------------
 
@@ -182,7 +226,9 @@ class MainWindow(QMainWindow):
         session.recovered.connect(lambda: self.show_message("connection restored"))
         self.editor.set_session(session)
         self.tree.session = session
-        self.changes.set_session(session, profile.production, profile.read_only)
+        # the sandbox is throw-away: its staged changes are not kept for a next start
+        recovery = None if profile.sandbox else StagedWork(profile.name)
+        self.changes.set_session(session, profile.production, profile.read_only, recovery)
         self.history.set_session(session)
         self.agents.set_session(session)
         self.cluster.set_session(session, profile.read_only)
@@ -224,6 +270,9 @@ class MainWindow(QMainWindow):
             self.show_message(f"loading keys … {loaded:,}")
 
     def _applied(self, revision: int) -> None:
+        if self.close_after_apply and not len(self.changes.changes):
+            self.close()
+            return
         # The watch reports the operator's own write too, a coalescing window later; a restore
         # staged from History in between would be guarded by the value before this apply.
         if self.history.key is not None:

@@ -4,6 +4,9 @@ undo that asks. Real window (offscreen), real etcd, read back with etcdctl."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
@@ -168,3 +171,98 @@ def test_undo_shows_the_diff_it_will_write_and_asks(qtbot, window, etcd_server):
     with qtbot.waitSignal(window.changes.applied, timeout=10_000):
         window.changes.undo()
     assert etcd_value(etcd_server, key) == "info"
+
+
+def shown_box(qtbot, win, name: str) -> QMessageBox:
+    found: list[QMessageBox] = []
+
+    def shown() -> bool:
+        found[:] = [box for box in win.findChildren(QMessageBox, name) if box.isVisible()]
+        return bool(found)
+
+    qtbot.waitUntil(shown, timeout=10_000)
+    return found[-1]
+
+
+def click(box: QMessageBox, text: str) -> None:
+    next(b for b in box.buttons() if b.text().replace("&", "") == text).click()
+
+
+def stage_value(qtbot, win, key: str, value: str) -> None:
+    open_key(qtbot, win, key)
+    win.editor.text.setPlainText(value)
+    win.editor.stage()
+
+
+def test_closing_with_staged_changes_asks_and_cancel_keeps_them(qtbot, window, etcd_server):
+    key = f"{unique('close')}/level"
+    etcd_server.etcdctl("put", key, "info")
+    connect(qtbot, window, etcd_server.endpoint)
+    stage_value(qtbot, window, key, "debug")
+
+    window.actions_by_name["quitAction"].trigger()  # File → Quit, Ctrl+Q
+    box = shown_box(qtbot, window, "closeQuestion")
+    assert "1 change is staged" in box.text()
+    click(box, "Cancel")
+    assert window.isVisible()
+    assert pending_rows(window) == [f"set {key}"], "cancel keeps the staged change"
+
+    window.close()
+    click(shown_box(qtbot, window, "closeQuestion"), "Apply and close")
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+    assert etcd_value(etcd_server, key) == "debug"
+
+
+def test_closing_and_discarding_closes_without_writing(qtbot, window, etcd_server):
+    key = f"{unique('discardclose')}/level"
+    etcd_server.etcdctl("put", key, "info")
+    connect(qtbot, window, etcd_server.endpoint)
+    stage_value(qtbot, window, key, "debug")
+    window.close()
+    click(shown_box(qtbot, window, "closeQuestion"), "Discard and close")
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert etcd_value(etcd_server, key) == "info"
+
+
+def test_after_discard_all_the_editor_shows_what_etcd_holds(qtbot, window, etcd_server):
+    key = f"{unique('discard')}/level"
+    etcd_server.etcdctl("put", key, "info")
+    connect(qtbot, window, etcd_server.endpoint)
+    stage_value(qtbot, window, key, "debug")
+    window.changes.discard()
+    qtbot.waitUntil(lambda: window.editor.text.toPlainText() == "info", timeout=5000)
+
+
+def test_staged_changes_come_back_after_the_process_is_killed(qtbot, window, etcd_server, tmp_path):
+    top = unique("killed")
+    key, secret = f"{top}/log/level", f"{top}/db/password"
+    etcd_server.etcdctl("put", key, "info")
+    etcd_server.etcdctl("put", secret, "old-password")
+    profile = unique("killed-profile")
+    env = {**os.environ, "ETCDADMIN_DATA_DIR": str(tmp_path / "data")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    client = subprocess.Popen(
+        [sys.executable, "-m", "tests.gui.stage_and_wait", etcd_server.endpoint, profile, key,
+         secret],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert client.stdout is not None
+        assert client.stdout.readline().strip() == "staged", "the client staged its changes"
+    finally:
+        client.kill()  # SIGKILL: no close event, no chance to save anything more
+        client.wait(timeout=10)
+    data = (tmp_path / "data" / "staged").glob("*.json")
+    assert not any("a-new-password" in path.read_text() for path in data)
+
+    connect(qtbot, window, etcd_server.endpoint, name=profile)
+    box = shown_box(qtbot, window, "restoreQuestion")
+    assert "1 staged change" in box.text()
+    assert f"Not kept, stage them again: {secret}" in box.text()
+    assert "Secret values are never written to disk" in box.text()
+    click(box, "Restore")
+    assert pending_rows(window) == [f"set {key}"]
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+    assert etcd_value(etcd_server, key) == "debug"
+    assert etcd_value(etcd_server, secret) == "old-password"

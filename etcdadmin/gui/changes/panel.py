@@ -31,6 +31,7 @@ from etcdadmin.core.changes import (
 )
 from etcdadmin.core.changes.commands import Conflict
 from etcdadmin.core.changes.diff import diff_text
+from etcdadmin.core.changes.recovery import Recovered, RecoveryError, StagedWork
 from etcdadmin.core.errors import ReadOnlyConnection
 from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.tree.names import display_segment
@@ -61,11 +62,13 @@ class ChangesPanel(QWidget):
 
     Signals:
     applied(int): the revision the changes were applied at.
+    failed(): an apply or undo wrote nothing (a conflict, an error, or the operator said no).
     discarded(object): the keys (set[bytes]) whose staged changes the operator dropped.
     message(str): a line for the status bar.
     """
 
     applied = Signal(int)
+    failed = Signal()
     discarded = Signal(object)
     message = Signal(str)
 
@@ -76,6 +79,9 @@ class ChangesPanel(QWidget):
         self.workspace = Workspace(confirm=self._confirm, ask_before_undo=True)
         self._plan_task: Task | None = None
         self.stale: dict[bytes, Conflict] = {}
+        # Where the staged list is kept for the next start; None until the operator answered
+        # whether to restore what a previous run left (saving earlier would overwrite it).
+        self.recovery: StagedWork | None = None
         layout = QVBoxLayout(self)
         self.header = QLabel("No pending changes")
         layout.addWidget(self.header)
@@ -124,9 +130,18 @@ class ChangesPanel(QWidget):
         """What is staged now."""
         return self.workspace.staged
 
-    def set_session(self, session: Session | None, production: bool, read_only: bool) -> None:
+    def set_session(
+        self,
+        session: Session | None,
+        production: bool,
+        read_only: bool,
+        recovery: StagedWork | None = None,
+    ) -> None:
         """A new connection (None: disconnected) starts with nothing staged and nothing to undo;
-        a plan still running for the old one is dropped, and so are its apply's results."""
+        a plan still running for the old one is dropped, and so are its apply's results.
+
+        With `recovery`, what a previous run of this profile left staged is offered back, and
+        from then on the staged list is kept there."""
         if self._plan_task is not None:
             self._plan_task.cancel()
             self._plan_task = None
@@ -139,6 +154,54 @@ class ChangesPanel(QWidget):
             ask_before_undo=True,
         )
         self.stale = {}
+        self.recovery = None
+        self._refresh()
+        if session is not None and recovery is not None and not read_only:
+            self._offer_recovered(recovery)
+
+    def _offer_recovered(self, recovery: StagedWork) -> None:
+        try:
+            recovered = recovery.load()
+        except RecoveryError as exc:
+            self._show_problem(describe(exc))
+            recovered = None
+        if recovered is None:
+            self.recovery = recovery
+            return
+        count = len(recovered.changes)
+        text = (
+            f"{count} staged change{'s' if count != 1 else ''} of {recovery.profile!r} were not "
+            "applied when etcdadmin last stopped (it was closed without asking, crashed or was "
+            "killed). Restore them to the pending list? They keep the revisions they were "
+            "staged at: a key changed since then is flagged, and applying reports the conflict."
+        )
+        if recovered.withheld:
+            names = ", ".join(display_segment(key) for key in recovered.withheld)
+            text += (
+                f"\n\nNot kept, stage them again: {names}. Secret values are never written to "
+                "disk, so these changes were recorded by their key only."
+            )
+        box = QMessageBox(QMessageBox.Icon.Question, "Restore staged changes?", text, parent=self)
+        box.setObjectName("restoreQuestion")
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Discard them", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(restore)
+        workspace = self.workspace
+        box.buttonClicked.connect(
+            lambda button: self._recovered(workspace, recovery, recovered, button is restore)
+        )
+        box.open()
+
+    def _recovered(
+        self, workspace: Workspace, recovery: StagedWork, recovered: Recovered, restore: bool
+    ) -> None:
+        if self.workspace is not workspace:
+            return  # answered after a reconnect: the question was about another connection
+        if restore:
+            for change in recovered.changes:
+                workspace.stage(change)
+            self.message.emit(f"restored {len(recovered.changes)} staged changes")
+        self.recovery = recovery
         self._refresh()
 
     def stage(self, change: PendingChange, reread: bool = False) -> None:
@@ -199,6 +262,15 @@ class ChangesPanel(QWidget):
         self.remove_button.setEnabled(count > 0)
         self.discard_button.setEnabled(count > 0)
         self.undo_button.setEnabled(bool(workspace.undo_stack) and writable)
+        if self.recovery is not None:
+            try:
+                self.recovery.save(workspace.staged)
+            except RecoveryError as exc:
+                self._show_problem(describe(exc))
+        if self._plan_task is not None:
+            # planned on a list that no longer is: its flags would be wrong; the timer re-plans
+            self._plan_task.cancel()
+            self._plan_task = None
         if count:
             self._replan.start()
         else:
@@ -280,6 +352,7 @@ class ChangesPanel(QWidget):
             if not workspace.approve(batch, plan):
                 self.message.emit(f"{what} cancelled")
                 self._refresh()
+                self.failed.emit()
                 return
             self.message.emit(f"{what} …")
             run_task(
@@ -332,6 +405,7 @@ class ChangesPanel(QWidget):
 
     def _apply_failed(self, exc: BaseException, what: str = "apply") -> None:
         self._refresh()
+        self.failed.emit()
         if isinstance(exc, ChangeConflict):
             self._show_conflict(exc.conflicts)
             self.message.emit("conflict: nothing was written")
