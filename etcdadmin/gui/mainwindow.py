@@ -9,7 +9,6 @@ from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDockWidget,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QSplitter,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from etcdadmin.core.changes.recovery import StagedWork
+from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.local.sandbox import Sandbox
 from etcdadmin.core.tree.directories import parent_directory
 from etcdadmin.core.tree.index import KeyIndex
@@ -29,11 +29,13 @@ from etcdadmin.gui.changes.panel import ChangesPanel
 from etcdadmin.gui.cluster.panel import ClusterPanel
 from etcdadmin.gui.compare.dialog import CompareDialog
 from etcdadmin.gui.compare.transfer import export_yaml, import_yaml
+from etcdadmin.gui.connections.indicator import ConnectionIndicator
 from etcdadmin.gui.connections.lifecycle import ConnectionLifecycle
 from etcdadmin.gui.connections.picker import ProfilePicker
 from etcdadmin.gui.connections.profiles import ConnectionProfile, ProfileStore
 from etcdadmin.gui.editor.newkey import stage_new_key, stage_rename
 from etcdadmin.gui.editor.panel import EditorPanel
+from etcdadmin.gui.errors import describe
 from etcdadmin.gui.history.panel import HistoryPanel
 from etcdadmin.gui.icons import icon
 from etcdadmin.gui.session import Session
@@ -66,17 +68,14 @@ class MainWindow(QMainWindow):
         self.cluster = ClusterPanel()
         self.profiles = ProfilePicker(self.store)
 
+        self.status = StatusLine(self.statusBar(), self)
+        self.indicator = ConnectionIndicator(self, self.status)
+        self.banner = self.indicator.banner
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
-        self.banner = QLabel("")
-        self.banner.setObjectName("productionBanner")
-        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.banner.setStyleSheet(
-            "background: #c0392b; color: white; font-weight: bold; padding: 4px;"
-        )
-        self.banner.hide()
-        layout.addWidget(self.banner)
+        layout.addWidget(self.indicator.banner)
+        layout.addWidget(self.indicator.unreachable)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.tree)
         self.tabs = QTabWidget()
@@ -96,7 +95,6 @@ class MainWindow(QMainWindow):
         dock.setWidget(self.changes)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
 
-        self.status = StatusLine(self.statusBar(), self)
         self.connection_label = self.status.connection_label
         self.revision_label = self.status.revision_label
         self.actions_by_name = install_actions(self)
@@ -113,7 +111,9 @@ class MainWindow(QMainWindow):
         self.connections.busy.connect(
             lambda busy: self.show_message("starting the local sandbox etcd …") if busy else None
         )
-        self.connections.unavailable.connect(lambda: self.connection_label.setText("not connected"))
+        self.connections.unavailable.connect(
+            lambda: self.status.set_connection("not connected", place="")
+        )
         self.tree.key_selected.connect(self._key_selected)
         self.tree.directory_selected.connect(self.agents.set_directory)
         self.editor.staged.connect(self.changes.stage)
@@ -214,16 +214,27 @@ class MainWindow(QMainWindow):
     def reload(self) -> None:
         self.connections.reconnect()
 
+    def connect_endpoints(self, endpoints: str, name: str = "", read_only: bool = False) -> None:
+        """Connect to `endpoints` given on the command line, remembered as a profile (named
+        `name`, or after the endpoints) so that the next start without them opens it again."""
+        profile = ConnectionProfile(
+            name=name or endpoints, endpoints=endpoints, read_only=read_only
+        )
+        try:
+            self.store.save(profile, store_password=False)
+        except EtcdAdminError as exc:  # connect all the same; only the remembering failed
+            self.show_message(describe(exc))
+        self.profiles.fill()
+        self.connect_profile(profile)
+
     def _connected(self, session: Session, profile: ConnectionProfile) -> None:
         self.profiles.show_profile(profile.name)
         session.load_started.connect(self._load_started)
         session.page_loaded.connect(self._page_loaded)
         session.keys_changed.connect(self._keys_changed)
-        session.revision_changed.connect(
-            lambda revision: self.revision_label.setText(f"revision {revision}")
-        )
+        session.revision_changed.connect(self.status.set_revision)
         session.failed.connect(self._session_failed)
-        session.recovered.connect(lambda: self.show_message("connection restored"))
+        session.recovered.connect(self._session_recovered)
         self.editor.set_session(session)
         self.tree.session = session
         # the sandbox is throw-away: its staged changes are not kept for a next start
@@ -232,18 +243,7 @@ class MainWindow(QMainWindow):
         self.history.set_session(session)
         self.agents.set_session(session)
         self.cluster.set_session(session, profile.read_only)
-        flags = [
-            flag
-            for flag, on in (("PRODUCTION", profile.production), ("read-only", profile.read_only))
-            if on
-        ]
-        where = session.settings.describe()
-        self.banner.setVisible(profile.production)
-        self.banner.setText(f"PRODUCTION: {profile.name} ({where}) — writes ask first")
-        self.connection_label.setText(
-            f"{profile.name} · {where}" + (f" · {' · '.join(flags)}" if flags else "")
-        )
-        self.setWindowTitle(f"etcdadmin — {profile.name}")
+        self.indicator.connected(session, profile)
 
     def _disconnected(self) -> None:
         # a compare dialog holds the session it was opened on: it must not stage across
@@ -252,6 +252,7 @@ class MainWindow(QMainWindow):
             dialog.deleteLater()
         # nothing may still plan or apply on the closed session (the window may be closing)
         self.changes.set_session(None, production=False, read_only=False)
+        self.indicator.disconnected()
         self.model.reset()
 
     # -- session signals --------------------------------------------------------------------
@@ -265,6 +266,7 @@ class MainWindow(QMainWindow):
         if last:
             log.info("%d keys loaded at revision %d", loaded, revision)
             self.status.load_finished()
+            self.indicator.loaded()
             self.show_message(f"{loaded:,} keys loaded at revision {revision}")
         else:
             self.show_message(f"loading keys … {loaded:,}")
@@ -290,7 +292,11 @@ class MainWindow(QMainWindow):
     def _session_failed(self, message: str) -> None:
         self.status.set_busy(False)
         self.show_message(message)
-        self.connection_label.setText(f"{self.profile.name if self.profile else ''} · unreachable")
+        self.indicator.failed(message)
+
+    def _session_recovered(self) -> None:
+        self.indicator.recovered()
+        self.show_message("connected again")
 
     # -- selection and the actions on it ----------------------------------------------------
 

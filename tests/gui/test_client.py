@@ -185,9 +185,9 @@ def test_screenshots_of_the_main_views(qtbot, window, private_etcd):
     with EtcdConnection(ConnectionSettings((private_etcd.endpoint,))) as conn:
         seed_example(conn)
         for addr in ("0.0.0.0:5000", "127.0.0.1:5000"):  # a little history to show
-            conn.put("registry-test/http/addr", addr)
+            conn.put("example-test/http/addr", addr)
         conn.put(
-            "/etcdadmin/agents/registry-test/registry-host-1",
+            "/etcdadmin/agents/example-test/registry-host-1",
             json.dumps(
                 {
                     "agent_id": "registry-host-1",
@@ -200,8 +200,8 @@ def test_screenshots_of_the_main_views(qtbot, window, private_etcd):
         )
     connect(qtbot, window, private_etcd.endpoint, name="sandbox")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    open_key(qtbot, window, "registry-test/http/addr")
-    window.tree.view.expandRecursively(window.model.find(b"registry-test"))
+    open_key(qtbot, window, "example-test/http/addr")
+    window.tree.view.expandRecursively(window.model.find(b"example-test"))
     window.editor.text.setPlainText(":5001")
     window.editor.stage()
     qtbot.waitUntil(lambda: ":5001" in window.changes.diff.toPlainText())
@@ -210,7 +210,7 @@ def test_screenshots_of_the_main_views(qtbot, window, private_etcd):
     qtbot.waitUntil(lambda: window.history.list.count() == 3, timeout=10_000)
     window.history.list.setCurrentRow(2)
     assert window.grab().save(str(SCREENSHOTS / "history.png"))
-    window.tree.view.setCurrentIndex(window.model.find(b"registry-test"))
+    window.tree.view.setCurrentIndex(window.model.find(b"example-test"))
     window.tabs.setCurrentWidget(window.agents)
     qtbot.waitUntil(lambda: window.agents.table.rowCount() == 1, timeout=10_000)
     assert window.grab().save(str(SCREENSHOTS / "agents.png"))
@@ -265,7 +265,10 @@ def test_a_new_user_gets_a_working_local_sandbox_that_stops_with_the_window(qtbo
     assert window.profiles.currentText() == "Local sandbox"
     window.start()
     qtbot.waitUntil(lambda: "keys loaded" in window.statusBar().currentMessage(), timeout=30_000)
-    assert {"registry-test", "registry-production-1.0"} <= set(top_level_names(window))
+    assert set(top_level_names(window)) == {"example-test", "example-production"}
+    for where in (window.windowTitle(), window.banner.text(), window.connection_label.text()):
+        assert "sandbox (local, throw-away)" in where, where
+    assert window.banner.isVisible()
     pid = window.sandbox.pid
     assert pid is not None
     window.close()
