@@ -269,6 +269,8 @@ def test_a_new_user_gets_a_working_local_sandbox_that_stops_with_the_window(qtbo
     for where in (window.windowTitle(), window.banner.text(), window.connection_label.text()):
         assert "sandbox (local, throw-away)" in where, where
     assert window.banner.isVisible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert window.grab().save(str(SCREENSHOTS / "sandbox.png"))
     pid = window.sandbox.pid
     assert pid is not None
     window.close()

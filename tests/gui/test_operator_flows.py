@@ -11,7 +11,7 @@ import sys
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from tests.gui.conftest import connect
+from tests.gui.conftest import SCREENSHOTS, connect
 from tests.gui.dialogs import answer_next_dialog
 from tests.gui.test_client import etcd_value, open_key, unique
 
@@ -48,10 +48,13 @@ def test_a_conflict_then_rebase_then_apply_writes_my_value_exactly_once(qtbot, w
 
     etcd_server.etcdctl("put", key, "theirs")
     qtbot.waitUntil(lambda: pending_rows(window)[0].startswith("⚠"), timeout=5000)
-    assert "changed in etcd since staged" in pending_rows(window)[0], "flagged before apply"
+    assert pending_rows(window)[0].endswith("(changed in etcd)"), "flagged before apply"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert window.grab().save(str(SCREENSHOTS / "pending-flagged.png"))
 
     window.changes.apply()
     box = conflict_dialog(qtbot, window)
+    assert box.grab().save(str(SCREENSHOTS / "conflict.png"))
     assert "nothing was written" in box.text() and "theirs" in box.text()
     assert etcd_value(etcd_server, key) == "theirs"
     rebase = next(b for b in box.buttons() if b.text() == "Re-base on the current values")
@@ -276,17 +279,24 @@ def test_etcd_stopped_then_started_shows_one_state_and_an_apply_works_again(
     qtbot.waitUntil(lambda: "member private" in label.text(), timeout=5000)
     assert label.text().endswith("· connected")
     assert private_etcd.endpoint.split("//")[-1] in label.text()
+    stage_value(qtbot, window, "app/level", "debug")
+    qtbot.waitUntil(lambda: "+debug" in window.changes.diff.toPlainText())
 
     private_etcd.stop()
     banner = window.indicator.unreachable
     qtbot.waitUntil(banner.isVisible, timeout=20_000)
     assert "etcd is unreachable" in banner.text()
     assert label.text().endswith("· unreachable") and "connected" not in label.text()
+    window.changes.apply()
+    error = shown_box(qtbot, window, "errorDialog")
+    assert error.text().startswith("Your changes were not written: etcd did not answer.")
+    assert "still staged" in error.text()
+    assert "+debug" in window.changes.diff.toPlainText(), "the diff under review stays"
+    error.close()
 
     private_etcd.start()
     qtbot.waitUntil(lambda: not banner.isVisible(), timeout=30_000)
     assert label.text().endswith("· connected"), "one state, and it is connected again"
-    stage_value(qtbot, window, "app/level", "debug")
     with qtbot.waitSignal(window.changes.applied, timeout=10_000):
         window.changes.apply()
     assert etcd_value(private_etcd, "app/level") == "debug"

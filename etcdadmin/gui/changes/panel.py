@@ -247,7 +247,7 @@ class ChangesPanel(QWidget):
             item = QListWidgetItem(change.describe())
             conflict = stale_rows.get(row)
             if conflict is not None:
-                item.setText(f"{STALE_MARK}{change.describe()} — changed in etcd since staged")
+                item.setText(f"{STALE_MARK}{change.describe()} (changed in etcd)")
                 item.setToolTip(
                     f"{conflict.describe()}. Applying will report a conflict: re-stage it from "
                     "the current value, or re-base after the conflict."
