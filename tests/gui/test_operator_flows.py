@@ -318,3 +318,71 @@ def test_an_endpoints_connection_is_remembered_as_a_profile(qtbot, etcd_server, 
     second = MainWindow(store=ProfileStore(tmp_path / "profiles.json"))
     qtbot.addWidget(second)
     assert second.profiles.currentText() == etcd_server.endpoint, "reopened next time"
+
+
+def test_export_asks_before_writing_secret_values_and_writes_the_file_0600(
+    qtbot, window, etcd_server, tmp_path, monkeypatch
+):
+    top = unique("export")
+    etcd_server.etcdctl("put", f"{top}/http/addr", ":5000")
+    etcd_server.etcdctl("put", f"{top}/http/secret", "s3cr3t")
+    connect(qtbot, window, etcd_server.endpoint)
+    window.tree.view.setCurrentIndex(window.model.find(top.encode()))
+    target = tmp_path / "config.yml"
+    monkeypatch.setattr(
+        "etcdadmin.gui.compare.transfer.QFileDialog.getSaveFileName",
+        lambda *a, **k: (str(target), "YAML (*.yml)"),
+    )
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.No]
+
+    def question(parent, title, text, *a, **k):
+        asked.append(text)
+        return answer[0]
+
+    monkeypatch.setattr("etcdadmin.gui.compare.transfer.QMessageBox.question", question)
+    window.export_yaml()
+    qtbot.waitUntil(lambda: "export cancelled" in window.statusBar().currentMessage())
+    assert "secret values (http/secret)" in asked[0] and "0600" in asked[0]
+    assert not target.exists()
+
+    answer[0] = QMessageBox.StandardButton.Yes
+    window.export_yaml()
+    qtbot.waitUntil(target.exists, timeout=5000)
+    assert target.stat().st_mode & 0o777 == 0o600
+    assert "secret: s3cr3t" in target.read_text()
+
+
+def test_history_rows_preview_each_version_and_menus_show_shortcuts(qtbot, window, etcd_server):
+    key = f"{unique('preview')}/level"
+    for value in ("info", "debug"):
+        etcd_server.etcdctl("put", key, value)
+    connect(qtbot, window, etcd_server.endpoint)
+    open_key(qtbot, window, key)
+    window.tabs.setCurrentWidget(window.history)
+    qtbot.waitUntil(lambda: window.history.list.count() == 2, timeout=10_000)
+    rows = [window.history.list.item(r).text() for r in range(2)]
+    assert rows[0].endswith("debug") and rows[1].endswith("info")
+
+    menus = {
+        menu.title().replace("&", ""): {a.text(): a.shortcut().toString() for a in menu.actions()}
+        for menu in (a.menu() for a in window.menuBar().actions())
+    }
+    assert menus["File"]["Quit"] == "Ctrl+Q"
+    assert menus["Keys"]["Undo last apply…"] == "Ctrl+Z"
+    assert menus["Keys"]["Apply pending changes"] == "Ctrl+Return"
+    assert menus["Directory"]["Compare…\tCtrl+D"] == ""  # shown, owned by the toolbar's action
+
+
+def test_clearing_the_search_keeps_the_tree_on_the_chosen_key(qtbot, window, etcd_server):
+    top = unique("place")
+    etcd_server.etcdctl("put", f"{top}/deep/down/needle", "x")
+    connect(qtbot, window, etcd_server.endpoint)
+    window.tree.search.setText(f"{top}/deep/down/nee")
+    qtbot.waitUntil(lambda: window.tree.results.count() == 1, timeout=5000)
+    window.tree.results.itemClicked.emit(window.tree.results.item(0))
+    qtbot.waitUntil(lambda: window.editor.key == f"{top}/deep/down/needle".encode())
+    window.tree.search.clear()
+    assert window.tree.view.isVisible()
+    current = window.model.key_at(window.tree.view.currentIndex())
+    assert current == f"{top}/deep/down/needle".encode()

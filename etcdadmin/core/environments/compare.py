@@ -11,6 +11,7 @@ render it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -109,9 +110,13 @@ def export_directory(conn: EtcdConnection, directory: bytes) -> str:
     keys. A key or value the agent could not render raises `MappingError` naming the key.
     """
     prefix = directory_prefix(directory)
-    snapshot = conn.read_prefix(prefix)
+    return render_directory(prefix, conn.read_prefix(prefix).items)
+
+
+def render_directory(prefix: bytes, items: Iterable[KeyValue]) -> str:
+    """`export_directory` of keys already read (`prefix` with its trailing slash)."""
     text_directory = _text(prefix, "the directory name")
-    entries = {_text(kv.key, "the key name"): kv.value for kv in snapshot.items}
+    entries = {_text(kv.key, "the key name"): kv.value for kv in items}
     return mapping.render("", entries, text_directory).decode("utf-8")
 
 

@@ -245,6 +245,7 @@ class ChangesPanel(QWidget):
         }
         for row, change in enumerate(workspace.staged):
             item = QListWidgetItem(change.describe())
+            item.setToolTip(change.describe())  # a long key name is cut in the row
             conflict = stale_rows.get(row)
             if conflict is not None:
                 item.setText(f"{STALE_MARK}{change.describe()} (changed in etcd)")

@@ -18,9 +18,13 @@ from PySide6.QtWidgets import (
 from etcdadmin.core.changes.diff import value_diff
 from etcdadmin.core.changes.history import KeyHistory, KeyVersion, key_history, restore_change
 from etcdadmin.core.tree.names import display_segment
+from etcdadmin.core.tree.valueformat import preview
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
+
+# Characters of each version's value in its row: enough to tell versions apart at a glance.
+PREVIEW = 60
 
 
 class HistoryPanel(QWidget):
@@ -106,8 +110,12 @@ class HistoryPanel(QWidget):
         self.list.clear()
         for version in history.versions:
             label = f"revision {version.revision}"
-            label += " — deleted" if version.value is None else f" — version {version.version}"
+            if version.value is None:
+                label += " — deleted"
+            else:
+                label += f" — version {version.version} — {preview(version.value, PREVIEW)}"
             item = QListWidgetItem(label)
+            item.setToolTip(label)
             item.setData(Qt.ItemDataRole.UserRole, version)
             self.list.addItem(item)
         since = (

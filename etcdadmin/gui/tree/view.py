@@ -107,6 +107,10 @@ class TreePanel(QWidget):
             self.results.hide()
             self.search_status.hide()
             self.view.show()
+            # back where the operator was: the key last chosen from the results, or the
+            # row selected before searching
+            if self.view.currentIndex().isValid():
+                self.view.scrollTo(self.view.currentIndex())
             return
         self._search_timer.start()
 
@@ -186,4 +190,9 @@ class TreePanel(QWidget):
 
     def _result_chosen(self, item: QListWidgetItem) -> None:
         key = bytes(item.data(Qt.ItemDataRole.UserRole))
-        self.key_selected.emit(key)
+        index = self.model.find(key)
+        if index.isValid() and index != self.view.currentIndex():
+            # the tree's place follows the result, so clearing the search lands on it
+            self.view.setCurrentIndex(index)  # which opens it (currentChanged)
+        else:
+            self.key_selected.emit(key)
