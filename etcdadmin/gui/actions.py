@@ -64,6 +64,8 @@ def action_table(window: MainWindow) -> list[ActionSpec]:
                    "exportAction"),
         ActionSpec(keys, "Find key…", QKeySequence.StandardKey.Find,
                    window.tree.search.setFocus, "findAction"),
+        # Not Ctrl+E: on X11 a focused line edit takes it (end of line), so it never fired.
+        ActionSpec(keys, "Edit value", "Ctrl+Shift+E", window.edit_value, "editValueAction"),
         ActionSpec(keys, "Stage change", QKeySequence.StandardKey.Save, window.editor.stage,
                    "stageAction"),
         ActionSpec(keys, "Undo last apply…", QKeySequence.StandardKey.Undo, window.changes.undo,

@@ -312,6 +312,10 @@ class MainWindow(QMainWindow):
         key = self.model.key_at(index)
         return (parent_directory(key) if key else None) or b""
 
+    def edit_value(self) -> None:
+        self.tabs.setCurrentWidget(self.editor)
+        self.editor.focus_value()
+
     def new_key(self) -> None:
         if self.session is None or self.changes.workspace.read_only:
             self.show_message("read-only connection: nothing can be staged")

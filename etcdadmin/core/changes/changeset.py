@@ -253,6 +253,7 @@ def apply_plan(conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_O
     or a key changed since, and `TooManyOperations` when one transaction cannot hold it.
     """
     if plan.stale:
+        log.info("apply refused: %d staged changes no longer match etcd", len(plan.stale))
         raise ChangeConflict(
             _conflict_message("staged changes no longer match etcd", plan.stale), plan.stale
         )

@@ -438,6 +438,9 @@ class ChangesPanel(QWidget):
         box.setDefaultButton(rebase)
         keys = [c.key for c in conflicts]
         rebase.clicked.connect(lambda: self.rebase(keys))
+        # back to the window, whose Ctrl+Return applies: without a window manager to hand the
+        # focus back, X would leave it nowhere
+        box.finished.connect(lambda _: self.window().activateWindow())
         box.open()
 
     def rebase(self, keys: list[bytes]) -> None:

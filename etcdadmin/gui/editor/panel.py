@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
@@ -28,6 +30,8 @@ from etcdadmin.core.tree.valueformat import (
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
+
+log = logging.getLogger(__name__)
 
 
 class EditorPanel(QWidget):
@@ -167,6 +171,7 @@ class EditorPanel(QWidget):
             return  # a newer selection superseded this load
         self.current = kv
         self.fresh = True
+        log.info("a key was loaded into the editor")
         if kv is None:
             self.created.setText("(deleted)")
             self.modified.setText("-")
@@ -195,6 +200,10 @@ class EditorPanel(QWidget):
         self.text.setPlainText(to_text(value, self._fmt))
         self.text.document().setModified(False)
         self.error.setText("")
+
+    def focus_value(self) -> None:
+        """Put the cursor in the value (Keys → Edit value): editing needs no mouse."""
+        self.text.setFocus()
 
     def revert(self) -> None:
         """Back to what etcd holds now (re-read: the key may have changed since it opened)."""
