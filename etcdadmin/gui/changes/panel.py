@@ -5,13 +5,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -35,17 +32,10 @@ from etcdadmin.core.changes.recovery import Recovered, RecoveryError, StagedWork
 from etcdadmin.core.errors import ReadOnlyConnection
 from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.tree.names import display_segment
-from etcdadmin.core.tree.valueformat import preview
+from etcdadmin.gui.changes.dialogs import ask_restore, confirm_plan, show_conflict
 from etcdadmin.gui.errors import describe, not_written, show_error
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
-
-
-def _show_value(kv: KeyValue | None) -> str:
-    if kv is None:
-        return "(absent)"
-    return f"{preview(kv.value)!r} (revision {kv.mod_revision})"
-
 
 # The mark of a row whose key changed in etcd since it was staged (the watch tells at once).
 STALE_MARK = "⚠ "
@@ -168,29 +158,13 @@ class ChangesPanel(QWidget):
         if recovered is None:
             self.recovery = recovery
             return
-        count = len(recovered.changes)
-        text = (
-            f"{count} staged change{'s' if count != 1 else ''} of {recovery.profile!r} were not "
-            "applied when etcdadmin last stopped (it was closed without asking, crashed or was "
-            "killed). Restore them to the pending list? They keep the revisions they were "
-            "staged at: a key changed since then is flagged, and applying reports the conflict."
-        )
-        if recovered.withheld:
-            names = ", ".join(display_segment(key) for key in recovered.withheld)
-            text += (
-                f"\n\nNot kept, stage them again: {names}. Secret values are never written to "
-                "disk, so these changes were recorded by their key only."
-            )
-        box = QMessageBox(QMessageBox.Icon.Question, "Restore staged changes?", text, parent=self)
-        box.setObjectName("restoreQuestion")
-        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Discard them", QMessageBox.ButtonRole.DestructiveRole)
-        box.setDefaultButton(restore)
         workspace = self.workspace
-        box.buttonClicked.connect(
-            lambda button: self._recovered(workspace, recovery, recovered, button is restore)
+        ask_restore(
+            self,
+            recovery.profile,
+            recovered,
+            lambda restore: self._recovered(workspace, recovery, recovered, restore),
         )
-        box.open()
 
     def _recovered(
         self, workspace: Workspace, recovery: StagedWork, recovered: Recovered, restore: bool
@@ -378,31 +352,7 @@ class ChangesPanel(QWidget):
         self.applied.emit(applied.revision)
 
     def _confirm(self, plan: Plan, what: str) -> bool:
-        dialog = QDialog(self)
-        dialog.setObjectName("confirmDialog")
-        layout = QVBoxLayout(dialog)
-        if self.workspace.production:
-            dialog.setWindowTitle(f"{what.capitalize()} on PRODUCTION?")
-            question = f"This connection is marked production. {what.capitalize()}?"
-        else:
-            dialog.setWindowTitle("Undo the last apply?")
-            question = "Undo writes the values from before your last apply. Write this?"
-        label = QLabel(question)
-        label.setObjectName("confirmQuestion")
-        layout.addWidget(label)
-        view = QPlainTextEdit(diff_text(plan))
-        view.setObjectName("confirmDiff")
-        view.setReadOnly(True)
-        view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        layout.addWidget(view)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.button(QDialogButtonBox.StandardButton.Apply).clicked.connect(dialog.accept)
-        buttons.rejected.connect(dialog.reject)
-        layout.addWidget(buttons)
-        dialog.resize(640, 420)
-        return dialog.exec() == QDialog.DialogCode.Accepted
+        return confirm_plan(self, plan, what, production=self.workspace.production)
 
     def _apply_failed(self, exc: BaseException, what: str = "apply") -> None:
         self._refresh()
@@ -416,32 +366,8 @@ class ChangesPanel(QWidget):
             self.message.emit(text.split("\n", 1)[0])
 
     def _show_conflict(self, conflicts: tuple[Conflict, ...]) -> None:
-        """Say what changed, and offer to re-base the staged changes on it (non-modal)."""
-        lines = [
-            f"{display_segment(c.key)}\n    you saw:  {_show_value(c.expected)}\n"
-            f"    now:      {_show_value(c.actual)}"
-            for c in conflicts
-        ]
-        box = QMessageBox(
-            QMessageBox.Icon.Warning,
-            "Conflict: nothing was written",
-            "These keys changed in etcd since you staged your changes, so nothing was "
-            "written. Re-base keeps your new values and takes what etcd holds now as their "
-            "basis; the pending diff then shows your change against the current values. "
-            "Review it and apply again.\n\n" + "\n".join(lines),
-            QMessageBox.StandardButton.Close,
-            self,
-        )
-        box.setObjectName("conflictDialog")
-        rebase = box.addButton("Re-base on the current values", QMessageBox.ButtonRole.AcceptRole)
-        rebase.setObjectName("rebaseButton")
-        box.setDefaultButton(rebase)
         keys = [c.key for c in conflicts]
-        rebase.clicked.connect(lambda: self.rebase(keys))
-        # back to the window, whose Ctrl+Return applies: without a window manager to hand the
-        # focus back, X would leave it nowhere
-        box.finished.connect(lambda _: self.window().activateWindow())
-        box.open()
+        show_conflict(self, conflicts, lambda: self.rebase(keys))
 
     def rebase(self, keys: list[bytes]) -> None:
         """Re-read `keys` on a worker and base their staged changes on what etcd holds now."""
