@@ -49,6 +49,8 @@ def test_a_conflict_then_rebase_then_apply_writes_my_value_exactly_once(qtbot, w
     etcd_server.etcdctl("put", key, "theirs")
     qtbot.waitUntil(lambda: pending_rows(window)[0].startswith("⚠"), timeout=5000)
     assert pending_rows(window)[0].endswith("(changed in etcd)"), "flagged before apply"
+    # the editor follows the watch too: the staged text is in the pending list, not lost
+    qtbot.waitUntil(lambda: window.editor.text.toPlainText() == "theirs", timeout=5000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert window.grab().save(str(SCREENSHOTS / "pending-flagged.png"))
 
