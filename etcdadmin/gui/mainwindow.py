@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -216,11 +217,18 @@ class MainWindow(QMainWindow):
 
     def connect_endpoints(self, endpoints: str, name: str = "", read_only: bool = False) -> None:
         """Connect to `endpoints` given on the command line, remembered as a profile (named
-        `name`, or after the endpoints) so that the next start without them opens it again."""
-        profile = ConnectionProfile(
-            name=name or endpoints, endpoints=endpoints, read_only=read_only
-        )
+        `name`, or after the endpoints) so that the next start without them opens it again.
+
+        A profile of that name keeps what it says beyond the endpoints (production, TLS, user):
+        a command line must not quietly turn a production profile into a plain one."""
+        name = name or endpoints
+        profile = ConnectionProfile(name=name, endpoints=endpoints, read_only=read_only)
         try:
+            if name in self.store.names():
+                stored = self.store.load(name)
+                profile = dataclasses.replace(
+                    stored, endpoints=endpoints, read_only=stored.read_only or read_only
+                )
             self.store.save(profile, store_password=False)
         except EtcdAdminError as exc:  # connect all the same; only the remembering failed
             self.show_message(describe(exc))

@@ -306,7 +306,7 @@ def test_etcd_stopped_then_started_shows_one_state_and_an_apply_works_again(
 
 
 def test_an_endpoints_connection_is_remembered_as_a_profile(qtbot, etcd_server, tmp_path):
-    from etcdadmin.gui.connections.profiles import ProfileStore
+    from etcdadmin.gui.connections.profiles import ConnectionProfile, ProfileStore
     from etcdadmin.gui.mainwindow import MainWindow
 
     store = ProfileStore(tmp_path / "profiles.json")
@@ -320,6 +320,12 @@ def test_an_endpoints_connection_is_remembered_as_a_profile(qtbot, etcd_server, 
     second = MainWindow(store=ProfileStore(tmp_path / "profiles.json"))
     qtbot.addWidget(second)
     assert second.profiles.currentText() == etcd_server.endpoint, "reopened next time"
+
+    store.save(ConnectionProfile("prod", "127.0.0.1:1", production=True))
+    second.connect_endpoints(etcd_server.endpoint, "prod")
+    assert not second.banner.isHidden(), "a named production profile stays production"
+    assert store.load("prod").production and store.load("prod").endpoints == etcd_server.endpoint
+    second.connections.close_session()
 
 
 def test_export_asks_before_writing_secret_values_and_writes_the_file_0600(
