@@ -34,11 +34,7 @@ def run_window(endpoints: str | None, name: str = "", read_only: bool = False) -
     window = MainWindow()
     window.show()
     if endpoints:
-        from etcdadmin.gui.connections.profiles import ConnectionProfile
-
-        window.connect_profile(
-            ConnectionProfile(name=name or endpoints, endpoints=endpoints, read_only=read_only)
-        )
+        window.connect_endpoints(endpoints, name, read_only)
     else:
         window.start()
     return int(app.exec())

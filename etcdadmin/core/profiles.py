@@ -11,13 +11,13 @@ import contextlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.etcd import ConnectionSettings
+from etcdadmin.core.private_file import write_private
 
 log = logging.getLogger(__name__)
 
@@ -119,19 +119,7 @@ class ProfileStore:
     def _write(self, profiles: dict[str, dict[str, Any]]) -> None:
         text = json.dumps({"format": _FORMAT, "profiles": profiles}, indent=2, sort_keys=True)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=".profiles-", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    os.fchmod(handle.fileno(), 0o600)
-                    handle.write(text + "\n")
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
+            write_private(self.path, text + "\n")
         except OSError as exc:
             raise ProfileError(
                 f"cannot write the profiles file {self.path}: {exc.strerror}"

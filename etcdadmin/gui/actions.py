@@ -1,8 +1,10 @@
 """The window's action table: toolbar buttons, menus and shortcuts, in one place.
 
-Each row names a slot on the window; `install_actions` builds the toolbar, the Keys and
+Each row names a slot on the window; `install_actions` builds the toolbar, the File, Keys and
 Directory menus and the shortcuts that have no button. Object names are stable: tests and
-screen readers find actions by them.
+screen readers find actions by them. A toolbar action listed in a menu too shows its shortcut
+there after a tab, as text only: the same shortcut on two actions would be ambiguous, and Qt
+then fires neither.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ class ActionSpec:
 def action_table(window: MainWindow) -> list[ActionSpec]:
     keys, directory = "&Keys", "&Directory"
     return [
+        ActionSpec("&File", "Connect\tCtrl+K", None, window.connect_selected, "connectMenuAction"),
+        ActionSpec("&File", "New connection…\tCtrl+N", None, window.connections.new_profile,
+                   "newProfileMenuAction"),
+        ActionSpec("&File", "Reload\tF5", None, window.reload, "reloadMenuAction"),
+        # Not StandardKey.Quit: it maps to no key at all on some platforms (offscreen, here).
+        ActionSpec("&File", "Quit", "Ctrl+Q", window.quit, "quitAction"),
         ActionSpec("toolbar", "Connect", "Ctrl+K", window.connect_selected, "connectAction",
                    "Connect (Ctrl+K)"),
         ActionSpec("toolbar", "New…", "Ctrl+N", window.connections.new_profile,
@@ -49,14 +57,19 @@ def action_table(window: MainWindow) -> list[ActionSpec]:
                    window.editor.stage_delete, "deleteAction"),
         ActionSpec(keys, "Apply pending changes", "Ctrl+Return", window.changes.apply,
                    "applyAction"),
-        ActionSpec(directory, "Compare…", None, window.compare, "compareMenuAction"),
+        ActionSpec(directory, "Compare…\tCtrl+D", None, window.compare, "compareMenuAction"),
         ActionSpec(directory, "Import YAML into directory…", None, window.import_yaml,
                    "importAction"),
         ActionSpec(directory, "Export directory as YAML…", None, window.export_yaml,
                    "exportAction"),
-        ActionSpec("", "Find", QKeySequence.StandardKey.Find, window.tree.search.setFocus),
-        ActionSpec("", "Stage", QKeySequence.StandardKey.Save, window.editor.stage),
-        ActionSpec("", "Undo", QKeySequence.StandardKey.Undo, window.changes.undo),
+        ActionSpec(keys, "Find key…", QKeySequence.StandardKey.Find,
+                   window.tree.search.setFocus, "findAction"),
+        # Not Ctrl+E: on X11 a focused line edit takes it (end of line), so it never fired.
+        ActionSpec(keys, "Edit value", "Ctrl+Shift+E", window.edit_value, "editValueAction"),
+        ActionSpec(keys, "Stage change", QKeySequence.StandardKey.Save, window.editor.stage,
+                   "stageAction"),
+        ActionSpec(keys, "Undo last apply…", QKeySequence.StandardKey.Undo, window.changes.undo,
+                   "undoAction"),
     ]  # fmt: skip
 
 

@@ -6,7 +6,7 @@ import logging
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from etcdadmin.core.errors import EtcdAdminError
+from etcdadmin.core.errors import EtcdAdminError, EtcdUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -24,3 +24,21 @@ def show_error(parent: QWidget | None, title: str, exc: BaseException | str) -> 
     box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("errorDialog")
     box.open()
+
+
+def not_written(exc: BaseException, what: str) -> str:
+    """A failed apply or undo in the operator's words: what happened, then what to do.
+
+    The connection's own message names the internal step ("while trying to read the current
+    revision"); the operator needs to know that nothing changed and what keeps their work.
+    """
+    if what == "undo":
+        done, keep = "Nothing was undone", "Undo again"
+    else:
+        done, keep = "Your changes were not written", "They are still staged: apply again"
+    if isinstance(exc, EtcdUnavailable):
+        return (
+            f"{done}: etcd did not answer. {keep} once the status bar says connected "
+            f"again.\n\nDetails: {exc}"
+        )
+    return f"{done}. {describe(exc)}"

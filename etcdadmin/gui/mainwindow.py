@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -9,14 +10,16 @@ from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDockWidget,
-    QLabel,
     QMainWindow,
+    QMessageBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from etcdadmin.core.changes.recovery import StagedWork
+from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.local.sandbox import Sandbox
 from etcdadmin.core.tree.directories import parent_directory
 from etcdadmin.core.tree.index import KeyIndex
@@ -27,11 +30,13 @@ from etcdadmin.gui.changes.panel import ChangesPanel
 from etcdadmin.gui.cluster.panel import ClusterPanel
 from etcdadmin.gui.compare.dialog import CompareDialog
 from etcdadmin.gui.compare.transfer import export_yaml, import_yaml
+from etcdadmin.gui.connections.indicator import ConnectionIndicator
 from etcdadmin.gui.connections.lifecycle import ConnectionLifecycle
 from etcdadmin.gui.connections.picker import ProfilePicker
 from etcdadmin.gui.connections.profiles import ConnectionProfile, ProfileStore
 from etcdadmin.gui.editor.newkey import stage_new_key, stage_rename
 from etcdadmin.gui.editor.panel import EditorPanel
+from etcdadmin.gui.errors import describe
 from etcdadmin.gui.history.panel import HistoryPanel
 from etcdadmin.gui.icons import icon
 from etcdadmin.gui.session import Session
@@ -51,6 +56,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("etcdadmin")
         self.setWindowIcon(icon("etcdadmin"))
         self.store = store or ProfileStore()
+        # Set while a close waits for the apply the operator chose in the close question.
+        self.close_after_apply = False
         self.connections = ConnectionLifecycle(self, self.store, sandbox_dir)
 
         self.model = KeyTreeModel({"dir": icon("folder"), "key": icon("key")})
@@ -62,17 +69,14 @@ class MainWindow(QMainWindow):
         self.cluster = ClusterPanel()
         self.profiles = ProfilePicker(self.store)
 
+        self.status = StatusLine(self.statusBar(), self)
+        self.indicator = ConnectionIndicator(self, self.status)
+        self.banner = self.indicator.banner
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
-        self.banner = QLabel("")
-        self.banner.setObjectName("productionBanner")
-        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.banner.setStyleSheet(
-            "background: #c0392b; color: white; font-weight: bold; padding: 4px;"
-        )
-        self.banner.hide()
-        layout.addWidget(self.banner)
+        layout.addWidget(self.indicator.banner)
+        layout.addWidget(self.indicator.unreachable)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.tree)
         self.tabs = QTabWidget()
@@ -92,7 +96,6 @@ class MainWindow(QMainWindow):
         dock.setWidget(self.changes)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
 
-        self.status = StatusLine(self.statusBar(), self)
         self.connection_label = self.status.connection_label
         self.revision_label = self.status.revision_label
         self.actions_by_name = install_actions(self)
@@ -109,11 +112,16 @@ class MainWindow(QMainWindow):
         self.connections.busy.connect(
             lambda busy: self.show_message("starting the local sandbox etcd …") if busy else None
         )
-        self.connections.unavailable.connect(lambda: self.connection_label.setText("not connected"))
+        self.connections.unavailable.connect(
+            lambda: self.status.set_connection("not connected", place="")
+        )
         self.tree.key_selected.connect(self._key_selected)
         self.tree.directory_selected.connect(self.agents.set_directory)
         self.editor.staged.connect(self.changes.stage)
         self.history.staged.connect(self.changes.stage)
+        self.changes.discarded.connect(self.editor.discarded)
+        self.changes.applied.connect(self._applied)
+        self.changes.failed.connect(self._apply_failed)
         for panel in (self.editor, self.changes, self.history, self.agents, self.cluster):
             panel.message.connect(self.show_message)
 
@@ -129,11 +137,50 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if len(self.changes.changes):
+            # Staged work is never dropped by a close: the operator says what happens to it.
+            event.ignore()
+            self._ask_before_close()
+            return
         settings = QSettings("etcdadmin", "etcdadmin")
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
         self.connections.close()
         super().closeEvent(event)
+
+    def _ask_before_close(self) -> None:
+        count = len(self.changes.changes)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Close with staged changes?",
+            f"{count} change{'s are' if count != 1 else ' is'} staged and not applied. Apply "
+            "them before closing, discard them, or cancel and keep working?",
+            parent=self,
+        )
+        box.setObjectName("closeQuestion")
+        apply = box.addButton("Apply and close", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard and close", QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+
+        def answered(button: object) -> None:
+            if button is apply:
+                self.close_after_apply = True
+                self.changes.apply()
+            elif button is discard:
+                self.changes.discard()
+                self.close()
+
+        box.buttonClicked.connect(answered)
+        box.open()
+
+    def quit(self) -> None:
+        """File → Quit: the same as closing the window (staged changes are asked about)."""
+        self.close()
+
+    def _apply_failed(self) -> None:
+        # the apply chosen on close wrote nothing: stay open, the changes are still staged
+        self.close_after_apply = False
 
     # -- the connection ---------------------------------------------------------------------
 
@@ -168,34 +215,43 @@ class MainWindow(QMainWindow):
     def reload(self) -> None:
         self.connections.reconnect()
 
+    def connect_endpoints(self, endpoints: str, name: str = "", read_only: bool = False) -> None:
+        """Connect to `endpoints` given on the command line, remembered as a profile (named
+        `name`, or after the endpoints) so that the next start without them opens it again.
+
+        A profile of that name keeps what it says beyond the endpoints (production, TLS, user):
+        a command line must not quietly turn a production profile into a plain one."""
+        name = name or endpoints
+        profile = ConnectionProfile(name=name, endpoints=endpoints, read_only=read_only)
+        try:
+            if name in self.store.names():
+                stored = self.store.load(name)
+                profile = dataclasses.replace(
+                    stored, endpoints=endpoints, read_only=stored.read_only or read_only
+                )
+            self.store.save(profile, store_password=False)
+        except EtcdAdminError as exc:  # connect all the same; only the remembering failed
+            self.show_message(describe(exc))
+        self.profiles.fill()
+        self.connect_profile(profile)
+
     def _connected(self, session: Session, profile: ConnectionProfile) -> None:
         self.profiles.show_profile(profile.name)
         session.load_started.connect(self._load_started)
         session.page_loaded.connect(self._page_loaded)
         session.keys_changed.connect(self._keys_changed)
-        session.revision_changed.connect(
-            lambda revision: self.revision_label.setText(f"revision {revision}")
-        )
+        session.revision_changed.connect(self.status.set_revision)
         session.failed.connect(self._session_failed)
-        session.recovered.connect(lambda: self.show_message("connection restored"))
+        session.recovered.connect(self._session_recovered)
         self.editor.set_session(session)
         self.tree.session = session
-        self.changes.set_session(session, profile.production, profile.read_only)
+        # the sandbox is throw-away: its staged changes are not kept for a next start
+        recovery = None if profile.sandbox else StagedWork(profile.name)
+        self.changes.set_session(session, profile.production, profile.read_only, recovery)
         self.history.set_session(session)
         self.agents.set_session(session)
         self.cluster.set_session(session, profile.read_only)
-        flags = [
-            flag
-            for flag, on in (("PRODUCTION", profile.production), ("read-only", profile.read_only))
-            if on
-        ]
-        where = session.settings.describe()
-        self.banner.setVisible(profile.production)
-        self.banner.setText(f"PRODUCTION: {profile.name} ({where}) — writes ask first")
-        self.connection_label.setText(
-            f"{profile.name} · {where}" + (f" · {' · '.join(flags)}" if flags else "")
-        )
-        self.setWindowTitle(f"etcdadmin — {profile.name}")
+        self.indicator.connected(session, profile)
 
     def _disconnected(self) -> None:
         # a compare dialog holds the session it was opened on: it must not stage across
@@ -204,6 +260,7 @@ class MainWindow(QMainWindow):
             dialog.deleteLater()
         # nothing may still plan or apply on the closed session (the window may be closing)
         self.changes.set_session(None, production=False, read_only=False)
+        self.indicator.disconnected()
         self.model.reset()
 
     # -- session signals --------------------------------------------------------------------
@@ -217,12 +274,25 @@ class MainWindow(QMainWindow):
         if last:
             log.info("%d keys loaded at revision %d", loaded, revision)
             self.status.load_finished()
+            self.indicator.loaded()
             self.show_message(f"{loaded:,} keys loaded at revision {revision}")
         else:
             self.show_message(f"loading keys … {loaded:,}")
 
+    def _applied(self, revision: int) -> None:
+        if self.close_after_apply and not len(self.changes.changes):
+            self.close()
+            return
+        # The watch reports the operator's own write too, a coalescing window later; a restore
+        # staged from History in between would be guarded by the value before this apply.
+        if self.history.key is not None:
+            self.history.keys_changed({self.history.key})
+
     def _keys_changed(self, changed: set[bytes]) -> None:
         self.model.keys_changed(changed)
+        self.changes.keys_changed(changed)
+        self.history.keys_changed(changed)
+        self.agents.keys_changed(changed)
         if self.editor.key is not None and self.editor.key in changed:
             self.editor.changed_elsewhere()
             self.show_message(f"{display_segment(self.editor.key)} changed in etcd")
@@ -230,7 +300,11 @@ class MainWindow(QMainWindow):
     def _session_failed(self, message: str) -> None:
         self.status.set_busy(False)
         self.show_message(message)
-        self.connection_label.setText(f"{self.profile.name if self.profile else ''} · unreachable")
+        self.indicator.failed(message)
+
+    def _session_recovered(self) -> None:
+        self.indicator.recovered()
+        self.show_message("connected again")
 
     # -- selection and the actions on it ----------------------------------------------------
 
@@ -245,6 +319,10 @@ class MainWindow(QMainWindow):
             return directory
         key = self.model.key_at(index)
         return (parent_directory(key) if key else None) or b""
+
+    def edit_value(self) -> None:
+        self.tabs.setCurrentWidget(self.editor)
+        self.editor.focus_value()
 
     def new_key(self) -> None:
         if self.session is None or self.changes.workspace.read_only:
@@ -271,4 +349,9 @@ class MainWindow(QMainWindow):
             return
         dialog = CompareDialog(self, self.session, self.model.index_data)
         dialog.staged.connect(self.changes.stage)
+        dialog.apply_requested.connect(self.changes.apply)
+        directory = self._current_directory()
+        if directory:
+            dialog.left.setCurrentText(display_segment(directory))
         dialog.show()
+        dialog.compare()

@@ -14,6 +14,11 @@ BUSY_DELAY_MS = 500
 class StatusLine(QObject):
     """Permanent widgets on a QStatusBar; `loading` keeps the indicator up through a key load.
 
+    The connection is shown once, in `connection_label`: where (profile and endpoints), the
+    member that answers, and one state (connecting, connected, unreachable) that every change
+    of the session goes through `set_connection` to update; `revision_label` the newest
+    revision seen.
+
     A QObject owned by the window so that its connection to the process-wide `activity`
     ends with the window.
 
@@ -28,12 +33,19 @@ class StatusLine(QObject):
         self.revision_label = QLabel("")
         self.revision_label.setObjectName("revisionLabel")
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(160)
+        self.progress.setObjectName("busyIndicator")
+        # A busy bar, not a measure: narrow and without its "%" text, so that showing it does
+        # not squeeze the message on the left.
+        self.progress.setMaximumWidth(80)
+        self.progress.setTextVisible(False)
         self.progress.setRange(0, 0)
         self.progress.hide()
-        status.addPermanentWidget(self.progress)
         status.addPermanentWidget(self.connection_label)
         status.addPermanentWidget(self.revision_label)
+        status.addPermanentWidget(self.progress)
+        self.place = ""
+        self.member = ""
+        self.state = "not connected"
         self.loading = False
         self._busy_timer = QTimer(self)
         self._busy_timer.setSingleShot(True)
@@ -43,6 +55,28 @@ class StatusLine(QObject):
 
     def show_message(self, text: str) -> None:
         self.status.showMessage(text, 10_000)
+        # the whole line stays readable on hover even when the window is narrow
+        self.status.setToolTip(text)
+
+    def set_connection(
+        self, state: str, *, place: str | None = None, member: str | None = None
+    ) -> None:
+        """The one connection state; `place` (a new connection) clears the member shown."""
+        if place is not None:
+            self.place, self.member = place, ""
+            self.revision_label.setText("")
+        if member is not None:
+            self.member = member
+        self.state = state
+        parts = [self.place] if self.place else []
+        if self.member:
+            parts.append(f"member {self.member}")
+        parts.append(state)
+        self.connection_label.setText(" · ".join(parts))
+        self.connection_label.setToolTip(self.connection_label.text())
+
+    def set_revision(self, revision: int) -> None:
+        self.revision_label.setText(f"revision {revision}")
 
     def set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)

@@ -48,6 +48,7 @@ def etcdctl_get(server, key: str) -> dict | None:
         "value": base64.b64decode(kv.get("value", "")),
         "mod_revision": kv["mod_revision"],
         "lease": kv.get("lease", 0),
+        "version": kv["version"],
     }
 
 

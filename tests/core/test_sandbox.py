@@ -175,13 +175,13 @@ def test_the_example_is_seeded_only_into_an_empty_key_space(make_sandbox):
     with EtcdConnection(ConnectionSettings((endpoint,))) as conn:
         assert seed_example(conn) is True
 
-        diff = compare_directories(conn, b"registry-test/", b"registry-production-1.0/")
+        diff = compare_directories(conn, b"example-test/", b"example-production/")
         statuses = {entry.relative: entry.status for entry in diff.entries}
         assert statuses[b"log/level"] == "different"
         assert statuses[b"redis/addr"] == "only_right"
         assert statuses[b"storage/delete/enabled"] == "only_left"
         assert diff.identical > len(diff.entries)
-        assert "addr: :5000" in export_directory(conn, b"registry-test/")
+        assert "addr: :5000" in export_directory(conn, b"example-test/")
 
         before = conn.read_prefix(b"")
         assert seed_example(conn) is False

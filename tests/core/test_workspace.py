@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
-from etcdadmin.core.changes import ChangeConflict, Plan, SetValue, Workspace
+from etcdadmin.core.changes import ChangeConflict, Plan, SetValue, Workspace, read_current
 from etcdadmin.core.errors import ReadOnlyConnection
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
-from tests.core.test_changes import etcdctl_value
+from tests.core.test_changes import etcdctl_get, etcdctl_value
 
 
 @pytest.fixture
@@ -128,3 +128,76 @@ def test_changes_staged_while_an_apply_runs_stay_staged(etcd_server, conn, prefi
     assert list(workspace.staged) == [later]
     assert etcdctl_value(etcd_server, f"{prefix}a") == b"1"
     assert etcdctl_value(etcd_server, f"{prefix}b") is None
+
+
+def test_staging_a_staged_key_again_replaces_its_row_and_keeps_the_first_guard(
+    etcd_server, conn, prefix
+):
+    key = f"{prefix}a".encode()
+    seen = conn.put(key, "seen")
+    workspace = Workspace()
+    workspace.stage(SetValue(key, b"first try", seen))
+    etcd_server.etcdctl("put", f"{prefix}a", "theirs")
+    now = conn.get(key).mod_revision
+    workspace.stage(SetValue(key, b"second try", now))
+    assert len(workspace.staged) == 1
+    assert workspace.staged[0] == SetValue(key, b"second try", seen), "the first guard is kept"
+    with pytest.raises(ChangeConflict):
+        workspace.apply(conn)
+
+    workspace.stage(SetValue(key, b"after reading it", now), reread=True)
+    assert len(workspace.staged) == 1
+    assert workspace.apply(conn) is not None
+    assert etcdctl_value(etcd_server, f"{prefix}a") == b"after reading it"
+
+
+def test_restoring_the_same_key_twice_leaves_one_row(etcd_server, conn, prefix):
+    from etcdadmin.core.changes.history import key_history, restore_change
+
+    key = f"{prefix}password".encode()
+    for value in ("v1", "v2", "v3"):
+        conn.put(key, value)
+    history, current = key_history(conn, key), conn.get(key)
+    workspace = Workspace()
+    oldest = history.versions[-1]
+    workspace.stage(restore_change(history.versions[1], current))
+    workspace.stage(restore_change(oldest, current))
+    assert len(workspace.staged) == 1
+    workspace.apply(conn)
+    assert etcdctl_value(etcd_server, f"{prefix}password") == b"v1"
+
+
+def test_rebase_after_a_conflict_keeps_my_values_and_a_later_apply_writes_once(
+    etcd_server, conn, prefix
+):
+    a, b = f"{prefix}a".encode(), f"{prefix}b".encode()
+    workspace = Workspace()
+    workspace.stage(SetValue(a, b"mine", conn.put(a, "seen")))
+    workspace.stage(SetValue(b, b"mine too", 0))
+    etcd_server.etcdctl("put", f"{prefix}a", "theirs")
+    with pytest.raises(ChangeConflict) as conflict:
+        workspace.apply(conn)
+
+    rows = workspace.rebase(read_current(conn, [c.key for c in conflict.value.conflicts]))
+    assert rows == [0]
+    plan = workspace.plan(conn)
+    assert plan.stale == ()
+    assert [(s.before.value if s.before else None, s.after) for s in plan.steps] == [
+        (b"theirs", b"mine"),
+        (None, b"mine too"),
+    ], "the diff is against what etcd holds now"
+    assert workspace.apply(conn) is not None
+    found = etcdctl_get(etcd_server, f"{prefix}a")
+    assert found is not None and found["value"] == b"mine"
+    assert found["version"] == 3, "seen, theirs, mine: written exactly once"
+    assert len(workspace.staged) == 0
+
+
+def test_undo_asks_with_its_plan_when_asked_to_on_any_connection(etcd_server, conn, prefix):
+    operator = Operator(answer=False)
+    workspace = Workspace(confirm=operator, ask_before_undo=True)
+    workspace.stage(SetValue(f"{prefix}a".encode(), b"1", 0))
+    assert workspace.apply(conn) is not None
+    assert workspace.undo(conn) is None
+    assert operator.asked == [("undo", [f"{prefix}a".encode()])], "apply did not ask, undo did"
+    assert etcdctl_value(etcd_server, f"{prefix}a") == b"1"

@@ -14,6 +14,8 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 _CONFIG_HOME = tempfile.mkdtemp(prefix="etcdadmin-gui-config-")
 os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
+# Nor may staged changes kept for recovery land in the user's data directory.
+os.environ["ETCDADMIN_DATA_DIR"] = tempfile.mkdtemp(prefix="etcdadmin-gui-data-")
 
 from etcdadmin.gui.connections.profiles import ConnectionProfile  # noqa: E402
 from etcdadmin.gui.mainwindow import MainWindow  # noqa: E402
@@ -27,12 +29,15 @@ SCREENSHOTS = Path(
 
 
 @pytest.fixture
-def window(qtbot, tmp_path: Path) -> Iterator[MainWindow]:
+def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:
+    # each test's staged changes are kept apart: one test's leftovers are not offered to the next
+    monkeypatch.setenv("ETCDADMIN_DATA_DIR", str(tmp_path / "data"))
     win = MainWindow(sandbox_dir=tmp_path / "sandbox")
     qtbot.addWidget(win)
     win.resize(1400, 850)
     win.show()
     yield win
+    win.changes.discard()  # a close with staged changes asks, and a test has nobody to answer
     win.close()
 
 

@@ -12,6 +12,7 @@ from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from etcdadmin.core.local.example import seed_example
 from etcdadmin.gui.connections.profiles import ConnectionProfile
 from tests.gui.conftest import SCREENSHOTS, connect
+from tests.gui.dialogs import answer_next_dialog
 from tests.stack.procs import free_port
 
 
@@ -68,6 +69,7 @@ def test_browse_and_edit_several_keys_applied_as_one_transaction(qtbot, window, 
     mods = {kv["mod_revision"] for kv in json.loads(revisions)["kvs"]}
     assert len(mods) == 1, "both edits carry the one transaction's revision"
 
+    answer_next_dialog("Apply", [])
     with qtbot.waitSignal(window.changes.applied, timeout=10_000):
         window.changes.undo()
     assert etcd_value(etcd_server, f"{top}/http/addr") == ":5000"
@@ -75,17 +77,12 @@ def test_browse_and_edit_several_keys_applied_as_one_transaction(qtbot, window, 
 
 
 def test_a_conflicting_edit_from_etcdctl_is_shown_and_nothing_is_written(
-    qtbot, window, etcd_server, monkeypatch
+    qtbot, window, etcd_server
 ):
     top = unique("conflict")
     etcd_server.etcdctl("put", f"{top}/a", "1")
     etcd_server.etcdctl("put", f"{top}/b", "1")
     connect(qtbot, window, etcd_server.endpoint)
-    shown: list[str] = []
-    monkeypatch.setattr(
-        "etcdadmin.gui.changes.panel.show_error",
-        lambda parent, title, text: shown.append(f"{title}\n{text}"),
-    )
     open_key(qtbot, window, f"{top}/a")
     window.editor.text.setPlainText("mine")
     window.editor.stage()
@@ -95,9 +92,9 @@ def test_a_conflicting_edit_from_etcdctl_is_shown_and_nothing_is_written(
     etcd_server.etcdctl("put", f"{top}/a", "theirs")
 
     window.changes.apply()
-    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
-    assert "nothing was written" in shown[0]
-    assert "theirs" in shown[0] and f"{top}/a" in shown[0]
+    shown = conflict_dialog(qtbot, window).text()
+    assert "nothing was written" in shown
+    assert "theirs" in shown and f"{top}/a" in shown
     assert etcd_value(etcd_server, f"{top}/a") == "theirs"
     assert etcd_value(etcd_server, f"{top}/b") == "1", "the other edit was not written either"
     assert len(window.changes.changes) == 2, "the staged changes are kept for review"
@@ -188,9 +185,9 @@ def test_screenshots_of_the_main_views(qtbot, window, private_etcd):
     with EtcdConnection(ConnectionSettings((private_etcd.endpoint,))) as conn:
         seed_example(conn)
         for addr in ("0.0.0.0:5000", "127.0.0.1:5000"):  # a little history to show
-            conn.put("registry-test/http/addr", addr)
+            conn.put("example-test/http/addr", addr)
         conn.put(
-            "/etcdadmin/agents/registry-test/registry-host-1",
+            "/etcdadmin/agents/example-test/registry-host-1",
             json.dumps(
                 {
                     "agent_id": "registry-host-1",
@@ -203,8 +200,8 @@ def test_screenshots_of_the_main_views(qtbot, window, private_etcd):
         )
     connect(qtbot, window, private_etcd.endpoint, name="sandbox")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    open_key(qtbot, window, "registry-test/http/addr")
-    window.tree.view.expandRecursively(window.model.find(b"registry-test"))
+    open_key(qtbot, window, "example-test/http/addr")
+    window.tree.view.expandRecursively(window.model.find(b"example-test"))
     window.editor.text.setPlainText(":5001")
     window.editor.stage()
     qtbot.waitUntil(lambda: ":5001" in window.changes.diff.toPlainText())
@@ -213,7 +210,7 @@ def test_screenshots_of_the_main_views(qtbot, window, private_etcd):
     qtbot.waitUntil(lambda: window.history.list.count() == 3, timeout=10_000)
     window.history.list.setCurrentRow(2)
     assert window.grab().save(str(SCREENSHOTS / "history.png"))
-    window.tree.view.setCurrentIndex(window.model.find(b"registry-test"))
+    window.tree.view.setCurrentIndex(window.model.find(b"example-test"))
     window.tabs.setCurrentWidget(window.agents)
     qtbot.waitUntil(lambda: window.agents.table.rowCount() == 1, timeout=10_000)
     assert window.grab().save(str(SCREENSHOTS / "agents.png"))
@@ -268,7 +265,12 @@ def test_a_new_user_gets_a_working_local_sandbox_that_stops_with_the_window(qtbo
     assert window.profiles.currentText() == "Local sandbox"
     window.start()
     qtbot.waitUntil(lambda: "keys loaded" in window.statusBar().currentMessage(), timeout=30_000)
-    assert {"registry-test", "registry-production-1.0"} <= set(top_level_names(window))
+    assert set(top_level_names(window)) == {"example-test", "example-production"}
+    for where in (window.windowTitle(), window.banner.text(), window.connection_label.text()):
+        assert "sandbox (local, throw-away)" in where, where
+    assert window.banner.isVisible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert window.grab().save(str(SCREENSHOTS / "sandbox.png"))
     pid = window.sandbox.pid
     assert pid is not None
     window.close()
@@ -317,7 +319,7 @@ def test_compaction_asks_first_and_then_discards_earlier_history(
 
 
 def test_an_edit_in_progress_survives_a_change_elsewhere_and_then_conflicts(
-    qtbot, window, etcd_server, monkeypatch
+    qtbot, window, etcd_server
 ):
     key = f"{unique('editing')}/value"
     etcd_server.etcdctl("put", key, "original")
@@ -328,13 +330,15 @@ def test_an_edit_in_progress_survives_a_change_elsewhere_and_then_conflicts(
     etcd_server.etcdctl("put", key, "theirs")
     qtbot.waitUntil(lambda: "changed in etcd" in window.editor.error.text(), timeout=5000)
     assert window.editor.text.toPlainText() == "original + my edit"
-    shown: list[str] = []
-    monkeypatch.setattr(
-        "etcdadmin.gui.changes.panel.show_error", lambda p, t, x: shown.append(str(x))
-    )
     window.editor.stage()
     window.changes.apply()
-    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
+    conflict_dialog(qtbot, window)
     assert etcd_value(etcd_server, key) == "theirs"
     window.editor.revert()
     qtbot.waitUntil(lambda: window.editor.text.toPlainText() == "theirs", timeout=5000)
+
+
+def conflict_dialog(qtbot, win):
+    from tests.gui.test_operator_flows import conflict_dialog as shown
+
+    return shown(qtbot, win)

@@ -23,7 +23,7 @@ from etcdadmin.core.changes.commands import (
     RenameKey,
     SetValue,
 )
-from etcdadmin.core.changes.workspace import Batch, NothingToDo, Workspace
+from etcdadmin.core.changes.workspace import Batch, NothingToDo, Workspace, read_current
 
 __all__ = [
     "MAX_TXN_OPS",
@@ -45,4 +45,5 @@ __all__ = [
     "TooManyOperations",
     "Workspace",
     "apply_plan",
+    "read_current",
 ]

@@ -147,6 +147,26 @@ class ChangeSet:
     def add(self, change: PendingChange) -> None:
         self._changes.append(change)
 
+    def position(self, change: PendingChange) -> int | None:
+        """The row of a staged change naming the same keys as `change` (None: none)."""
+        keys = change.keys()
+        return next((i for i, c in enumerate(self._changes) if c.keys() == keys), None)
+
+    def replace(self, index: int, change: PendingChange) -> None:
+        self._changes[index] = change
+
+    def rows_touching(self, keys: Iterable[bytes]) -> list[int]:
+        """Rows whose change reads or writes one of `keys` (a directory change: any key in it)."""
+        wanted = set(keys)
+        rows = []
+        for i, change in enumerate(self._changes):
+            singles, prefixes = change._reads()
+            if wanted.intersection(singles) or any(
+                key.startswith(prefix) for key in wanted for prefix in prefixes
+            ):
+                rows.append(i)
+        return rows
+
     def remove(self, index: int) -> PendingChange:
         return self._changes.pop(index)
 
@@ -233,6 +253,7 @@ def apply_plan(conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_O
     or a key changed since, and `TooManyOperations` when one transaction cannot hold it.
     """
     if plan.stale:
+        log.info("apply refused: %d staged changes no longer match etcd", len(plan.stale))
         raise ChangeConflict(
             _conflict_message("staged changes no longer match etcd", plan.stale), plan.stale
         )

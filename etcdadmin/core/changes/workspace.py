@@ -4,7 +4,14 @@ A `Workspace` belongs to one connection. It holds the staged `ChangeSet`, the un
 what was applied through it, and two flags from the connection's profile: a read-only
 connection stages and writes nothing (`ReadOnlyConnection`), and a production one asks the
 caller's `confirm(plan, what)` before every apply AND every undo, with the plan in hand so the
-operator decides on what will really be written.
+operator decides on what will really be written. `ask_before_undo` asks before every undo on
+any connection (the desktop client: an undo writes what nobody staged or reviewed).
+
+One staged change per key: staging a change that names the keys of a staged one replaces it
+in its row. The replacement keeps the revision guard of the FIRST stage (what the operator saw
+when they decided to change the key) unless the caller says the operator re-read the key; a
+conflict is resolved by `rebase`, which takes the re-read revisions as the new guards and keeps
+the operator's new values.
 
 Apply and undo are split in steps so that a GUI can run the etcd calls on a worker and ask on
 its own thread: `begin_apply`/`begin_undo` take a `Batch` (a snapshot: changes staged while it
@@ -14,14 +21,16 @@ records the result. `apply` and `undo` run the same steps in one call (the CLI, 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from etcdadmin.core.changes.changeset import Applied, ChangeSet, Plan
 from etcdadmin.core.changes.commands import PendingChange
 from etcdadmin.core.errors import EtcdAdminError, ReadOnlyConnection
 from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.etcd.keyvalue import KeyValue
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,24 @@ class NothingToDo(EtcdAdminError):
 def _refuse(plan: Plan, what: str) -> bool:
     """The default for a production connection nobody can be asked about: never write."""
     return False
+
+
+# Commands guarded by the revision of the one key they change (SetValue, DeleteKey, RenameKey
+# by its old name); directory commands have no such guard and are replaced whole.
+_GUARD = "expected_mod_revision"
+
+
+def _guarded_key(change: PendingChange) -> bytes | None:
+    return change.keys()[0] if hasattr(change, _GUARD) else None
+
+
+def _with_guard(change: PendingChange, revision: int | None) -> PendingChange:
+    return dataclasses.replace(change, **{_GUARD: revision})  # type: ignore[type-var]
+
+
+def read_current(conn: EtcdConnection, keys: Iterable[bytes]) -> dict[bytes, KeyValue | None]:
+    """The keys as etcd holds them now, for `Workspace.rebase` (run it off the UI thread)."""
+    return {key: conn.get(key) for key in dict.fromkeys(keys)}
 
 
 @dataclass(frozen=True)
@@ -60,19 +87,57 @@ class Workspace:
     """Staged changes, the undo stack and the read-only/production policy of one connection."""
 
     def __init__(
-        self, *, read_only: bool = False, production: bool = False, confirm: Confirm = _refuse
+        self,
+        *,
+        read_only: bool = False,
+        production: bool = False,
+        confirm: Confirm = _refuse,
+        ask_before_undo: bool = False,
     ) -> None:
         self.read_only = read_only
         self.production = production
+        self.ask_before_undo = ask_before_undo
         self.confirm = confirm
         self.staged = ChangeSet()
         self.undo_stack: list[Applied] = []
 
     # -- staging ----------------------------------------------------------------------------
 
-    def stage(self, change: PendingChange) -> None:
+    def stage(self, change: PendingChange, *, reread: bool = False) -> int:
+        """Stage `change`; returns its row.
+
+        A change naming the same keys as a staged one replaces it in its row. Unless `reread`
+        (the operator read the key again since the first stage), the replacement keeps the first
+        stage's guard: re-staging must not quietly move the basis past a write nobody reviewed.
+        """
         self._writable("staged")
-        self.staged.add(change)
+        row = self.staged.position(change)
+        if row is None:
+            self.staged.add(change)
+            return len(self.staged) - 1
+        first = self.staged[row]
+        if not reread and hasattr(first, _GUARD) and hasattr(change, _GUARD):
+            change = _with_guard(change, getattr(first, _GUARD))
+        self.staged.replace(row, change)
+        log.info("a staged change was replaced by a new one for the same keys")
+        return row
+
+    def rebase(self, current: Mapping[bytes, KeyValue | None]) -> list[int]:
+        """Base the staged changes of the re-read keys in `current` on what etcd holds now.
+
+        Each keeps the operator's new value; its guard becomes the re-read revision (0: the key
+        is absent now, so the change creates it). Returns the rows re-based.
+        """
+        rows = []
+        for row, change in enumerate(self.staged):
+            key = _guarded_key(change)
+            if key is None or key not in current:
+                continue
+            kv = current[key]
+            self.staged.replace(row, _with_guard(change, kv.mod_revision if kv else 0))
+            rows.append(row)
+        log.info("re-based %d staged changes on the current values", len(rows))
+        return rows
 
     def remove(self, index: int) -> PendingChange:
         return self.staged.remove(index)
@@ -104,11 +169,11 @@ class Workspace:
         return Batch("undo", last.undo, source=last)
 
     def approve(self, batch: Batch, plan: Plan) -> bool:
-        """Whether to write `plan`: always on a normal connection; on production, ask."""
-        if not self.production:
+        """Whether to write `plan`: on production, or an undo with `ask_before_undo`, ask."""
+        if not self.production and not (batch.what == "undo" and self.ask_before_undo):
             return True
         approved = self.confirm(plan, batch.what)
-        log.info("%s on production %s", batch.what, "confirmed" if approved else "cancelled")
+        log.info("%s %s", batch.what, "confirmed" if approved else "cancelled")
         return approved
 
     def finish(self, batch: Batch, applied: Applied) -> None:

@@ -6,11 +6,14 @@ agent would render and what is imported is what an agent would read back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from etcdadmin.core.changes import SetValue
-from etcdadmin.core.environments.compare import export_directory, import_entries
+from etcdadmin.core.config.sensitive import is_secret
+from etcdadmin.core.environments.compare import import_entries, read_values, render_directory
 from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.private_file import write_private
 from etcdadmin.core.tree.directories import directory_prefix
 
 
@@ -28,7 +31,31 @@ def import_file(conn: EtcdConnection, path: Path, directory: bytes) -> list[SetV
     return changes
 
 
+@dataclass(frozen=True)
+class Export:
+    """A directory rendered as YAML, and the paths in it that hold secrets (relative, `a/b`)."""
+
+    text: str
+    secret_paths: tuple[str, ...]
+
+
+def prepare_export(conn: EtcdConnection, directory: bytes) -> Export:
+    """Read and render `directory` once; say which of its keys are secret (by path or value)."""
+    prefix = directory_prefix(directory)
+    items = read_values(conn, prefix)
+    secrets = tuple(
+        relative
+        for key, value in items
+        if is_secret(relative := key[len(prefix) :].decode("utf-8", "replace"), value)
+    )
+    return Export(render_directory(prefix, items), secrets)
+
+
+def write_export(export: Export, path: Path) -> int:
+    """Write the file readable by its owner only (0600): an export may hold secret values."""
+    write_private(path, export.text)
+    return len(export.text)
+
+
 def export_file(conn: EtcdConnection, directory: bytes, path: Path) -> int:
-    text = export_directory(conn, directory_prefix(directory))
-    path.write_text(text, encoding="utf-8")
-    return len(text)
+    return write_export(prepare_export(conn, directory), path)

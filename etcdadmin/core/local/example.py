@@ -31,7 +31,7 @@ def example_config() -> dict[str, Any]:
 def seed_example(conn: EtcdConnection) -> bool:
     """Write a small example tree when the key space is empty; returns whether it wrote.
 
-    Two environments of a registry config, `registry-test/` and `registry-production-1.0/`,
+    Two environments of a registry config, `example-test/` and `example-production/`,
     differing in a few keys, so that the tree, the editor and the environment comparison have
     something real to show. The whole tree is one transaction that writes only keys that do not
     exist, so a seed racing another writer never overwrites anything.
@@ -49,8 +49,8 @@ def seed_example(conn: EtcdConnection) -> bool:
     production_config["redis"] = {"addr": "redis.internal:6379", "db": 0}
     del production_config["storage"]["delete"]
     keys = {
-        **mapping.flatten(test_config, "registry-test/"),
-        **mapping.flatten(production_config, "registry-production-1.0/"),
+        **mapping.flatten(test_config, "example-test/"),
+        **mapping.flatten(production_config, "example-production/"),
     }
     encoded = sorted((key.encode("utf-8"), value.encode("utf-8")) for key, value in keys.items())
     result = conn.txn(

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from etcdadmin.core.agents.status import AgentsView, read_agents
+from etcdadmin.core.agents.status import AgentsView, read_agents, status_prefix_for
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
@@ -58,6 +58,15 @@ class AgentsPanel(QWidget):
         self.directory = directory
         self.refresh()
         self._timer.start()
+
+    def keys_changed(self, changed: set[bytes]) -> None:
+        """The watch saw `changed` keys: re-read when the directory or its agents' status moved
+        (the timer alone would show a fresh apply up to REFRESH_MS late)."""
+        if self.directory is None:
+            return
+        watched = (self.directory, status_prefix_for(self.directory))
+        if any(key.startswith(prefix) for key in changed for prefix in watched):
+            self.refresh()
 
     def refresh(self) -> None:
         if self.session is None or self.directory is None:

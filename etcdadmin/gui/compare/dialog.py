@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -26,7 +27,7 @@ from etcdadmin.core.tree.names import display_segment, parse_display_segment
 from etcdadmin.core.tree.valueformat import preview
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
-from etcdadmin.gui.workers import run_task
+from etcdadmin.gui.workers import Task, run_task
 
 MAX_CELL = 200
 
@@ -38,9 +39,11 @@ def top_directories(index: KeyIndex) -> list[bytes]:
 class CompareDialog(QDialog):
     """Signals:
     staged(object): a change copying a difference across, or a whole directory copy.
+    apply_requested(): the operator pressed Ctrl+Return here: apply the pending changes.
     """
 
     staged = Signal(object)
+    apply_requested = Signal()
 
     def __init__(self, parent: QWidget | None, session: Session, index: KeyIndex) -> None:
         super().__init__(parent)
@@ -48,6 +51,7 @@ class CompareDialog(QDialog):
         self.setWindowTitle("Compare directories")
         self.session = session
         self.diff: DirectoryDiff | None = None
+        self._task: Task | None = None
         layout = QVBoxLayout(self)
         pick = QHBoxLayout()
         self.left = QComboBox()
@@ -87,8 +91,14 @@ class CompareDialog(QDialog):
         self.copy_dir = QPushButton("Copy left directory to a new name…")
         self.copy_dir.setObjectName("copyDirectory")
         self.copy_dir.clicked.connect(self.copy_directory)
+        for b in (self.compare_button, self.to_right, self.to_left, self.copy_dir):
+            # A focused auto-default button clicks on Return WITH any modifier (QPushButton's
+            # keyPressEvent ignores them): Ctrl+Return, the window's apply, staged a copy twice.
+            b.setAutoDefault(False)
         for b in (self.to_right, self.to_left, self.copy_dir):
             buttons.addWidget(b)
+        apply = QShortcut(QKeySequence("Ctrl+Return"), self)
+        apply.activated.connect(self.apply_requested)
         buttons.addStretch(1)
         layout.addLayout(buttons)
         self.resize(900, 520)
@@ -109,7 +119,9 @@ class CompareDialog(QDialog):
             return
         conn = self.session.conn
         self.summary.setText("comparing …")
-        run_task(
+        if self._task is not None:
+            self._task.cancel()  # a newer pair of directories supersedes the running compare
+        self._task = run_task(
             "compare",
             lambda task: compare_directories(conn, left, right),
             self._show,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
@@ -29,14 +31,18 @@ from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
+log = logging.getLogger(__name__)
+
 
 class EditorPanel(QWidget):
     """Signals:
-    staged(object): a PendingChange the user staged (SetValue or DeleteKey).
+    staged(object, bool): a PendingChange the user staged (SetValue or DeleteKey), and
+        whether the value it was based on is what etcd held when the editor last read it
+        (False: the key changed in etcd while the operator was editing).
     message(str): a line for the status bar.
     """
 
-    staged = Signal(object)
+    staged = Signal(object, bool)
     message = Signal(str)
 
     def __init__(self) -> None:
@@ -45,6 +51,8 @@ class EditorPanel(QWidget):
         self.session: Session | None = None
         self.key: bytes | None = None
         self.current: KeyValue | None = None
+        # Whether `current` is still what etcd holds, as far as the watch has said.
+        self.fresh = False
         self._task: Task | None = None
         layout = QVBoxLayout(self)
         self.title = QLabel("Select a key")
@@ -128,6 +136,7 @@ class EditorPanel(QWidget):
         if not self.text.document().isModified():
             self.open_key(self.key)
             return
+        self.fresh = False
         self.error.setText(
             "This key changed in etcd since you opened it. Your edit is kept; applying it will "
             "report a conflict. Revert loads the new value."
@@ -161,6 +170,8 @@ class EditorPanel(QWidget):
         if key != self.key:
             return  # a newer selection superseded this load
         self.current = kv
+        self.fresh = True
+        log.info("a key was loaded into the editor")
         if kv is None:
             self.created.setText("(deleted)")
             self.modified.setText("-")
@@ -190,10 +201,19 @@ class EditorPanel(QWidget):
         self.text.document().setModified(False)
         self.error.setText("")
 
+    def focus_value(self) -> None:
+        """Put the cursor in the value (Keys → Edit value): editing needs no mouse."""
+        self.text.setFocus()
+
     def revert(self) -> None:
         """Back to what etcd holds now (re-read: the key may have changed since it opened)."""
         if self.key is not None:
             self.open_key(self.key)
+
+    def discarded(self, keys: set[bytes]) -> None:
+        """Staged changes of `keys` were dropped: text staged from here must not stay shown."""
+        if self.key is not None and self.key in keys:
+            self.revert()
 
     def _format_changed(self) -> None:
         new = self.format.currentData()
@@ -222,7 +242,7 @@ class EditorPanel(QWidget):
         expected = self.current.mod_revision if self.current is not None else 0
         lease = self.current.lease if self.current is not None else 0
         self.error.setText("")
-        self.staged.emit(SetValue(self.key, value, expected, lease))
+        self.staged.emit(SetValue(self.key, value, expected, lease), self.fresh)
         # staged: the edit is safe in the pending list, so the view may follow etcd again
         self.text.document().setModified(False)
         self.message.emit(f"staged: {display_segment(self.key)}")
@@ -230,5 +250,5 @@ class EditorPanel(QWidget):
     def stage_delete(self) -> None:
         if self.key is None or self.current is None:
             return
-        self.staged.emit(DeleteKey(self.key, self.current.mod_revision))
+        self.staged.emit(DeleteKey(self.key, self.current.mod_revision), self.fresh)
         self.message.emit(f"staged delete: {display_segment(self.key)}")

@@ -18,9 +18,13 @@ from PySide6.QtWidgets import (
 from etcdadmin.core.changes.diff import value_diff
 from etcdadmin.core.changes.history import KeyHistory, KeyVersion, key_history, restore_change
 from etcdadmin.core.tree.names import display_segment
+from etcdadmin.core.tree.valueformat import preview
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
+
+# Characters of each version's value in its row: enough to tell versions apart at a glance.
+PREVIEW = 60
 
 
 class HistoryPanel(QWidget):
@@ -67,6 +71,14 @@ class HistoryPanel(QWidget):
         self.list.clear()
         self.diff.clear()
 
+    def keys_changed(self, changed: set[bytes]) -> None:
+        """The watch saw `changed` keys (anyone's write, the operator's own apply too): a
+        history of one of them is out of date, and so is the "current" a restore guards on."""
+        if self.key is not None and self.key in changed:
+            self.history = None
+            if self.isVisible():
+                self.refresh()
+
     def set_key(self, key: bytes) -> None:
         self.key = key
         if self.isVisible():
@@ -98,8 +110,12 @@ class HistoryPanel(QWidget):
         self.list.clear()
         for version in history.versions:
             label = f"revision {version.revision}"
-            label += " — deleted" if version.value is None else f" — version {version.version}"
+            if version.value is None:
+                label += " — deleted"
+            else:
+                label += f" — version {version.version} — {preview(version.value, PREVIEW)}"
             item = QListWidgetItem(label)
+            item.setToolTip(label)
             item.setData(Qt.ItemDataRole.UserRole, version)
             self.list.addItem(item)
         since = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,6 +24,8 @@ from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.tree.model import KeyTreeModel
 from etcdadmin.gui.workers import Task, run_task
+
+log = logging.getLogger(__name__)
 
 SEARCH_CHUNK = 500
 MAX_RESULTS = 2_000
@@ -47,6 +51,8 @@ class TreePanel(QWidget):
         self.search.setPlaceholderText("Search keys (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._search_changed)
+        # Return in the search box opens the first hit: a search ends on the keyboard too
+        self.search.returnPressed.connect(self._open_first_result)
         row = QHBoxLayout()
         row.addWidget(self.search, 1)
         self.in_values = QCheckBox("in values")
@@ -107,6 +113,10 @@ class TreePanel(QWidget):
             self.results.hide()
             self.search_status.hide()
             self.view.show()
+            # back where the operator was: the key last chosen from the results, or the
+            # row selected before searching
+            if self.view.currentIndex().isValid():
+                self.view.scrollTo(self.view.currentIndex())
             return
         self._search_timer.start()
 
@@ -140,6 +150,7 @@ class TreePanel(QWidget):
         def done(found: int) -> None:
             more = " (first results only)" if found >= MAX_RESULTS else ""
             self.search_status.setText(f"{found:,} keys match{more}")
+            log.info("searched keys: %d match", found)
 
         self._search_task = run_task(
             "search keys",
@@ -184,6 +195,16 @@ class TreePanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, key)
             self.results.addItem(item)
 
+    def _open_first_result(self) -> None:
+        if self.results.isVisible() and self.results.count():
+            self.results.setCurrentRow(0)
+            self._result_chosen(self.results.item(0))
+
     def _result_chosen(self, item: QListWidgetItem) -> None:
         key = bytes(item.data(Qt.ItemDataRole.UserRole))
-        self.key_selected.emit(key)
+        index = self.model.find(key)
+        if index.isValid() and index != self.view.currentIndex():
+            # the tree's place follows the result, so clearing the search lands on it
+            self.view.setCurrentIndex(index)  # which opens it (currentChanged)
+        else:
+            self.key_selected.emit(key)
