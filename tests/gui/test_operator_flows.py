@@ -39,7 +39,7 @@ def conflict_dialog(qtbot, win) -> QMessageBox:
 
 
 def test_a_conflict_then_rebase_then_apply_writes_my_value_exactly_once(qtbot, window, etcd_server):
-    key = f"{unique('rebase')}/password"
+    key = f"{unique('rebase')}/http/addr"
     etcd_server.etcdctl("put", key, "seen")
     connect(qtbot, window, etcd_server.endpoint)
     open_key(qtbot, window, key)
@@ -394,3 +394,23 @@ def test_clearing_the_search_keeps_the_tree_on_the_chosen_key(qtbot, window, etc
     assert window.tree.view.isVisible()
     current = window.model.key_at(window.tree.view.currentIndex())
     assert current == f"{top}/deep/down/needle".encode()
+
+
+def test_a_conflict_on_a_secret_path_names_the_key_but_never_shows_its_values(qtbot):
+    from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+    from etcdadmin.core.changes.commands import Conflict
+    from etcdadmin.core.etcd.keyvalue import KeyValue
+    from etcdadmin.gui.changes.dialogs import show_conflict
+
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    seen = KeyValue(b"prod/storage/swift/password", b"MARKER-seen", 2, 2, 1, 0)
+    now = KeyValue(b"prod/storage/swift/password", b"MARKER-now", 2, 3, 2, 0)
+    show_conflict(parent, (Conflict(seen.key, seen, now, "changed"),), lambda: None)
+    boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox)]
+    text = "\n".join(box.text() for box in boxes if box.isVisible())
+    assert "prod/storage/swift/password" in text and "(secret) (revision 3)" in text
+    assert "MARKER" not in text
+    for box in boxes:
+        box.close()

@@ -20,15 +20,24 @@ from etcdadmin.core.changes import Plan
 from etcdadmin.core.changes.commands import Conflict
 from etcdadmin.core.changes.diff import diff_text
 from etcdadmin.core.changes.recovery import Recovered
+from etcdadmin.core.config.sensitive import is_secret
 from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import preview
 
 
-def _show_value(kv: KeyValue | None) -> str:
+def _show_value(kv: KeyValue | None, secret: bool = False) -> str:
     if kv is None:
         return "(absent)"
+    if secret:
+        # a conflict dialog ends up in screenshots and screen shares: secrets stay masked
+        return f"(secret) (revision {kv.mod_revision})"
     return f"{preview(kv.value)!r} (revision {kv.mod_revision})"
+
+
+def _secret(conflict: Conflict) -> bool:
+    values = [kv.value for kv in (conflict.expected, conflict.actual) if kv is not None]
+    return is_secret(display_segment(conflict.key), *values)
 
 
 def confirm_plan(parent: QWidget, plan: Plan, what: str, *, production: bool) -> bool:
@@ -65,8 +74,8 @@ def show_conflict(
 ) -> None:
     """Say what changed and offer to re-base on it (non-modal; `rebase` runs on that button)."""
     lines = [
-        f"{display_segment(c.key)}\n    you saw:  {_show_value(c.expected)}\n"
-        f"    now:      {_show_value(c.actual)}"
+        f"{display_segment(c.key)}\n    you saw:  {_show_value(c.expected, _secret(c))}\n"
+        f"    now:      {_show_value(c.actual, _secret(c))}"
         for c in conflicts
     ]
     box = QMessageBox(
