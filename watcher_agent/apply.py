@@ -89,8 +89,12 @@ class Applier:
         started = time.time()
         self.metrics.busy("rendering", SLOW_RENDER)
 
+        slow_seen = False
+
         def slow() -> None:
             # The status must not keep saying `ok` while a render holds the loop.
+            nonlocal slow_seen
+            slow_seen = True
             log.warning("render still running after %.0f s", time.time() - started)
             since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
             self.status.update(last_result="rendering", rendering_since=since)
@@ -101,7 +105,8 @@ class Applier:
             )
         finally:
             self.metrics.idle()
-            self.status.update(rendering_since=None)
+            if slow_seen:
+                self.status.update(rendering_since=None)
 
     def _apply(self, entries: Mapping[bytes, bytes], revision: int) -> ApplyResult:
         outcome = self._render(entries)

@@ -126,9 +126,10 @@ def read_config_file(path: Path) -> str:
         raise SettingsError(f"{where} is not UTF-8 text") from None
 
 
-# The default debounce: the smallest window that still turned every 50-put burst into one apply,
-# both from one client (puts about 1 ms apart) and from a shell loop of `etcdctl put` processes
-# (about 20 ms apart, up to 45 ms on a busy 2-core machine); see benchmarks/agent_latency.py.
+# The default debounce, from benchmarks/agent_latency.py on a busy 2-core machine: 50-put bursts
+# from one client (puts about 1 ms apart) were one apply from 25 ms on; from a shell loop of
+# `etcdctl put` processes (gaps p50 30 ms, p99 70 ms) one apply from 75 ms on (50 ms split one
+# burst in two). 100 ms keeps a margin over the p99 gap at a put-to-written p50 of 131 ms.
 DEFAULT_DEBOUNCE = 0.1
 
 
