@@ -126,10 +126,10 @@ def read_config_file(path: Path) -> str:
         raise SettingsError(f"{where} is not UTF-8 text") from None
 
 
-# The default debounce, from benchmarks/agent_latency.py on a busy 2-core machine: 50-put bursts
-# from one client (puts about 1 ms apart) were one apply from 25 ms on; from a shell loop of
-# `etcdctl put` processes (gaps p50 30 ms, p99 70 ms) one apply from 75 ms on (50 ms split one
-# burst in two). 100 ms keeps a margin over the p99 gap at a put-to-written p50 of 131 ms.
+# The default debounce, from benchmarks/agent_latency.py on a busy 2-core machine (two runs of
+# 5 bursts per window): 50 puts from one client (about 1 ms apart) were one apply from 50 ms on;
+# from a shell loop of `etcdctl put` processes (gaps p50 30 ms, p99 72 ms) 75 ms still split
+# two bursts of ten, 100 ms none. Put-to-written p50 with it: 115-131 ms.
 DEFAULT_DEBOUNCE = 0.1
 
 
