@@ -8,27 +8,23 @@ check is replaced by the last-known-good one and quarantined so it is not retrie
 from __future__ import annotations
 
 import logging
-import math
-import re
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from etcdadmin.core.config.mapping import render
-from etcdadmin.core.errors import EtcdAdminError, MappingError
+from etcdadmin.core.errors import EtcdAdminError
 from watcher_agent.config_file import ConfigWriter, read_bytes, sha256
 from watcher_agent.docker_control import DockerError, HealthCheckFailed, ServedContainers
 from watcher_agent.metrics import Metrics
+from watcher_agent.render_worker import SLOW_RENDER, Rendered, RenderWorker, stop_timeout_for
 from watcher_agent.state import StateStore
 from watcher_agent.status import StatusPublisher
 
 log = logging.getLogger(__name__)
 
-_GO_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-MIN_STOP_TIMEOUT = 10
+__all__ = ["Applier", "ApplyResult", "stop_timeout_for"]
 
 
 @dataclass(frozen=True)
@@ -38,21 +34,7 @@ class ApplyResult:
     result: str
     error: str | None = None
     retry: bool = False
-
-
-def stop_timeout_for(rendered: bytes) -> int:
-    """Seconds Docker waits before SIGKILL: at least the registry's `http.draintimeout`.
-
-    Go durations (`60s`, `1m30s`) as distribution writes them; anything unparsable keeps the
-    minimum rather than failing the apply.
-    """
-    try:
-        doc = yaml.safe_load(rendered)
-        drain = str(doc.get("http", {}).get("draintimeout", "")) if isinstance(doc, dict) else ""
-    except (yaml.YAMLError, AttributeError):
-        return MIN_STOP_TIMEOUT
-    seconds = sum(float(n) * _GO_UNITS[u] for n, u in _GO_DURATION.findall(drain))
-    return max(MIN_STOP_TIMEOUT, math.ceil(seconds) + 5)
+    key: str | None = None
 
 
 class Applier:
@@ -65,16 +47,23 @@ class Applier:
         status: StatusPublisher,
         metrics: Metrics,
         directory: str,
+        renderer: RenderWorker,
+        stop: threading.Event | None = None,
     ) -> None:
+        self.renderer = renderer
+        self.stop = stop
         self.store = store
         self.writer = writer
         self.containers = containers
         self.status = status
         self.metrics = metrics
         self.directory = directory
+        self._stop_timeout = 0
 
     def apply(self, entries: Mapping[bytes, bytes], revision: int) -> ApplyResult:
         outcome = self._apply(entries, revision)
+        if outcome.result == "stopped":
+            return outcome
         self.status.update(seen_revision=revision)
         if outcome.result == "ok":
             self.metrics.applied_revision = revision
@@ -83,6 +72,7 @@ class Applier:
                 config_sha256=self.store.state.applied_sha,
                 last_result="ok",
                 last_error=None,
+                failed_key=None,
             )
         else:
             self.metrics.apply_errors += 1
@@ -91,20 +81,51 @@ class Applier:
                 config_sha256=self.store.state.applied_sha,
                 last_result=outcome.result,
                 last_error=outcome.error,
+                failed_key=outcome.key,
             )
         return outcome
 
-    def _apply(self, entries: Mapping[bytes, bytes], revision: int) -> ApplyResult:
+    def _render(self, entries: Mapping[bytes, bytes]) -> Rendered:
+        started = time.time()
+        self.metrics.busy("rendering", SLOW_RENDER)
+
+        slow_seen = False
+
+        def slow() -> None:
+            # The status must not keep saying `ok` while a render holds the loop.
+            nonlocal slow_seen
+            slow_seen = True
+            log.warning("render still running after %.0f s", time.time() - started)
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))
+            self.status.update(last_result="rendering", rendering_since=since)
+
         try:
-            text_entries = {key.decode("utf-8"): value for key, value in entries.items()}
-            rendered = render(self.store.base_text, text_entries, self.directory)
-        except UnicodeDecodeError:
-            return self._fail("render_failed", "a key under the directory is not UTF-8 text")
-        except MappingError as exc:
-            return self._fail("render_failed", str(exc))
+            return self.renderer.render(
+                self.store.base_text, entries, self.directory, stop=self.stop, on_slow=slow
+            )
+        finally:
+            self.metrics.idle()
+            if slow_seen:
+                self.status.update(rendering_since=None)
+
+    def _apply(self, entries: Mapping[bytes, bytes], revision: int) -> ApplyResult:
+        outcome = self._render(entries)
+        if outcome.interrupted:
+            return ApplyResult("stopped")
+        if outcome.config is None:
+            if outcome.bug:
+                # A real bug: where it happened, never what the value was.
+                log.error("render failed on an unexpected error:\n%s", "\n".join(outcome.bug))
+            result = "render_timeout" if outcome.timed_out else "render_failed"
+            return self._fail(result, outcome.error or "render failed", key=outcome.key)
+        rendered = outcome.config
+        self._stop_timeout = outcome.stop_timeout
         sha = sha256(rendered)
         state = self.store.state
-        on_disk = read_bytes(self.writer.path)
+        try:
+            on_disk = read_bytes(self.writer.path)
+        except OSError as exc:
+            return self._write_failed(exc)
         if on_disk == rendered and state.applied_sha == sha:
             if state.applied_revision != revision:
                 self.store.record_applied(rendered, revision)
@@ -149,7 +170,10 @@ class Applier:
 
     def _restart(self, targets: list[Any], rendered: bytes) -> None:
         assert self.containers is not None
-        self.containers.restart_and_check(targets, stop_timeout_for(rendered))
+        # A fresh render carries its stop timeout from the render process; the last good config
+        # (rendered, checked and run before) is read here.
+        timeout = self._stop_timeout if rendered is not self.store.last_good else None
+        self.containers.restart_and_check(targets, timeout or stop_timeout_for(rendered))
         self.metrics.restarts += 1
 
     def _write_failed(self, exc: OSError) -> ApplyResult:
@@ -201,6 +225,8 @@ class Applier:
             f"{failed_at}; the last good config is running again. Change the keys to retry",
         )
 
-    def _fail(self, result: str, error: str, retry: bool = False) -> ApplyResult:
+    def _fail(
+        self, result: str, error: str, retry: bool = False, key: str | None = None
+    ) -> ApplyResult:
         log.error("not applied (%s): %s", result, error)
-        return ApplyResult(result, error, retry)
+        return ApplyResult(result, error, retry, key)

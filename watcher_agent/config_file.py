@@ -13,6 +13,7 @@ import errno
 import hashlib
 import logging
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -24,10 +25,23 @@ def sha256(data: bytes) -> str:
 
 
 def read_bytes(path: Path) -> bytes | None:
+    """The file's bytes, None when it does not exist; OSError when it is not a regular file.
+
+    Opened non-blocking and checked with fstat: a config path replaced by a FIFO would
+    otherwise block the agent in open() until something writes to it.
+    """
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
 
 
 class ConfigWriter:

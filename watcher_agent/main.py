@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from http.server import ThreadingHTTPServer
 from types import FrameType
 
 from etcdadmin import __version__
@@ -17,46 +18,108 @@ from watcher_agent.apply import Applier
 from watcher_agent.config_file import ConfigWriter
 from watcher_agent.docker_control import HealthPolicy, ServedContainers
 from watcher_agent.loop import SyncLoop
-from watcher_agent.metrics import Metrics, serve
-from watcher_agent.settings import AgentSettings
+from watcher_agent.metrics import Metrics, bind, serve
+from watcher_agent.render_worker import RenderWorker
+from watcher_agent.settings import AgentSettings, SettingsError, read_config_file
 from watcher_agent.state import StateStore
+from watcher_agent.state_layout import StateLock, migrate_shared_layout
 from watcher_agent.status import StatusPublisher
 
 log = logging.getLogger("watcher_agent")
 
+# `docker stop` sends SIGKILL 10 s after SIGTERM by default: whatever the agent is blocked in
+# (a restart's health check, etcd calls of ETCD_TIMEOUT each, a read), it exits on its own first.
+STOP_GRACE = 8.0
+
+
+def _on_stop(stop: threading.Event) -> None:
+    def force_exit() -> None:
+        log.warning("not stopped %.0f s after the signal: exiting now", STOP_GRACE)
+        logging.shutdown()
+        os._exit(143)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            return
+        log.info("signal %d: stopping", signum)
+        stop.set()
+        timer = threading.Timer(STOP_GRACE, force_exit)
+        timer.daemon = True  # a clean stop must not wait for it
+        timer.start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
 
 def main() -> int:
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     # grpc and docker log request details at DEBUG; keep them out even when debugging the agent.
     for noisy in ("urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    stop = threading.Event()
+    _on_stop(stop)
+    renderer: RenderWorker | None = None
+    lock: StateLock | None = None
     try:
         settings = AgentSettings.from_env()
-    except EtcdAdminError as exc:
-        log.error("bad configuration: %s", exc)
+        logging.getLogger().setLevel(settings.log_level)
+        renderer = RenderWorker(settings.render_timeout, settings.render_memory)
+        # Everything is checked before the first write (the lock file, the state).
+        server, base_text = _check(settings, renderer, stop)
+        lock = StateLock(settings.state_dir)
+        lock.acquire()
+        store = StateStore(settings.state_dir, settings.config_path, settings.history_keep)
+        migrate_shared_layout(settings.state_root, settings.state_dir, base_text.encode())
+        store.open()
+    except (EtcdAdminError, OSError) as exc:
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        log.error("bad configuration: %s", text)
+        if renderer is not None:
+            renderer.close()
         return 2
     for warning in settings.warnings:
         log.warning("%s", warning)
-
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    store = StateStore(settings.state_dir, settings.config_path, settings.history_keep)
     try:
-        store.open()
-    except EtcdAdminError as exc:
-        log.error("%s", exc)
-        return 2
+        return _run(settings, store, renderer, server, stop)
+    finally:
+        renderer.close()
+        lock.release()
+
+
+def _check(
+    settings: AgentSettings, renderer: RenderWorker, stop: threading.Event
+) -> tuple[ThreadingHTTPServer | None, str]:
+    """The checks that need more than the environment: the config file, the metrics port."""
+    base_text = read_config_file(settings.config_path)
+    server = None
+    if settings.metrics_addr:
+        try:
+            server = bind(settings.metrics_addr)
+        except OSError as exc:
+            host, port = settings.metrics_addr
+            raise SettingsError(
+                f"METRICS_ADDR={host}:{port}: cannot listen there ({exc.strerror or exc}); "
+                "choose a free local port"
+            ) from None
+    outcome = renderer.render(base_text, {}, settings.watch_prefix, stop=stop)
+    if outcome.config is None:
+        if server is not None:
+            server.server_close()
+        raise SettingsError(f"CONFIG={settings.config_path}: {outcome.error}")
+    return server, base_text
+
+
+def _run(
+    settings: AgentSettings,
+    store: StateStore,
+    renderer: RenderWorker,
+    server: ThreadingHTTPServer | None,
+    stop: threading.Event,
+) -> int:
     log.info(
         "watcher-agent %s: %s -> %s, containers %s, state in %s",
         __version__,
@@ -101,6 +164,8 @@ def main() -> int:
         status=status,
         metrics=metrics,
         directory=settings.watch_prefix,
+        renderer=renderer,
+        stop=stop,
     )
     loop = SyncLoop(
         conn=conn,
@@ -113,18 +178,19 @@ def main() -> int:
         resync_interval=settings.resync_interval,
         cluster_id=store.state.cluster_id,
     )
-    server = None
-    if settings.metrics_addr:
+    if server is not None:
         # An apply may legitimately take a restart, a health check and a rollback.
         stale_after = 2 * (settings.health_timeout + 60) * max(1, len(settings.containers)) + 30
-        server = serve(metrics, settings.metrics_addr, stale_after=stale_after)
+        serve(server, metrics, stale_after=stale_after)
     status.start()
     try:
-        loop.run(stop)
+        if not stop.is_set():
+            loop.run(stop)
     finally:
         status.stop()
         if server is not None:
             server.shutdown()
+            server.server_close()
         if containers is not None:
             containers.close()
         conn.close()

@@ -24,9 +24,32 @@ class Metrics:
     rollbacks: int = 0
     apply_errors: int = 0
     last_tick: float = 0.0
+    # The step the loop is in (e.g. "rendering"), since when, and how long it may take before
+    # /healthz calls the loop stuck. Written by the loop's thread, read by the HTTP thread.
+    busy_with: str | None = None
+    busy_since: float = 0.0
+    busy_bound: float = 0.0
 
     def tick(self) -> None:
         self.last_tick = time.monotonic()
+
+    def busy(self, step: str, bound: float) -> None:
+        self.busy_since, self.busy_bound = time.monotonic(), bound
+        self.busy_with = step
+
+    def idle(self) -> None:
+        self.busy_with = None
+        self.tick()
+
+    def health(self, stale_after: float) -> str | None:
+        """None when healthy, else why not, in a few words."""
+        now = time.monotonic()
+        step = self.busy_with
+        if step is not None and now - self.busy_since > self.busy_bound:
+            return f"{step} for {now - self.busy_since:.0f} s"
+        if now - self.last_tick >= stale_after:
+            return "main loop stalled"
+        return None
 
     def render(self) -> str:
         rows = [
@@ -73,15 +96,20 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-def serve(metrics: Metrics, address: tuple[str, int], stale_after: float) -> ThreadingHTTPServer:
-    """Start the endpoint on a daemon thread; /healthz fails when the main loop has stalled."""
+def bind(address: tuple[str, int]) -> ThreadingHTTPServer:
+    """Bind the port now (before anything is written), serve later with `serve`."""
+    return ThreadingHTTPServer(address, BaseHTTPRequestHandler)
+
+
+def serve(server: ThreadingHTTPServer, metrics: Metrics, stale_after: float) -> None:
+    """Serve on a daemon thread; /healthz fails when the main loop has stalled or is stuck."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/healthz":
-                ok = time.monotonic() - metrics.last_tick < stale_after
-                body = b"ok\n" if ok else b"main loop stalled\n"
-                self._send(200 if ok else 503, body, "text/plain")
+                problem = metrics.health(stale_after)
+                body = f"{problem or 'ok'}\n".encode()
+                self._send(503 if problem else 200, body, "text/plain")
             elif self.path == "/metrics":
                 self._send(200, metrics.render().encode(), "text/plain; version=0.0.4")
             else:
@@ -97,7 +125,6 @@ def serve(metrics: Metrics, address: tuple[str, int], stale_after: float) -> Thr
         def log_message(self, format: str, *args: object) -> None:
             pass  # scrapes every few seconds would drown the event log
 
-    server = ThreadingHTTPServer(address, Handler)
+    server.RequestHandlerClass = Handler
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("serving /healthz and /metrics on %s:%s", *server.server_address[:2])
-    return server

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +24,113 @@ class SettingsError(EtcdAdminError):
     """An environment variable is missing or malformed."""
 
 
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION = re.compile(r"^\s*([0-9]{1,30}(?:\.[0-9]{1,9})?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_SIZE = re.compile(r"^\s*([0-9]{1,9})\s*([KMG])i?B?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 
 
 def parse_duration(text: str, name: str) -> float:
-    """Seconds from `1.5`, `500ms`, `2s`, `5m` or `1h`."""
+    """Seconds from `1.5`, `500ms`, `2s`, `5m` or `1h`; 30 digits at most, so never infinite."""
     match = _DURATION.match(text)
     if not match:
         raise SettingsError(f"{name}={text!r} is not a duration: use e.g. 500ms, 2s or 5m")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _describe(seconds: float) -> str:
+    for unit, size in (("h", HOUR), ("m", MINUTE), ("s", 1.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds * 1000:g}ms"
+
+
+def parse_size(text: str, name: str) -> int:
+    """Bytes from `512M`, `1G`, `1GiB`."""
+    match = _SIZE.match(text)
+    if not match:
+        raise SettingsError(f"{name}={text!r} is not a size: use e.g. 512M or 1G")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+
+
+def check_endpoints(text: str) -> None:
+    """Refuse what gRPC would only fail on forever: unknown schemes, impossible ports."""
+    for raw in text.split(","):
+        item = raw.strip()
+        scheme = _SCHEME.match(item)
+        if scheme:
+            if scheme.group(1).lower() not in ("http", "https"):
+                raise SettingsError(
+                    f"ETCD_HOST: endpoint {item!r} has scheme {scheme.group(1)!r}; use "
+                    "host:port, http://host:port or https://host:port"
+                )
+            item = item[scheme.end() :]
+        item = item.rstrip("/")
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep or not _HOST.match(host) or not port.isdigit() or len(port) > 5:
+            raise SettingsError(
+                f"ETCD_HOST: endpoint {raw.strip()!r} is not host:port (e.g. 127.0.0.1:2379)"
+            )
+        if not 1 <= int(port) <= 65535:
+            raise SettingsError(
+                f"ETCD_HOST: endpoint {raw.strip()!r} has port {port}; ports run from 1 to 65535"
+            )
+
+
+def read_config_file(path: Path) -> str:
+    """The config file's text, refusing what cannot be a config (checked, never blocking).
+
+    Opened non-blocking and checked with fstat: a FIFO would otherwise block the open (and the
+    agent with it, deaf to SIGTERM) until something writes to it.
+    """
+    where = f"CONFIG={path}"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise SettingsError(
+            f"{where}: no such file; mount the service's config there (CONFIG names it)"
+        ) from None
+    except OSError as exc:
+        raise SettingsError(f"{where}: cannot open it ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise SettingsError(f"{where} is a directory; name the config file inside it")
+        if not stat.S_ISREG(st.st_mode):
+            raise SettingsError(
+                f"{where} is not a regular file (a FIFO, socket or device); name the "
+                "service's config file"
+            )
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    except OSError as exc:
+        raise SettingsError(f"{where}: cannot read it ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if not data.strip():
+        raise SettingsError(
+            f"{where} is empty; the agent renders onto the service's own config, so put it "
+            "there first (a YAML mapping such as `version: 0.1`)"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError(f"{where} is not UTF-8 text") from None
+
+
+# The default debounce, from benchmarks/agent_latency.py on a busy 2-core machine (two runs of
+# 5 bursts per window): 50 puts from one client (about 1 ms apart) were one apply from 50 ms on;
+# from a shell loop of `etcdctl put` processes (gaps p50 30 ms, p99 72 ms) 75 ms still split
+# two bursts of ten, 100 ms none. Put-to-written p50 with it: 115-131 ms.
+DEFAULT_DEBOUNCE = 0.1
 
 
 @dataclass(frozen=True)
@@ -41,20 +139,23 @@ class AgentSettings:
     watch_dir: str
     config_path: Path
     containers: tuple[str, ...]
-    state_dir: Path
+    state_root: Path
     agent_id: str
     private_key: Path | None = None
     docker_host: str | None = None
     health_url: str | None = None
     health_timeout: float = 60.0
     health_stable: float = 2.0
-    debounce: float = 0.5
+    debounce: float = DEFAULT_DEBOUNCE
     debounce_max: float = 5.0
     resync_interval: float = 300.0
+    render_timeout: float = 10.0
+    render_memory: int = 1 << 30
     status_prefix: str = "/etcdadmin/agents/"
     status_ttl: int = 30
     metrics_addr: tuple[str, int] | None = None
     history_keep: int = 5
+    log_level: str = "INFO"
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -67,6 +168,11 @@ class AgentSettings:
         prefix = status_prefix_for(self.watch_dir, self.status_prefix).decode("utf-8")
         return prefix + self.agent_id
 
+    @property
+    def state_dir(self) -> Path:
+        """This config's own state: agents whose configs share a directory never share one."""
+        return self.state_root / self.config_path.name
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AgentSettings:
         env = os.environ if env is None else env
@@ -78,24 +184,50 @@ class AgentSettings:
                 raise SettingsError(f"{name} is not set: {hint}")
             return value
 
-        def duration(name: str, default: float) -> float:
+        def duration(name: str, default: float, low: float, high: float, zero: bool) -> float:
             raw = env.get(name, "").strip()
-            return parse_duration(raw, name) if raw else default
+            seconds = parse_duration(raw, name) if raw else default
+            if seconds == 0 and not zero:
+                raise SettingsError(f"{name}={raw} must be more than zero")
+            if seconds < low or seconds > high:
+                raise SettingsError(
+                    f"{name}={raw} is out of range: use {_describe(low)} to {_describe(high)}"
+                )
+            return seconds
 
-        try:
-            endpoints = ConnectionSettings.parse_endpoints(
-                required("ETCD_HOST", "give etcd as host:port, or a comma list of them")
+        def whole(name: str, default: int, low: int, high: int) -> int:
+            raw = env.get(name, "").strip() or str(default)
+            if not re.fullmatch(r"-?[0-9]{1,30}", raw):
+                raise SettingsError(f"{name}={raw[:40]!r} is not a whole number")
+            if not low <= int(raw) <= high:
+                raise SettingsError(f"{name}={raw} is out of range: use {low} to {high}")
+            return int(raw)
+
+        log_level = env.get("LOG_LEVEL", "INFO").strip().upper()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(
+                f"LOG_LEVEL={env.get('LOG_LEVEL', '')!r} is not a level: use "
+                + ", ".join(LOG_LEVELS)
             )
+        hosts = required("ETCD_HOST", "give etcd as host:port, or a comma list of them")
+        check_endpoints(hosts)
+        try:
+            endpoints = ConnectionSettings.parse_endpoints(hosts)
         except EtcdError as exc:
             raise SettingsError(f"ETCD_HOST: {exc}") from None
         password = env.get("ETCD_PASSWORD") or None
         password_file = env.get("ETCD_PASSWORD_FILE", "").strip()
         if password_file:
             try:
-                password = Path(password_file).read_text().rstrip("\n")
+                password = Path(password_file).read_bytes().decode("utf-8").rstrip("\n")
             except OSError as exc:
                 raise SettingsError(
                     f"ETCD_PASSWORD_FILE={password_file}: cannot read it ({exc.strerror})"
+                ) from None
+            except UnicodeDecodeError:
+                raise SettingsError(
+                    f"ETCD_PASSWORD_FILE={password_file} is not UTF-8 text; write the password "
+                    "as UTF-8"
                 ) from None
         user = env.get("ETCD_USER", "").strip() or None
         if bool(user) != bool(password):
@@ -116,7 +248,7 @@ class AgentSettings:
             ca_file=tls["ETCD_CACERT"],
             cert_file=tls["ETCD_CERT"],
             key_file=tls["ETCD_KEY"],
-            timeout=duration("ETCD_TIMEOUT", 5.0),
+            timeout=duration("ETCD_TIMEOUT", 5.0, 0.01, 10 * MINUTE, zero=False),
         )
 
         watch_dir = required("WATCH_ETCD_DIR", "name the etcd directory to watch, e.g. hack")
@@ -126,6 +258,8 @@ class AgentSettings:
                 "agents' own status keys included: name a directory, not the whole key space"
             )
         config_path = Path(required("CONFIG", "give the path of the config file to render"))
+        if not config_path.name or config_path.name in (".", ".."):
+            raise SettingsError(f"CONFIG={config_path} names no file")
 
         containers = tuple(
             c.strip() for c in env.get("SERVE_CONTAINER", "").split(",") if c.strip()
@@ -138,48 +272,59 @@ class AgentSettings:
             warnings.append(f"PRIVATE_KEY={private_key}: no such file (needed for secret values)")
 
         state_raw = env.get("STATE_DIR", "").strip()
-        state_dir = Path(state_raw) if state_raw else cls.default_state_dir(config_path)
+        state_root = Path(state_raw) if state_raw else cls.default_state_root(config_path)
 
         metrics = env.get("METRICS_ADDR", "").strip()
         metrics_addr = None
         if metrics:
             host, sep, port = metrics.rpartition(":")
-            if not sep or not port.isdigit():
-                raise SettingsError(f"METRICS_ADDR={metrics}: use host:port, e.g. 127.0.0.1:9180")
-            metrics_addr = (host or "127.0.0.1", int(port))
+            if not sep or not port.isdigit() or len(port) > 5 or not 1 <= int(port) <= 65535:
+                raise SettingsError(
+                    f"METRICS_ADDR={metrics}: use host:port with a port from 1 to 65535, "
+                    "e.g. 127.0.0.1:9180"
+                )
+            metrics_addr = (host.strip("[]") or "127.0.0.1", int(port))
 
-        try:
-            history_keep = int(env.get("HISTORY_KEEP", "5"))
-            status_ttl = int(env.get("STATUS_TTL", "30"))
-        except ValueError as exc:
-            raise SettingsError(f"HISTORY_KEEP/STATUS_TTL must be whole numbers: {exc}") from None
-        if status_ttl < 5:
-            raise SettingsError("STATUS_TTL must be at least 5 seconds")
+        debounce = duration("DEBOUNCE", DEFAULT_DEBOUNCE, 0.0, HOUR, zero=True)
+        debounce_max = duration("DEBOUNCE_MAX", 5.0, 0.001, DAY, zero=False)
+        if debounce_max < debounce:
+            raise SettingsError(
+                f"DEBOUNCE_MAX ({_describe(debounce_max)}) is shorter than DEBOUNCE "
+                f"({_describe(debounce)}): it caps the wait, so make it at least as long"
+            )
+        memory_raw = env.get("RENDER_MEMORY", "").strip()
+        render_memory = parse_size(memory_raw, "RENDER_MEMORY") if memory_raw else 1 << 30
+        if not 256 << 20 <= render_memory <= 64 << 30:
+            raise SettingsError(f"RENDER_MEMORY={memory_raw} is out of range: use 256M to 64G")
 
         return cls(
             etcd=etcd,
             watch_dir=watch_dir,
             config_path=config_path,
             containers=containers,
-            state_dir=state_dir,
+            state_root=state_root,
             agent_id=env.get("AGENT_ID", "").strip() or socket.gethostname(),
             private_key=Path(private_key) if private_key else None,
             docker_host=env.get("DOCKER_HOST", "").strip() or None,
             health_url=env.get("HEALTH_URL", "").strip() or None,
-            health_timeout=duration("HEALTH_TIMEOUT", 60.0),
-            health_stable=duration("HEALTH_STABLE", 2.0),
-            debounce=duration("DEBOUNCE", 0.5),
-            debounce_max=duration("DEBOUNCE_MAX", 5.0),
-            resync_interval=duration("RESYNC_INTERVAL", 300.0),
+            health_timeout=duration("HEALTH_TIMEOUT", 60.0, 0.1, DAY, zero=False),
+            health_stable=duration("HEALTH_STABLE", 2.0, 0.0, HOUR, zero=True),
+            debounce=debounce,
+            debounce_max=debounce_max,
+            resync_interval=duration("RESYNC_INTERVAL", 300.0, 1.0, 7 * DAY, zero=False),
+            render_timeout=duration("RENDER_TIMEOUT", 10.0, 0.1, HOUR, zero=False),
+            render_memory=render_memory,
             status_prefix=env.get("STATUS_PREFIX", "/etcdadmin/agents/"),
-            status_ttl=status_ttl,
+            # A lease outliving a dead agent by more than a day hides that it died.
+            status_ttl=whole("STATUS_TTL", 30, 5, int(DAY)),
             metrics_addr=metrics_addr,
-            history_keep=max(1, history_keep),
+            history_keep=whole("HISTORY_KEEP", 5, 1, 1000),
+            log_level=log_level,
             warnings=tuple(warnings),
         )
 
     @staticmethod
-    def default_state_dir(config_path: Path) -> Path:
+    def default_state_root(config_path: Path) -> Path:
         """Next to the config when its directory is a mount of its own, else /var/lib.
 
         A state directory beside the config survives container re-creation whenever the

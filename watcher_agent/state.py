@@ -39,6 +39,30 @@ class AgentState:
     quarantined: dict[str, int] = field(default_factory=dict)
 
 
+def load_state(directory: Path) -> AgentState | None:
+    """The state recorded in `directory`, None when there is none or it is unreadable."""
+    state_file = directory / "state.json"
+    if not state_file.exists():
+        return None
+    try:
+        return AgentState(**json.loads(state_file.read_text()))
+    except (ValueError, TypeError) as exc:
+        log.warning("state file %s unreadable (%s); starting afresh", state_file, exc)
+        return None
+
+
+def own_hashes(directory: Path, state: AgentState) -> set[str | None]:
+    """Every config the agent itself may have left in the file, even if it died between writing
+    the file and recording it (the intent is recorded before the write)."""
+    own = {state.written_sha, state.applied_sha}
+    own |= {sha256(p.read_bytes()) for p in sorted((directory / "history").glob("*.yml"))}
+    for name in ("last-good.yml", "base.yml"):
+        data = read_bytes(directory / name)
+        if data is not None:
+            own.add(sha256(data))
+    return own
+
+
 class StateStore:
     """Owns the state directory; every write goes through `ConfigWriter` (atomic)."""
 
@@ -67,25 +91,10 @@ class StateStore:
                 f"config file {self.config_path} does not exist: mount the service's "
                 "config there (CONFIG names it)"
             )
-        state_file = self.directory / "state.json"
-        if state_file.exists():
-            try:
-                raw = json.loads(state_file.read_text())
-                self.state = AgentState(**raw)
-            except (ValueError, TypeError) as exc:
-                log.warning("state file %s unreadable (%s); starting afresh", state_file, exc)
-                self.state = AgentState()
+        self.state = load_state(self.directory) or AgentState()
         base = read_bytes(self.directory / "base.yml")
-        last_good = read_bytes(self.directory / "last-good.yml")
         current_sha = sha256(current)
-        # Everything the agent itself may have left in the file, even if it died between
-        # writing the file and recording it (the intent is recorded before the write).
-        own = {self.state.written_sha, self.state.applied_sha}
-        own |= {sha256(p.read_bytes()) for p in self.history()}
-        if last_good is not None:
-            own.add(sha256(last_good))
-        if base is not None:
-            own.add(sha256(base))
+        own = own_hashes(self.directory, self.state)
         if base is None:
             log.info("first start: keeping %s as the base config", self.config_path)
             self._save_base(current)

@@ -30,13 +30,22 @@ class AgentProcess:
             "PYTHONUNBUFFERED": "1",
             "METRICS_ADDR": f"127.0.0.1:{self.metrics_port}",
             "STATE_DIR": str(workdir / "state"),
-            "DEBOUNCE": "300ms",
             "HEALTH_STABLE": "1s",
             "HEALTH_TIMEOUT": "20s",
             "STATUS_TTL": "5",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config(self) -> Path:
+        return Path(self.env["CONFIG"])
+
+    @property
+    def state_dir(self) -> Path:
+        """This agent's own state directory: `<state root>/<config file name>`."""
+        root = self.env.get("STATE_DIR") or str(self.config.parent / ".watcher-agent")
+        return Path(root) / self.config.name
 
     def start(self) -> None:
         env = {**os.environ, **self.env}

@@ -26,7 +26,7 @@ def test_the_seeds_variables_are_enough_and_the_status_key_sits_outside_the_dire
     assert settings.status_key.startswith("/etcdadmin/agents/hack/")
     assert not settings.status_key.startswith(settings.watch_prefix)
     # A config at the root of the container: its directory is not a mount of its own.
-    assert settings.state_dir == Path("/var/lib/watcher-agent")
+    assert settings.state_dir == Path("/var/lib/watcher-agent/config.yml")
     assert any("PRIVATE_KEY" in w for w in settings.warnings), "a missing key file is flagged"
 
 
@@ -48,7 +48,7 @@ def test_comma_lists_of_endpoints_and_containers_are_accepted():
         ({"ETCD_USER": "root"}, "ETCD_USER and ETCD_PASSWORD"),
         ({"ETCD_CACERT": "/nonexistent/ca.crt"}, "ETCD_CACERT=/nonexistent/ca.crt: no such file"),
         ({"METRICS_ADDR": "9180"}, "METRICS_ADDR"),
-        ({"STATUS_TTL": "2"}, "STATUS_TTL must be at least"),
+        ({"STATUS_TTL": "2"}, "STATUS_TTL=2 is out of range: use 5 to"),
     ],
 )
 def test_bad_settings_name_the_variable(env, message):
@@ -80,3 +80,46 @@ def test_durations(text, seconds):
 )
 def test_the_stop_timeout_covers_the_registrys_drain_timeout(config, timeout):
     assert stop_timeout_for(config) == timeout
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LOG_LEVEL": ""}, "LOG_LEVEL='' is not a level"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' is not a level"),
+        ({"ETCD_TIMEOUT": "9" * 25}, "ETCD_TIMEOUT=9+ is out of range"),
+        ({"ETCD_TIMEOUT": "0"}, "ETCD_TIMEOUT=0 must be more than zero"),
+        ({"HEALTH_TIMEOUT": "0s"}, "HEALTH_TIMEOUT=0s must be more than zero"),
+        ({"RESYNC_INTERVAL": "0"}, "RESYNC_INTERVAL=0 must be more than zero"),
+        ({"RENDER_TIMEOUT": "0ms"}, "RENDER_TIMEOUT=0ms must be more than zero"),
+        ({"DEBOUNCE": "-1"}, "DEBOUNCE='-1' is not a duration"),
+        ({"DEBOUNCE": "10s", "DEBOUNCE_MAX": "5s"}, "DEBOUNCE_MAX .* is shorter than DEBOUNCE"),
+        ({"STATUS_TTL": "9" * 5000}, "STATUS_TTL='9+' is not a whole number"),
+        ({"STATUS_TTL": "99999999999"}, "STATUS_TTL=99999999999 is out of range"),
+        ({"HISTORY_KEEP": "-3"}, "HISTORY_KEEP=-3 is out of range"),
+        ({"RENDER_MEMORY": "1K"}, "RENDER_MEMORY=1K is out of range"),
+        ({"ETCD_HOST": "ftp://etcd:2379"}, "ETCD_HOST: endpoint 'ftp://etcd:2379' has scheme"),
+        ({"ETCD_HOST": "etcd:99999"}, "has port 99999; ports run from 1 to 65535"),
+        ({"ETCD_HOST": "etcd:0"}, "has port 0"),
+        ({"ETCD_HOST": "a b:2379"}, "is not host:port"),
+        ({"METRICS_ADDR": "127.0.0.1:70000"}, "METRICS_ADDR=127.0.0.1:70000"),
+    ],
+)
+def test_absurd_or_empty_settings_are_refused_naming_the_variable(env, message):
+    with pytest.raises(SettingsError, match=message):
+        AgentSettings.from_env({**SEED, **env})
+
+
+def test_a_password_file_that_is_not_utf8_is_refused(tmp_path):
+    secret = tmp_path / "password"
+    secret.write_bytes(b"\xff\xfepw")
+    env = {**SEED, "ETCD_USER": "agent", "ETCD_PASSWORD_FILE": str(secret)}
+    with pytest.raises(SettingsError, match=r"ETCD_PASSWORD_FILE=.* is not UTF-8 text"):
+        AgentSettings.from_env(env)
+
+
+def test_each_config_file_gets_its_own_state_directory(tmp_path):
+    one = AgentSettings.from_env({**SEED, "CONFIG": str(tmp_path / "a.yml")})
+    two = AgentSettings.from_env({**SEED, "CONFIG": str(tmp_path / "b.yml")})
+    assert one.state_dir == tmp_path / ".watcher-agent" / "a.yml"
+    assert two.state_dir == tmp_path / ".watcher-agent" / "b.yml"

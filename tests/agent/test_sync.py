@@ -68,7 +68,7 @@ def test_restarted_agent_renders_from_the_pristine_base_not_its_own_output(etcd_
     etcd_server.etcdctl("del", "t3/log/level")
     agent.start()
     wait_config(agent, lambda c: c["log"]["level"] == "info", "base level after restart")
-    history = sorted((agent.workdir / "state" / "history").glob("*.yml"))
+    history = sorted((agent.state_dir / "history").glob("*.yml"))
     assert history, "rendered configs are kept in the state directory"
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in history)
 
@@ -112,7 +112,7 @@ def test_no_change_is_lost_across_an_etcd_restart_and_a_compaction(private_etcd,
 def test_a_burst_of_changes_is_applied_once_at_its_last_revision(etcd_server, make_agent):
     agent = make_agent({"ETCD_HOST": etcd_server.endpoint, "WATCH_ETCD_DIR": "t5"})
     agent.wait_metric("applied_revision", lambda v: v > 0, what="first apply")
-    history_before = len(list((agent.workdir / "state" / "history").glob("*.yml")))
+    history_before = len(list((agent.state_dir / "history").glob("*.yml")))
     script = "; ".join(
         [
             "from etcdadmin.core.etcd import EtcdConnection, ConnectionSettings",
@@ -122,7 +122,7 @@ def test_a_burst_of_changes_is_applied_once_at_its_last_revision(etcd_server, ma
     )
     subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True)
     wait_config(agent, lambda c: len(c.get("burst", {})) == 50, "all 50 keys")
-    writes = len(list((agent.workdir / "state" / "history").glob("*.yml"))) - history_before
+    writes = len(list((agent.state_dir / "history").glob("*.yml"))) - history_before
     assert writes == 1, f"50 puts in a burst gave {writes} config writes"
 
 
