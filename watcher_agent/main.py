@@ -7,11 +7,11 @@ import os
 import signal
 import sys
 import threading
-import time
 from http.server import ThreadingHTTPServer
 from types import FrameType
 
 from etcdadmin import __version__
+from etcdadmin.core.agents.record import StatusRecord, now_text
 from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.etcd import EtcdConnection
 from watcher_agent.apply import Applier
@@ -135,18 +135,17 @@ def _run(
         conn,
         settings.status_key,
         settings.status_ttl,
-        {
-            "agent_id": settings.agent_id,
-            "directory": settings.watch_prefix,
-            "config": str(settings.config_path),
-            "containers": list(settings.containers),
-            "version": __version__,
-            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "applied_revision": store.state.applied_revision,
-            "config_sha256": store.state.applied_sha,
-            "last_result": "starting",
-            "last_error": None,
-        },
+        StatusRecord(
+            agent_id=settings.agent_id,
+            directory=settings.watch_prefix,
+            config=str(settings.config_path),
+            containers=tuple(settings.containers),
+            version=__version__,
+            started_at=now_text(),
+            updated_at=now_text(),
+            applied_revision=store.state.applied_revision,
+            config_sha256=store.state.applied_sha,
+        ),
     )
     containers = (
         ServedContainers(

@@ -1,20 +1,19 @@
 """The agent's status, published in etcd under a lease so a dead agent disappears.
 
 Key: `<STATUS_PREFIX>/<watched dir>/<agent id>` (default `/etcdadmin/agents/hack/<hostname>`),
-outside the watched directory so publishing never triggers the agent itself. Value: JSON with
-the applied revision, config hash, last result and error, and times. The publisher runs on its
-own thread so a slow or dead etcd never holds up applying a config.
+outside the watched directory so publishing never triggers the agent itself. Value: the JSON
+`StatusRecord` (`etcdadmin.core.agents.record`, the one definition the client reads too). The
+publisher runs on its own thread so a slow or dead etcd never holds up applying a config.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
-import time
 from typing import Any
 
+from etcdadmin.core.agents.record import StatusRecord
 from etcdadmin.core.errors import EtcdError
 from etcdadmin.core.etcd import EtcdConnection
 
@@ -24,11 +23,11 @@ log = logging.getLogger(__name__)
 class StatusPublisher:
     """Keeps the status key current; `update()` may be called from any thread."""
 
-    def __init__(self, conn: EtcdConnection, key: str, ttl: int, base: dict[str, Any]) -> None:
+    def __init__(self, conn: EtcdConnection, key: str, ttl: int, base: StatusRecord) -> None:
         self.conn = conn
         self.key = key
         self.ttl = ttl
-        self._status: dict[str, Any] = dict(base)
+        self._status = base
         self._lock = threading.Lock()
         self._changed = threading.Event()
         self._stopping = threading.Event()
@@ -40,14 +39,14 @@ class StatusPublisher:
         self._thread.start()
 
     def update(self, **fields: Any) -> None:
+        """Change record fields (names of `StatusRecord`; any other raises TypeError)."""
         with self._lock:
-            self._status.update(fields)
-            self._status["updated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            self._status = self._status.replace_fields(**fields)
         self._changed.set()
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> StatusRecord:
         with self._lock:
-            return dict(self._status)
+            return self._status
 
     def _run(self) -> None:
         heartbeat = max(1.0, self.ttl / 3)
@@ -78,7 +77,7 @@ class StatusPublisher:
             self._lease = self.conn.grant_lease(self.ttl)
             force = True
         if force:
-            body = json.dumps(self.snapshot(), sort_keys=True)
+            body = self.snapshot().to_json()
             self.conn.put(self.key, body, lease=self._lease)
 
     def stop(self) -> None:

@@ -1,11 +1,12 @@
 """What the watcher agents of a directory report, and whether they have caught up with it.
 
-Each agent publishes a JSON status at `<status prefix><directory>/<agent id>` under a lease
-(`watcher_agent.status`), so a dead agent's record disappears by itself. The client reads those
-records next to the directory's latest modification revision: an agent whose applied revision is
-older runs a config that is not the one in etcd (it is still debouncing, it failed to render, or
-it rolled back). Records are written by another program, possibly of another version, so a
-record that cannot be read is shown as such rather than failing the whole view.
+Each agent publishes a JSON `StatusRecord` (`etcdadmin.core.agents.record`, the one definition)
+at `<status prefix><directory>/<agent id>` under a lease, so a dead agent's record disappears by
+itself. The client reads those records next to the directory's latest modification revision: an
+agent whose applied revision is older runs a config that is not the one in etcd (it is still
+debouncing, it failed to render, or it rolled back). Records are written by another program,
+possibly of another version, so a record that cannot be read is shown as such rather than
+failing the whole view.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from etcdadmin.core.agents.record import StatusRecord
 from etcdadmin.core.etcd import EtcdConnection
 from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.tree.directories import directory_prefix
@@ -124,23 +126,21 @@ def _parse_record(kv: KeyValue, agent_id: str, latest: int) -> AgentStatus:
         return _unreadable(kv, agent_id, f"the status record is not JSON ({type(exc).__name__})")
     if not isinstance(raw, dict):
         return _unreadable(kv, agent_id, "the status record is JSON but not an object")
-    applied = _integer(raw.get("applied_revision"))
-    containers = raw.get("containers")
+    record = StatusRecord.from_json(raw, agent_id)
     return AgentStatus(
-        # The key names the agent; a record claiming another id would hide which key it is.
-        agent_id=agent_id,
-        applied_revision=applied,
-        last_result=_string(raw.get("last_result")),
-        last_error=_string(raw.get("last_error")),
-        updated_at=_string(raw.get("updated_at")),
-        config_sha256=_string(raw.get("config_sha256")),
-        containers=tuple(str(c) for c in containers) if isinstance(containers, list) else (),
-        behind=(applied or 0) < latest,
+        agent_id=record.agent_id,
+        applied_revision=record.applied_revision,
+        last_result=record.last_result if isinstance(raw.get("last_result"), str) else None,
+        last_error=record.last_error,
+        updated_at=record.updated_at,
+        config_sha256=record.config_sha256,
+        containers=record.containers,
+        behind=(record.applied_revision or 0) < latest,
         raw=raw,
         key=kv.key,
-        seen_revision=_integer(raw.get("seen_revision")),
-        started_at=_string(raw.get("started_at")),
-        version=_string(raw.get("version")),
+        seen_revision=record.seen_revision,
+        started_at=record.started_at,
+        version=record.version,
     )
 
 
@@ -160,12 +160,3 @@ def _unreadable(kv: KeyValue, agent_id: str, error: str) -> AgentStatus:
         key=kv.key,
         error=error,
     )
-
-
-def _integer(value: Any) -> int | None:
-    # bool is an int in Python, but `true` is no revision
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _string(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
