@@ -241,6 +241,7 @@ class MainWindow(QMainWindow):
         session.page_loaded.connect(self._page_loaded)
         session.keys_changed.connect(self._keys_changed)
         session.revision_changed.connect(self.status.set_revision)
+        session.revision_changed.connect(self.cluster.revision_changed)
         session.failed.connect(self._session_failed)
         session.recovered.connect(self._session_recovered)
         self.editor.set_session(session)

@@ -342,3 +342,12 @@ def conflict_dialog(qtbot, win):
     from tests.gui.test_operator_flows import conflict_dialog as shown
 
     return shown(qtbot, win)
+
+
+def test_the_cluster_tab_follows_writes_made_elsewhere(qtbot, window, private_etcd):
+    connect(qtbot, window, private_etcd.endpoint)
+    window.tabs.setCurrentWidget(window.cluster)
+    qtbot.waitUntil(lambda: window.cluster.table.rowCount() == 1, timeout=10_000)
+    before = int(window.cluster.table.item(0, 5).text())
+    private_etcd.etcdctl("put", "cluster-follow/key", "x")  # no click on Refresh after this
+    qtbot.waitUntil(lambda: int(window.cluster.table.item(0, 5).text()) > before, timeout=10_000)

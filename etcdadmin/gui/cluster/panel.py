@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -46,6 +46,9 @@ def _size(n: int) -> str:
     return f"{size:.1f} GiB"
 
 
+REFRESH_MS = 2000
+
+
 class ClusterPanel(QWidget):
     """Signals:
     message(str): a line for the status bar.
@@ -80,8 +83,20 @@ class ClusterPanel(QWidget):
         buttons.addStretch(1)
         layout.addLayout(buttons)
         self.revision = 0
+        # The members' raft index and DB size move with every write: follow the session's
+        # revision, at most one read of every member per REFRESH_MS however busy etcd is.
+        self._follow = QTimer(self)
+        self._follow.setSingleShot(True)
+        self._follow.setInterval(REFRESH_MS)
+        self._follow.timeout.connect(self.refresh)
+
+    def revision_changed(self, revision: int) -> None:
+        """The cluster moved (the session's watch says so): read it again soon."""
+        if self.session is not None and revision != self.revision and not self._follow.isActive():
+            self._follow.start()
 
     def set_session(self, session: Session | None, read_only: bool = False) -> None:
+        self._follow.stop()
         self.session = session
         self.revision = 0
         self.compact_button.setEnabled(not read_only)
