@@ -23,10 +23,10 @@ import yaml
 from yaml.constructor import SafeConstructor
 
 from etcdadmin.core.config.limits import (
-    MAX_INT_BITS,
     MAX_INT_DIGITS,
     Extent,
     LimitExceeded,
+    int_too_long,
     measure,
 )
 from etcdadmin.core.errors import MappingError
@@ -100,13 +100,16 @@ def _merged_resolvers(cls: Any) -> dict[str, list[tuple[str, Any]]]:
 class InvalidYAML(MappingError):
     """The text is not valid YAML, or a scalar is not of the type its tag names.
 
-    ``position`` is `` (line L, column C)`` when known, else empty; the message holds nothing
-    else of the input. Callers usually rephrase it in their own words.
+    ``line`` and ``column`` (1-based) say where when known; ``position`` is the same as
+    `` (line L, column C)`` or empty. The message holds nothing else of the input; callers
+    usually rephrase it in their own words.
     """
 
-    def __init__(self, position: str, key: str | None = None) -> None:
-        super().__init__(f"not valid YAML{position}", key=key)
-        self.position = position
+    def __init__(self, mark: Any, key: str | None = None) -> None:
+        self.line: int | None = mark.line + 1 if mark is not None else None
+        self.column: int | None = mark.column + 1 if mark is not None else None
+        self.position = f" (line {self.line}, column {self.column})" if mark is not None else ""
+        super().__init__(f"not valid YAML{self.position}", key=key)
 
 
 def _int_within_limit(loader: SafeConstructor, node: yaml.ScalarNode) -> int:
@@ -114,7 +117,7 @@ def _int_within_limit(loader: SafeConstructor, node: yaml.ScalarNode) -> int:
     if sum(char.isdigit() for char in node.value) > MAX_INT_DIGITS:
         raise _TooLongInteger(node)
     value = int(SafeConstructor.construct_yaml_int(loader, node))
-    if value.bit_length() > MAX_INT_BITS:
+    if int_too_long(value):
         raise _TooLongInteger(node)
     return value
 
@@ -241,9 +244,9 @@ def _load(text: str, what: str, key: str | None) -> tuple[Any, Extent]:
             key=key,
         ) from None
     except _NodeFailed as exc:
-        raise InvalidYAML(node_position(exc.node), key=key) from None
+        raise InvalidYAML(exc.node.start_mark, key=key) from None
     except _PYYAML_FAILURES as exc:
-        raise InvalidYAML(yaml_position(exc), key=key) from None
+        raise InvalidYAML(_mark(exc), key=key) from None
     finally:
         loader.dispose()
 
@@ -260,7 +263,7 @@ def read_quoted(text: str) -> str | None:
         while len(tokens) < 4 and loader.check_token():
             tokens.append(loader.get_token())
     except _PYYAML_FAILURES as exc:
-        raise InvalidYAML(yaml_position(exc)) from None
+        raise InvalidYAML(_mark(exc)) from None
     finally:
         loader.dispose()
     if (
@@ -274,12 +277,9 @@ def read_quoted(text: str) -> str | None:
     return None
 
 
-def yaml_position(exc: BaseException) -> str:
-    """Where a YAML error is, without the snippet of text PyYAML would quote."""
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    if mark is None:
-        return ""
-    return f" (line {mark.line + 1}, column {mark.column + 1})"
+def _mark(exc: BaseException) -> Any:
+    """Where a YAML error is (PyYAML's mark, never its problem text, which can quote input)."""
+    return getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
 
 
 def node_position(node: yaml.Node) -> str:

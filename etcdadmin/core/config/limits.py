@@ -49,9 +49,17 @@ MAX_KEY_DEPTH: Final = 64
 MAX_INT_DIGITS: Final = 4300
 MAX_VALUE_BYTES: Final = 1536 * 1024
 
-# The widest integer with MAX_INT_DIGITS decimal digits, in bits: a cheap bound that also holds
-# integers written in hexadecimal, octal or base 60, which Python converts without its limit.
-MAX_INT_BITS: Final = math.floor(MAX_INT_DIGITS * math.log2(10))
+# Integers are compared by their width in bits (cheap, and it also holds integers written in
+# hexadecimal, octal or base 60, which Python converts without its own limit) and only near the
+# limit against the smallest integer with one digit too many.
+_INT_BITS_BELOW: Final = math.floor(MAX_INT_DIGITS * math.log2(10))
+_TOO_LONG_INT: Final = 10**MAX_INT_DIGITS
+
+
+def int_too_long(value: int) -> bool:
+    """True when ``value`` has more than MAX_INT_DIGITS decimal digits."""
+    bits = value.bit_length()
+    return bits > _INT_BITS_BELOW and abs(value) >= _TOO_LONG_INT
 
 
 class LimitExceeded(MappingError):

@@ -16,12 +16,12 @@ from etcdadmin.core.config.documents import InvalidYAML, load_yaml_measured, rea
 from etcdadmin.core.config.dumping import dump_flow
 from etcdadmin.core.config.limits import (
     MAX_DEPTH,
-    MAX_INT_BITS,
     MAX_INT_DIGITS,
     MAX_KEY_DEPTH,
     MAX_VALUE_BYTES,
     Extent,
     LimitExceeded,
+    int_too_long,
     too_deep,
 )
 from etcdadmin.core.errors import MappingError
@@ -152,7 +152,7 @@ def _format(value: Any, key: str | None) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        if value.bit_length() > MAX_INT_BITS:
+        if int_too_long(value):
             raise LimitExceeded(
                 f"{describe_key(key)}: an integer of more than {MAX_INT_DIGITS:,} digits (the "
                 "limit MAX_INT_DIGITS) cannot be written; store it as text",
