@@ -61,7 +61,8 @@ key). Its type is decided by these rules, the first that applies wins:
    PEM certificate, is kept as a string byte for byte.
 4. **Single-line scalars** (the whole value must match; digits are ASCII ``0-9``):
 
-   * ``-?(0|[1-9][0-9]*)`` is an integer: ``5000``, ``-1``, ``0``;
+   * ``-?(0|[1-9][0-9]*)`` is an integer: ``5000``, ``-1``, ``0`` (at most 4,300 digits, the
+     limit MAX_INT_DIGITS; a longer one is an error: quote it to store it as text);
    * ``-?(0|[1-9][0-9]*)\.[0-9]+([eE][-+]?[0-9]+)?`` is a float: ``1.5``, ``0.1``, ``2.0e-3``;
    * ``true``, ``false``, ``True``, ``False``, ``TRUE``, ``FALSE`` are booleans;
    * ``null`` and ``~`` are null (no value).
@@ -130,9 +131,21 @@ changes nothing.
 Errors
 ======
 
-Every problem raises :class:`~etcdadmin.core.errors.MappingError`; its ``key`` attribute is the
-etcd key at fault (``None`` for problems of the base config). Messages name keys and config
-paths, never values: values may be secrets. Parser errors are reported by line and column only.
+Every problem raises :class:`~etcdadmin.core.errors.MappingError`, whatever the keys, values and
+base config; its ``key`` attribute is the etcd key at fault (``None`` for problems of the base
+config). Messages name keys and config paths, never values: values may be secrets. Parser
+errors are reported by line and column only. Keys are shown as the client's tree shows them:
+bytes that are not UTF-8, control characters and backslashes as ``\xNN`` / ``\\`` escapes.
+
+Limits
+======
+
+YAML is read by :mod:`etcdadmin.core.config.documents`, which measures every document and
+value before building it. Past a limit the error (:class:`~etcdadmin.core.config.limits.
+LimitExceeded`) names the key and the limit (see :mod:`etcdadmin.core.config.limits`):
+1,000,000 YAML nodes and 64 Mi characters after alias expansion (summed over the base config
+and all the values of a render), 64 levels of nesting, 64 path segments per key, integers of
+4,300 digits and values of 1.5 MiB.
 """
 
 from __future__ import annotations
@@ -252,13 +265,13 @@ def flatten(config: Any, directory: str) -> dict[str, str]:
     for name, value in config.items():
         if not _is_segment(name):
             raise MappingError(
-                f"the top-level config key `{name}` cannot be written as an etcd key (it must be "
-                "non-empty text without `/`); rename it in the config"
+                f"the top-level config key `{_shown(name)}` cannot be written as an etcd key (it "
+                "must be non-empty text without `/`); rename it in the config"
             )
         if not _expressible_child(value):
             raise MappingError(
-                f"the top-level config key `{name}` holds a {_type_name(value)} that no plain "
-                "etcd value can express; move it into a mapping or list"
+                f"the top-level config key `{_shown(name)}` holds a {_type_name(value)} that no "
+                "plain etcd value can express; move it into a mapping or list"
             )
     out: dict[str, str] = {}
     for name, value in config.items():
@@ -309,6 +322,15 @@ def _expressible_child(value: Any) -> bool:
 # --------------------------------------------------------------------------------------------
 # Messages
 # --------------------------------------------------------------------------------------------
+
+
+def _shown(name: Any) -> str:
+    """A config key as messages show it: escaped text, or what it is when it is not text."""
+    if isinstance(name, str):
+        return display_key(name)
+    if isinstance(name, int) and not isinstance(name, bool) and name.bit_length() > 64:
+        return "(a very long integer)"
+    return display_key(str(name))
 
 
 def _type_name(value: Any) -> str:
