@@ -24,12 +24,13 @@ limit                  value          what counts
                                       accepts fits)
 =====================  =============  ======================================================
 
-For scale: a 100,000-setting registry config is about 200,000 nodes and 3 MB of text, and
-nests 5 levels. A value or document past a limit raises `MappingError` naming the etcd key and
-the limit, never the value. Measuring is linear in the size of the composed graph (each node's
-totals are remembered), so the 387-million-node "billion laughs" value of 400 bytes is refused
-in well under a millisecond, and the walk is iterative, so no depth can exhaust Python's stack
-(libyaml itself refuses documents nested more than 1,000 levels while composing them).
+For scale: a config of 100,000 settings ``svcNNNN/keyNN: value-N`` (2.1 MB) is 202,001 nodes
+and 1.6 million characters of text, nested 2 levels. A value or document past a limit raises
+`MappingError` naming the etcd key and the limit, never the value. Measuring is linear in the
+size of the composed graph (each node's totals are remembered), so a "billion laughs" value of
+379 bytes (nine levels of nine aliases, over 400 million nodes) is refused in 0.4 ms; the walk
+is iterative, so no depth can exhaust Python's stack (libyaml itself refuses documents nested
+more than 1,000 levels while composing them).
 """
 
 from __future__ import annotations
