@@ -61,7 +61,8 @@ key). Its type is decided by these rules, the first that applies wins:
    PEM certificate, is kept as a string byte for byte.
 4. **Single-line scalars** (the whole value must match; digits are ASCII ``0-9``):
 
-   * ``-?(0|[1-9][0-9]*)`` is an integer: ``5000``, ``-1``, ``0``;
+   * ``-?(0|[1-9][0-9]*)`` is an integer: ``5000``, ``-1``, ``0`` (at most 4,300 digits, the
+     limit MAX_INT_DIGITS; a longer one is an error: quote it to store it as text);
    * ``-?(0|[1-9][0-9]*)\.[0-9]+([eE][-+]?[0-9]+)?`` is a float: ``1.5``, ``0.1``, ``2.0e-3``;
    * ``true``, ``false``, ``True``, ``False``, ``TRUE``, ``FALSE`` are booleans;
    * ``null`` and ``~`` are null (no value).
@@ -130,29 +131,41 @@ changes nothing.
 Errors
 ======
 
-Every problem raises :class:`~etcdadmin.core.errors.MappingError`; its ``key`` attribute is the
-etcd key at fault (``None`` for problems of the base config). Messages name keys and config
-paths, never values: values may be secrets. Parser errors are reported by line and column only.
+Every problem raises :class:`~etcdadmin.core.errors.MappingError`, whatever the keys, values and
+base config; its ``key`` attribute is the etcd key at fault (``None`` for problems of the base
+config). Messages name keys and config paths, never values: values may be secrets. Parser
+errors are reported by line and column only. Keys are shown as the client's tree shows them:
+bytes that are not UTF-8, control characters and backslashes as ``\xNN`` / ``\\`` escapes.
+
+Limits
+======
+
+YAML is read by :mod:`etcdadmin.core.config.documents`, which measures every document and
+value before building it. Past a limit the error (:class:`~etcdadmin.core.config.limits.
+LimitExceeded`) names the key and the limit (see :mod:`etcdadmin.core.config.limits`):
+1,000,000 YAML nodes and 64 Mi characters after alias expansion (summed over the base config
+and all the values of a render), 64 levels of nesting, 64 path segments per key, integers of
+4,300 digits and values of 1.5 MiB.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Any
 
-import yaml
-
-from etcdadmin.core.config.documents import load_yaml
-from etcdadmin.core.config.values import (
-    copy_document,
-    dump_block,
-    format_value,
-    parse_value,
-    yaml_position,
+from etcdadmin.core.config.documents import InvalidYAML, collector_paused, load_yaml_measured
+from etcdadmin.core.config.dumping import dump_block
+from etcdadmin.core.config.limits import MAX_KEY_DEPTH
+from etcdadmin.core.config.overlay import (
+    build_tree,
+    empty_segment,
+    is_index_run,
+    merge,
+    overlay,
+    too_many_segments,
 )
+from etcdadmin.core.config.values import copy_document, display_key, format_value, parse_value
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.tree.directories import directory_prefix
 
@@ -166,36 +179,6 @@ __all__ = [
     "split_key",
 ]
 
-_INDEX_RE: Final = re.compile(r"0|[1-9][0-9]*")
-
-
-class _Missing:
-    """Marks a path that the base config does not have."""
-
-
-_MISSING: Final = _Missing()
-
-
-@dataclass(frozen=True)
-class _Leaf:
-    """A key holding a value: the end of a path in the tree built from etcd."""
-
-    key: str
-    value: Any
-
-
-@dataclass
-class _Branch:
-    """A path that etcd keys continue below; ``first_key`` names one of them in errors."""
-
-    first_key: str
-    children: dict[str, _Leaf | _Branch] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------------------------
-# Values
-# --------------------------------------------------------------------------------------------
-
 
 # --------------------------------------------------------------------------------------------
 # Keys
@@ -205,186 +188,25 @@ class _Branch:
 def split_key(key: str, directory: str) -> tuple[str, ...]:
     """The path segments of ``key`` below ``directory``; ``()`` for the directory key itself.
 
-    Raises :class:`MappingError` for a key outside the directory or with an empty segment.
+    Raises :class:`MappingError` for a key outside the directory, with an empty segment or
+    with more than MAX_KEY_DEPTH segments.
     """
-    rest = _relative(key, directory_prefix(directory))
-    if rest is None:
-        raise MappingError(
-            f"etcd key `{key}` is not inside the directory `{directory}`; keys of this "
-            f"directory start with `{directory_prefix(directory)}`",
-            key=key,
-        )
-    if not rest:
-        return ()
-    segments = tuple(rest.split("/"))
-    if "" in segments:
-        raise MappingError(
-            f"etcd key `{key}` has an empty path segment (`//` or a trailing `/`); rename it so "
-            "that there is text between every two slashes",
-            key=key,
-        )
-    return segments
-
-
-def _relative(key: str, prefix: str) -> str | None:
-    """The part of ``key`` after ``prefix``; ``""`` for the directory itself, None if outside."""
-    if key in (prefix, prefix[:-1]):
-        return ""
-    if key.startswith(prefix):
-        return key[len(prefix) :]
-    return None
-
-
-def _below(entries: Iterable[str], prefix: str) -> list[str]:
-    """The keys strictly below the directory, sorted."""
-    return sorted(key for key in entries if _relative(key, prefix))
-
-
-# --------------------------------------------------------------------------------------------
-# Overlay
-# --------------------------------------------------------------------------------------------
-
-
-def overlay(base: Any, entries: Mapping[str, str | bytes], directory: str) -> Any:
-    """A new document: ``base`` overlaid by the etcd ``entries`` (full key -> raw value).
-
-    ``base`` itself is not modified. Keys outside ``directory`` are ignored.
-    """
-    tree = _build_tree(entries, directory)
-    document = copy_document(base)
-    if tree is None:
-        return document
-    return _merge(document, tree, ())
-
-
-def _build_tree(entries: Mapping[str, str | bytes], directory: str) -> _Branch | None:
     prefix = directory_prefix(directory)
-    located = sorted((split_key(key, directory), key) for key in _below(entries, prefix))
-    if not located:
-        return None
-    root = _Branch(first_key=located[0][1])
-    for segments, key in located:
-        _insert(root, segments, _Leaf(key, parse_value(entries[key], key)))
-    return root
-
-
-def _insert(root: _Branch, segments: tuple[str, ...], leaf: _Leaf) -> None:
-    node = root
-    for segment in segments[:-1]:
-        child = node.children.get(segment)
-        if isinstance(child, _Leaf):
-            raise _conflict(child.key, leaf.key)
-        if child is None:
-            child = node.children[segment] = _Branch(first_key=leaf.key)
-        node = child
-    existing = node.children.get(segments[-1])
-    if isinstance(existing, _Branch):  # cannot happen in sorted order; kept as a safety net
-        raise _conflict(leaf.key, existing.first_key)
-    node.children[segments[-1]] = leaf
-
-
-def _conflict(holder: str, below: str) -> MappingError:
-    return MappingError(
-        f"etcd key `{holder}` conflicts with `{below}`: a key cannot hold a value and have keys "
-        "below it; delete one of them",
-        key=holder,
-    )
-
-
-def _merge(node: Any, branch: _Branch, path: tuple[Any, ...]) -> Any:
-    if node is _MISSING or node is None:
-        node = [] if _is_index_run(branch.children) else {}
-    if isinstance(node, dict):
-        _merge_into_mapping(node, branch, path)
-    elif isinstance(node, list):
-        _merge_into_list(node, branch, path)
-    else:
+    if key in (prefix, prefix[:-1]):
+        return ()
+    if not key.startswith(prefix):
+        name = display_key(key)
         raise MappingError(
-            f"etcd key `{branch.first_key}`: path goes through a scalar value in the base config "
-            f"at `{_dotted(path)}`; set the parent key instead or remove the scalar from the base",
-            key=branch.first_key,
+            f"etcd key `{name}` is not inside the directory `{directory}`; keys of this "
+            f"directory start with `{prefix}`",
+            key=name,
         )
-    return node
-
-
-def _merge_into_mapping(node: dict[Any, Any], branch: _Branch, path: tuple[Any, ...]) -> None:
-    # Non-text keys of the base (`80: x`, `true: y`) by the text an etcd path names them with,
-    # made once per mapping: looking each segment up by scanning the mapping made one directory
-    # of 20,000 keys quadratic (every later put took 12-15 s to render).
-    by_text: dict[str, Any] = {}
-    for candidate in node:
-        if not isinstance(candidate, str):
-            by_text.setdefault(_key_text(candidate), candidate)
-    for segment in sorted(branch.children):
-        child = branch.children[segment]
-        existing_key = segment if segment in node else by_text.get(segment, _MISSING)
-        if existing_key is _MISSING:
-            node[segment] = _child_value(_MISSING, child, (*path, segment))
-        else:
-            node[existing_key] = _child_value(node[existing_key], child, (*path, existing_key))
-
-
-def _merge_into_list(node: list[Any], branch: _Branch, path: tuple[Any, ...]) -> None:
-    length = len(node)
-    indexed: list[tuple[int, _Leaf | _Branch]] = []
-    for segment in sorted(branch.children):
-        child = branch.children[segment]
-        if not _INDEX_RE.fullmatch(segment):
-            raise _bad_index(child, segment, path, length)
-        indexed.append((int(segment), child))
-    indexed.sort(key=lambda item: item[0])
-    for index, child in indexed:
-        if index < len(node):
-            node[index] = _child_value(node[index], child, (*path, index))
-        elif index == len(node):
-            node.append(_child_value(_MISSING, child, (*path, index)))
-        else:
-            raise _bad_index(child, str(index), path, length)
-
-
-def _bad_index(
-    child: _Leaf | _Branch, segment: str, path: tuple[Any, ...], length: int
-) -> MappingError:
-    key = _first_key(child)
-    return MappingError(
-        f"etcd key `{key}`: `{_dotted(path)}` is a list of {length} elements in the base config, "
-        f"so the path segment `{segment}` must be an index: 0 to {length - 1} replaces an "
-        f"element, {length} (then {length + 1}, ... without gaps) appends one; rename the key",
-        key=key,
-    )
-
-
-def _child_value(existing: Any, child: _Leaf | _Branch, path: tuple[Any, ...]) -> Any:
-    if isinstance(child, _Leaf):
-        return copy_document(child.value)
-    return _merge(existing, child, path)
-
-
-def _first_key(child: _Leaf | _Branch) -> str:
-    return child.key if isinstance(child, _Leaf) else child.first_key
-
-
-def _key_text(key: Any) -> str:
-    """How a non-string mapping key of the base is named in an etcd path."""
-    if key is None or isinstance(key, bool | int):
-        return format_value(key)
-    if isinstance(key, float) and math.isfinite(key):
-        return format_value(key)
-    return str(key)
-
-
-def _is_index_run(segments: Iterable[Any]) -> bool:
-    """True when ``segments`` are exactly the texts ``"0"`` .. ``"n-1"`` (n >= 1)."""
-    indices: set[int] = set()
-    for segment in segments:
-        if not isinstance(segment, str) or not _INDEX_RE.fullmatch(segment):
-            return False
-        indices.add(int(segment))
-    return bool(indices) and indices == set(range(len(indices)))
-
-
-def _dotted(path: tuple[Any, ...]) -> str:
-    return ".".join(str(segment) for segment in path) if path else "(the top level)"
+    segments = tuple(key[len(prefix) :].split("/"))
+    if "" in segments:
+        raise empty_segment(display_key(key))
+    if len(segments) > MAX_KEY_DEPTH:
+        raise too_many_segments(display_key(key))
+    return segments
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,31 +214,40 @@ def _dotted(path: tuple[Any, ...]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def render(base_text: str, entries: Mapping[str, str | bytes], directory: str) -> bytes:
+def render(base_text: str, entries: Mapping[Any, str | bytes], directory: str) -> bytes:
     """The config file: ``base_text`` (YAML) overlaid by ``entries``, as UTF-8 YAML bytes.
 
     With no key below ``directory``, ``base_text`` is returned unchanged (encoded as UTF-8).
+    Keys may be text or bytes (a key below the directory that is not UTF-8 is an error naming
+    it with ``\\xNN`` escapes).
     """
-    base = _load_mapping(base_text, "base config")
-    if not _below(entries, directory_prefix(directory)):
+    # The collector is paused for the whole render and everything but the result is released
+    # by reference counting before it runs again (see collector_paused).
+    with collector_paused():
+        return _render(base_text, entries, directory)
+
+
+def _render(base_text: str, entries: Mapping[Any, str | bytes], directory: str) -> bytes:
+    base, spent = _load_mapping(base_text, "base config")
+    tree = build_tree(entries, directory, spent)
+    if tree is None:
         return base_text.encode("utf-8")
-    document = overlay(base, entries, directory)
-    return dump_block(document).encode("utf-8")
+    return dump_block(merge(copy_document(base), tree)).encode("utf-8")
 
 
-def _load_mapping(text: str, what: str) -> dict[Any, Any]:
+def _load_mapping(text: str, what: str) -> tuple[dict[Any, Any], Any]:
     try:
-        document = load_yaml(text)
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise MappingError(f"the {what} is not valid YAML{yaml_position(exc)}; fix it") from None
+        document, extent = load_yaml_measured(text, f"the {what}")
+    except InvalidYAML as exc:
+        raise MappingError(f"the {what} is not valid YAML{exc.position}; fix it") from None
     if document is None:
-        return {}
+        return {}, extent
     if not isinstance(document, dict):
         raise MappingError(
             f"the {what} must be a YAML mapping (`name: value` lines) at the top level, not a "
             f"{_type_name(document)}; fix it"
         )
-    return document
+    return document, extent
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,32 +265,37 @@ def flatten(config: Any, directory: str) -> dict[str, str]:
     for name, value in config.items():
         if not _is_segment(name):
             raise MappingError(
-                f"the top-level config key `{name}` cannot be written as an etcd key (it must be "
-                "non-empty text without `/`); rename it in the config"
+                f"the top-level config key `{_shown(name)}` cannot be written as an etcd key (it "
+                "must be non-empty text without `/`); rename it in the config"
             )
         if not _expressible_child(value):
             raise MappingError(
-                f"the top-level config key `{name}` holds a {_type_name(value)} that no plain "
-                "etcd value can express; move it into a mapping or list"
+                f"the top-level config key `{_shown(name)}` holds a {_type_name(value)} that no "
+                "plain etcd value can express; move it into a mapping or list"
             )
     out: dict[str, str] = {}
     for name, value in config.items():
-        _flatten_into(out, prefix + name, value)
+        _flatten_into(out, prefix + name, value, 1)
     return out
 
 
 def flatten_text(yaml_text: str, directory: str) -> dict[str, str]:
     """:func:`flatten` of a YAML document given as text (empty text gives no keys)."""
-    return flatten(_load_mapping(yaml_text, "config"), directory)
+    with collector_paused():
+        return flatten(_load_mapping(yaml_text, "config")[0], directory)
 
 
-def _flatten_into(out: dict[str, str], key: str, value: Any) -> None:
-    if isinstance(value, dict) and value and _segmentable_mapping(value):
+def _flatten_into(out: dict[str, str], key: str, value: Any, depth: int) -> None:
+    # Levels past MAX_KEY_DEPTH are written as one value (which format_value refuses past
+    # MAX_DEPTH), so no key is longer than render accepts and no depth exhausts the stack.
+    if depth >= MAX_KEY_DEPTH:
+        out[key] = format_value(value, key)
+    elif isinstance(value, dict) and value and _segmentable_mapping(value):
         for name, item in value.items():
-            _flatten_into(out, f"{key}/{name}", item)
+            _flatten_into(out, f"{key}/{name}", item, depth + 1)
     elif isinstance(value, list) and value and all(_expressible_child(item) for item in value):
         for index, item in enumerate(value):
-            _flatten_into(out, f"{key}/{index}", item)
+            _flatten_into(out, f"{key}/{index}", item, depth + 1)
     else:  # a scalar, an empty container, or a container written as one flow value
         out[key] = format_value(value, key)
 
@@ -471,7 +307,7 @@ def _is_segment(name: Any) -> bool:
 def _segmentable_mapping(mapping: dict[Any, Any]) -> bool:
     return (
         all(_is_segment(name) for name in mapping)
-        and not _is_index_run(mapping)
+        and not is_index_run(mapping)
         and all(_expressible_child(item) for item in mapping.values())
     )
 
@@ -486,6 +322,15 @@ def _expressible_child(value: Any) -> bool:
 # --------------------------------------------------------------------------------------------
 # Messages
 # --------------------------------------------------------------------------------------------
+
+
+def _shown(name: Any) -> str:
+    """A config key as messages show it: escaped text, or what it is when it is not text."""
+    if isinstance(name, str):
+        return display_key(name)
+    if isinstance(name, int) and not isinstance(name, bool) and name.bit_length() > 64:
+        return "(a very long integer)"
+    return display_key(str(name))
 
 
 def _type_name(value: Any) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import yaml
-
 from etcdadmin.core.assets import read_text
 from etcdadmin.core.config import mapping
+from etcdadmin.core.config.documents import load_yaml
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd import Compare, EtcdConnection, TxnOp
 
@@ -20,7 +19,7 @@ EXAMPLE = "example/registry.yml"
 
 def example_config() -> dict[str, Any]:
     """The example registry config, parsed afresh on every call (callers change it)."""
-    config = yaml.safe_load(read_text(EXAMPLE))
+    config = load_yaml(read_text(EXAMPLE), f"the packaged {EXAMPLE}")
     if not isinstance(config, dict):
         raise MappingError(
             f"the packaged {EXAMPLE} is not a YAML mapping: reinstall etcdadmin", key=EXAMPLE

@@ -11,9 +11,8 @@ import json
 import re
 from enum import Enum
 
-import yaml
-
-from etcdadmin.core.errors import EtcdAdminError
+from etcdadmin.core.config.documents import InvalidYAML, load_yaml
+from etcdadmin.core.errors import EtcdAdminError, MappingError
 
 
 class ValueFormat(Enum):
@@ -82,11 +81,12 @@ def from_text(text: str, fmt: ValueFormat) -> bytes:
             raise ValueFormatError(f"not valid JSON: {exc}") from None
     elif fmt is ValueFormat.YAML:
         try:
-            yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            load_yaml(text, "the YAML")
+        except InvalidYAML as exc:
+            where = f" at line {exc.line}, column {exc.column}" if exc.line else ""
             raise ValueFormatError(f"not valid YAML{where}") from None
+        except MappingError as exc:  # past the limits every YAML read by the project obeys
+            raise ValueFormatError(str(exc)) from None
     return text.encode("utf-8")
 
 
