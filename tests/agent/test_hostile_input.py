@@ -307,3 +307,63 @@ def test_one_put_after_20000_keys_in_one_mapping_reaches_the_file_quickly(etcd_s
     # The default debounce (100 ms) plus the render of 20,000 keys (about 1 s measured).
     assert elapsed < 3.0, f"one put took {elapsed:.2f} s to reach the file"
     assert BASE_CONFIG.splitlines()[1] in agent.config.read_text()
+
+
+BOMB = (
+    "["
+    + ", ".join(
+        ["&a0 [x, x, x, x, x, x, x, x, x]"]
+        + [
+            f"&a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+            f"*a{i - 1}, *a{i - 1}]"
+            for i in range(1, 9)
+        ]
+    )
+    + "]"
+)
+
+
+def _rss_kib(pid: int) -> int:
+    """Resident memory of a process and its children (the render child counts too)."""
+    total = 0
+    for task in [pid, *_children(pid)]:
+        for line in Path(f"/proc/{task}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_an_alias_bomb_is_refused_in_seconds_by_key_with_memory_bounded(etcd_server, make_agent):
+    assert len(BOMB) < 600  # a few hundred bytes that expand to 9**9 (~387 million) nodes
+    directory = "bomb"
+    agent = make_agent({"ETCD_HOST": etcd_server.endpoint, "WATCH_ETCD_DIR": directory})
+    agent.wait_metric("applied_revision", lambda v: v > 0, what="first apply")
+    assert agent.proc is not None
+    before_config, before_rss = agent.config.read_bytes(), _rss_kib(agent.proc.pid)
+    started = time.monotonic()
+    etcd_server.etcdctl("put", f"{directory}/notifications", BOMB)
+    wait_until(
+        lambda: record(etcd_server, directory).get("last_result") == "render_failed",
+        10,
+        f"render_failed reported\n{agent.log()[-2000:]}",
+    )
+    assert time.monotonic() - started < 5
+    got = record(etcd_server, directory)
+    assert got["failed_key"] == f"{directory}/notifications"
+    assert "limit" in got["last_error"] and "*a" not in got["last_error"]
+    assert agent.config.read_bytes() == before_config
+    assert _rss_kib(agent.proc.pid) < before_rss + 50 * 1024, "memory stays bounded"
+    assert healthz(agent) == 200
