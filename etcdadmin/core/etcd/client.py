@@ -21,11 +21,10 @@ from pyetcd import etcdrpc
 from pyetcd import exceptions as pyetcd_errors
 
 from etcdadmin.core.errors import EtcdError, EtcdTLSError, EtcdUnavailable
+from etcdadmin.core.etcd.cluster import ClusterCalls
 from etcdadmin.core.etcd.keyvalue import KeyValue, prefix_end
 from etcdadmin.core.etcd.records import (
     Compare,
-    Member,
-    MemberStatus,
     Page,
     Snapshot,
     TxnOp,
@@ -65,7 +64,7 @@ def _key_bytes(key: str | bytes) -> bytes:
     return key if isinstance(key, bytes) else key.encode("utf-8")
 
 
-class EtcdConnection:
+class EtcdConnection(ClusterCalls):
     """A connection to one etcd cluster, failing over between its endpoints.
 
     Thread-safe for concurrent unary calls (gRPC channels are); each watch has its own stream.
@@ -369,61 +368,6 @@ class EtcdConnection:
                 for kv in item.response_range.kvs:
                     found[kv.key] = KeyValue.from_proto(kv)
         return TxnResult(bool(resp.succeeded), int(resp.header.revision), found)
-
-    def members(self) -> list[Member]:
-        resp = self._call(
-            "list members",
-            lambda c: c.clusterstub.MemberList(
-                etcdrpc.MemberListRequest(),
-                c.timeout,
-                credentials=c.call_credentials,
-                metadata=c.metadata,
-            ),
-        )
-        return [Member(m.ID, m.name, tuple(m.peerURLs), tuple(m.clientURLs)) for m in resp.members]
-
-    def member_status(self, endpoint: str) -> MemberStatus:
-        """Status of the member at `endpoint` (version, DB size, leader, raft index)."""
-        settings = ConnectionSettings(
-            (endpoint,),
-            user=self.settings.user,
-            password=self.settings.password,
-            ca_file=self.settings.ca_file,
-            cert_file=self.settings.cert_file,
-            key_file=self.settings.key_file,
-            timeout=self.settings.timeout,
-        )
-        with EtcdConnection(settings) as one:
-            resp = one._call(
-                "read member status",
-                lambda c: c.maintenancestub.Status(
-                    etcdrpc.StatusRequest(),
-                    c.timeout,
-                    credentials=c.call_credentials,
-                    metadata=c.metadata,
-                ),
-            )
-        return MemberStatus(
-            endpoint=endpoint,
-            member_id=resp.header.member_id,
-            version=resp.version,
-            db_size=resp.dbSize,
-            leader=resp.leader,
-            raft_index=resp.raftIndex,
-            raft_term=resp.raftTerm,
-            revision=resp.header.revision,
-        )
-
-    def alarms(self) -> list[tuple[int, str]]:
-        """Active alarms as (member id, alarm name), e.g. NOSPACE."""
-        result = self._call("list alarms", lambda c: list(c.list_alarms()))
-        return [(a.member_id, str(a.alarm_type)) for a in result]
-
-    def defragment(self) -> None:
-        self._call("defragment", lambda c: c.defragment())
-
-    def compact(self, revision: int) -> None:
-        self._call("compact", lambda c: c.compact(revision, physical=True))
 
     # -- watch ------------------------------------------------------------------------------
 
