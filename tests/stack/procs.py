@@ -48,11 +48,21 @@ def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now.
 
     The kernel picks it, so parallel stacks do not collide on fixed ports; the small window
-    between closing the probe socket and the daemon binding is accepted.
+    between closing the probe socket and the daemon binding is accepted. A port handed out
+    before is never handed out again in this process: the kernel may offer a just-closed port
+    twice in a row, and an etcd given one port for both its client and peer URLs fails to
+    start ("address already in use", seen in a 3-member cluster fixture).
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+
+
+_HANDED_OUT: set[int] = set()
 
 
 def wait_until(
