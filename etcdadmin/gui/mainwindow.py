@@ -261,6 +261,8 @@ class MainWindow(QMainWindow):
             dialog.deleteLater()
         # nothing may still plan or apply on the closed session (the window may be closing)
         self.changes.set_session(None, production=False, read_only=False)
+        self.cluster.set_session(None)
+        self.agents.set_session(None)
         self.indicator.disconnected()
         self.model.reset()
 

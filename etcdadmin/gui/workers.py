@@ -7,6 +7,7 @@ cancellation and use to report progress.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -105,13 +106,21 @@ def run_task(
     on_result: Callable[[Any], None] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
     on_partial: Callable[[Any], None] | None = None,
+    owner: QObject | None = None,
 ) -> Task:
     """Run `fn(task)` on the thread pool; callbacks run on the UI thread.
 
     Every callback is connected before the work starts: a signal emitted before its
-    connection would be lost.
+    connection would be lost. With `owner` (the widget the callbacks update), nothing is
+    delivered once it is destroyed: a window closed while its panel's read was in flight.
     """
     task = Task(description)
+
+    def owner_gone(*_: object) -> None:
+        task.cancel()
+
+    if owner is not None:
+        owner.destroyed.connect(owner_gone)
     if on_partial is not None:
         partial = on_partial
         task.partial.connect(lambda chunk: None if task.cancelled else partial(chunk))
@@ -131,6 +140,10 @@ def run_task(
         if task in _live:
             _live.discard(task)
             activity.ended()
+        if owner is not None:
+            # one connection per task would pile up on a panel that reads every few seconds
+            with contextlib.suppress(RuntimeError, TypeError):  # owner already destroyed
+                owner.destroyed.disconnect(owner_gone)
 
     task.finished.connect(done)
     task.failed.connect(done)

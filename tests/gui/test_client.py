@@ -351,3 +351,22 @@ def test_the_cluster_tab_follows_writes_made_elsewhere(qtbot, window, private_et
     before = int(window.cluster.table.item(0, 5).text())
     private_etcd.etcdctl("put", "cluster-follow/key", "x")  # no click on Refresh after this
     qtbot.waitUntil(lambda: int(window.cluster.table.item(0, 5).text()) > before, timeout=10_000)
+
+
+def test_a_window_closed_while_its_panels_read_etcd_takes_no_late_results(
+    qtbot, tmp_path, private_etcd
+):
+    import shiboken6
+    from PySide6.QtCore import QThreadPool
+
+    from etcdadmin.gui.mainwindow import MainWindow
+
+    win = MainWindow(sandbox_dir=tmp_path / "sandbox")
+    win.show()
+    connect(qtbot, win, private_etcd.endpoint)
+    win.agents.set_directory(b"late/")
+    win.cluster.refresh()  # both reads are in flight when the window goes
+    win.close()
+    shiboken6.delete(win)  # at once, as Qt does when its parent goes, before the reads end
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
+    qtbot.wait(200)  # the results' deliveries run now: pytest-qt fails on any exception in them

@@ -77,6 +77,7 @@ class AgentsPanel(QWidget):
             lambda task: read_agents(conn, directory),
             lambda view: self._show(view) if self.directory == directory else None,
             lambda exc: self.message.emit(describe(exc)),
+            owner=self,
         )
 
     def _show(self, view: AgentsView) -> None:

@@ -19,7 +19,7 @@ from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.etcd import MemberStatus
 from etcdadmin.gui.errors import describe, show_error
 from etcdadmin.gui.session import Session
-from etcdadmin.gui.workers import run_task
+from etcdadmin.gui.workers import Task, run_task
 
 COLUMNS = ("Member", "Endpoint", "Leader", "Version", "DB size", "Raft index")
 
@@ -83,6 +83,7 @@ class ClusterPanel(QWidget):
         buttons.addStretch(1)
         layout.addLayout(buttons)
         self.revision = 0
+        self._task: Task | None = None
         # The members' raft index and DB size move with every write: follow the session's
         # revision, at most one read of every member per REFRESH_MS however busy etcd is.
         self._follow = QTimer(self)
@@ -97,6 +98,9 @@ class ClusterPanel(QWidget):
 
     def set_session(self, session: Session | None, read_only: bool = False) -> None:
         self._follow.stop()
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
         self.session = session
         self.revision = 0
         self.compact_button.setEnabled(not read_only)
@@ -110,11 +114,12 @@ class ClusterPanel(QWidget):
         if self.session is None:
             return
         session = self.session
-        run_task(
+        self._task = run_task(
             "read cluster",
             lambda task: read_cluster(session),
             self._show,
             lambda exc: self.summary.setText(describe(exc)),
+            owner=self,
         )
 
     def _show(self, result: tuple[list[tuple[str, str, MemberStatus | str]], list]) -> None:
