@@ -66,14 +66,17 @@ class ChangeConflict(ConflictError):
         self.conflicts = tuple(conflicts)
 
 
-def _conflict_message(lead: str, conflicts: tuple[Conflict, ...]) -> str:
+def name_conflicts(conflicts: tuple[Conflict, ...]) -> str:
+    """The first keys of a conflict with what changed, and how many more (names, no values)."""
     shown = "; ".join(c.describe() for c in conflicts[:_KEYS_IN_MESSAGE])
     more = len(conflicts) - _KEYS_IN_MESSAGE
-    if more > 0:
-        shown += f"; and {more} more"
+    return f"{shown}; and {more} more" if more > 0 else shown
+
+
+def _conflict_message(lead: str, conflicts: tuple[Conflict, ...]) -> str:
     return (
-        f"{lead}: {shown}. Nothing was written; review the changes against the current values "
-        "and stage them again"
+        f"{lead}: {name_conflicts(conflicts)}. Nothing was written; review the changes against "
+        "the current values and stage them again"
     )
 
 

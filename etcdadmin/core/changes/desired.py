@@ -28,6 +28,7 @@ from etcdadmin.core.changes.changeset import (
     Plan,
     PlannedStep,
     apply_plan,
+    name_conflicts,
 )
 from etcdadmin.core.changes.commands import Conflict
 from etcdadmin.core.config.documents import collector_paused
@@ -39,9 +40,6 @@ from etcdadmin.core.tree.directories import directory_prefix
 log = logging.getLogger(__name__)
 
 Action = Literal["add", "change", "remove"]
-
-# A conflict message names this many keys and counts the rest.
-_KEYS_IN_MESSAGE = 5
 
 
 @dataclass(frozen=True)
@@ -287,12 +285,9 @@ def apply_desired(
 def _conflict_message(
     conflicts: tuple[Conflict, ...], revision: int, number: int, count: int, done: DesiredResult
 ) -> str:
-    shown = "; ".join(c.describe() for c in conflicts[:_KEYS_IN_MESSAGE])
-    more = len(conflicts) - _KEYS_IN_MESSAGE
-    if more > 0:
-        shown += f"; and {more} more"
     return (
-        f"keys changed since the plan was read at revision {revision}: {shown}. Batch {number} "
+        f"keys changed since the plan was read at revision {revision}: "
+        f"{name_conflicts(conflicts)}. Batch {number} "
         f"of {count} wrote nothing and the apply stopped; before it, {done.describe()}. Plan "
         "again to see the directory as it is now, then apply"
     )
