@@ -24,6 +24,7 @@ from tests.stack.procs import MissingBinary, StackUnavailable
 if TYPE_CHECKING:
     from tests.stack.docker_daemon import DockerDaemon
     from tests.stack.etcd import EtcdCluster, EtcdServer
+    from tests.stack.keyring_service import KeyringService
     from tests.stack.swift import SwiftAIO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -150,6 +151,23 @@ def os_keyring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             else:
                 os.environ[k] = v
         service.stop()
+
+
+@pytest.fixture
+def private_keyring(tmp_path: Path) -> Iterator[KeyringService]:
+    """A keyring daemon of the test's own (its `env` for child processes): tests restart it."""
+    from tests.stack.keyring_service import KeyringService
+
+    with _running(lambda: KeyringService(tmp_path / "keyring")) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def age_cli() -> str:
+    """Debian's `age` binary: the stock tool that must open what etcdadmin seals."""
+    from tests.stack.procs import require_binary
+
+    return _construct(lambda: require_binary("age", "age"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,145 @@
+"""Private keys that open secrets: key files (the agent's PRIVATE_KEY) and new agent keys.
+
+A key file is an OpenSSH private key (`id_rsa`, `id_ed25519`, OpenSSH or PEM encoding, as
+`ssh-keygen` writes them) or an age identity file (`AGE-SECRET-KEY-1...` lines). Keys
+protected by a passphrase are refused with a message: an agent has nobody to type one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pyrage
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from etcdadmin.core.secrets.errors import BadKeyFile
+
+KeyType = Literal["ed25519", "rsa"]
+# 3072 bits: the size `ssh-keygen -t rsa` makes today (and the seed's id_rsa).
+RSA_BITS = 3072
+
+
+@dataclass(frozen=True)
+class LoadedKey:
+    """One private key read from a file: its pyrage identity and where it came from."""
+
+    path: Path
+    identity: object
+
+
+def key_paths(spec: str) -> list[Path]:
+    """The files a PRIVATE_KEY setting names: a comma list of files, or a directory of them.
+
+    In a directory, every regular file is a key except `*.pub` and hidden files, in name order,
+    so an agent can hold its old and new keys during a rotation.
+    """
+    paths: list[Path] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        path = Path(part)
+        if path.is_dir():
+            paths.extend(
+                child
+                for child in sorted(path.iterdir())
+                if child.is_file() and not child.name.startswith(".") and child.suffix != ".pub"
+            )
+        else:
+            paths.append(path)
+    return paths
+
+
+def load_key_files(spec: str) -> list[LoadedKey]:
+    """Every key named by `spec` (see `key_paths`); `BadKeyFile` naming the first bad one."""
+    keys = [load_key_file(path) for path in key_paths(spec)]
+    if not keys:
+        raise BadKeyFile(f"{spec}: no private key file found there")
+    return keys
+
+
+def load_key_file(path: Path) -> LoadedKey:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadKeyFile(f"{path}: cannot read the private key ({exc.strerror})") from None
+    return LoadedKey(path, parse_identity(data, str(path)))
+
+
+def parse_identity(data: bytes, source: str) -> object:
+    """The pyrage identity in `data` (a key file's bytes); errors never quote the bytes."""
+    text = data.strip()
+    if text.startswith(b"AGE-SECRET-KEY-") or b"\nAGE-SECRET-KEY-" in text:
+        line = next(
+            line for line in text.splitlines() if line.strip().startswith(b"AGE-SECRET-KEY-")
+        )
+        try:
+            return pyrage.x25519.Identity.from_str(line.strip().decode("ascii"))
+        except (pyrage.IdentityError, UnicodeDecodeError):
+            raise BadKeyFile(f"{source}: the age identity in this file is malformed") from None
+    try:
+        return pyrage.ssh.Identity.from_buffer(text + b"\n")
+    except pyrage.IdentityError as exc:
+        if "decrypted" in str(exc) or "passphrase" in str(exc).lower():
+            raise BadKeyFile(
+                f"{source}: the key is protected by a passphrase; give the agent a key without "
+                "one (`etcdadmin keys new` makes one), kept readable only by the agent"
+            ) from None
+        raise BadKeyFile(
+            f"{source}: not a private key etcdadmin can use ({exc}); use an OpenSSH id_rsa or "
+            "id_ed25519, or an age identity file"
+        ) from None
+
+
+def identities(keys: Sequence[LoadedKey]) -> list[object]:
+    return [key.identity for key in keys]
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A freshly made agent key: the private key file's bytes and the public key line."""
+
+    private_openssh: bytes
+    public_key: str
+
+
+def new_agent_key(kind: KeyType = "ed25519", comment: str = "") -> NewKey:
+    """A new unencrypted OpenSSH key pair (what the agent's PRIVATE_KEY reads)."""
+    private: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+    if kind == "ed25519":
+        private = ed25519.Ed25519PrivateKey.generate()
+    else:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = private.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    line = public.decode("ascii") + (f" {comment}" if comment else "")
+    return NewKey(pem, line)
+
+
+def write_key_pair(path: Path, key: NewKey) -> Path:
+    """Write the private key 0600 at `path` (refusing to overwrite) and `path`.pub 0644.
+
+    The file is created with O_EXCL and mode 0600, so the key is never readable by others,
+    not even for the instant between create and chmod.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise BadKeyFile(f"{path} exists; refusing to overwrite a key file") from None
+    except OSError as exc:
+        raise BadKeyFile(f"{path}: cannot write the key ({exc.strerror})") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.private_openssh)
+    public_path = path.with_name(path.name + ".pub")
+    public_path.write_text(key.public_key + "\n", encoding="ascii")
+    return public_path
