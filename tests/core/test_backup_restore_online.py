@@ -18,11 +18,13 @@ import pytest
 from etcdadmin.core.backup.restore_online import (
     BackupNotRestorable,
     RestoreConflict,
+    RestoreInterrupted,
     apply_restore,
     plan_restore,
     render_restore_plan,
 )
 from etcdadmin.core.changes import ChangeConflict
+from etcdadmin.core.errors import EtcdUnavailable
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, TxnOp
 
 MARKER = "MARKER-7d21"
@@ -259,6 +261,28 @@ def test_cancel_stops_the_restore_between_batches_and_reports_how_far_it_got(
     assert (report.written_keys, report.batches) == (127, 1)
     assert "partly restored: 127 of 400 keys written in 1 batches" in report.describe()
     written = etcdctl_values(etcd_server, f"{prefix}/")
+    assert sum(value.startswith(b"backup-") for value in written.values()) == 127
+
+
+def test_etcd_failing_mid_restore_reports_what_was_written(private_etcd, prefix):
+    with EtcdConnection(ConnectionSettings((private_etcd.endpoint,), timeout=2)) as conn:
+        put_many(conn, numbered(prefix, 400, "backup-"))
+        backup, revision = take_backup(private_etcd, f"{prefix}/")
+        put_many(conn, numbered(prefix, 400, "changed-"))
+        plan = plan_restore(conn, prefix.encode(), backup, backup_revision=revision)
+
+        def lose_etcd_after_the_first_batch(done: int, total: int) -> None:
+            if done == 127:
+                private_etcd.stop()
+
+        with pytest.raises(RestoreInterrupted) as info:
+            apply_restore(conn, plan, progress=lose_etcd_after_the_first_batch)
+
+    assert isinstance(info.value.__cause__, EtcdUnavailable)
+    assert (info.value.written_keys, info.value.batches) == (127, 1)
+    assert "127 of 400 keys were written in 1 batches" in str(info.value)
+    private_etcd.start()
+    written = etcdctl_values(private_etcd, f"{prefix}/")
     assert sum(value.startswith(b"backup-") for value in written.values()) == 127
 
 

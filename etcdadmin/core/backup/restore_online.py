@@ -32,7 +32,7 @@ from etcdadmin.core.changes.desired import (
     plan_state,
 )
 from etcdadmin.core.changes.desired_display import render_line
-from etcdadmin.core.errors import EtcdAdminError
+from etcdadmin.core.errors import EtcdAdminError, EtcdError
 from etcdadmin.core.etcd import EtcdConnection
 from etcdadmin.core.tree.directories import directory_prefix
 from etcdadmin.core.tree.names import display_segment
@@ -206,6 +206,17 @@ class RestoreConflict(ChangeConflict):
         self.report = report
 
 
+class RestoreInterrupted(EtcdAdminError):
+    """etcd failed in the middle of a restore (`__cause__` says how): the prefix is partly
+    restored. `written_keys` in `batches` were written for sure; the batch in flight may or
+    may not have been."""
+
+    def __init__(self, message: str, written_keys: int, batches: int) -> None:
+        super().__init__(message)
+        self.written_keys = written_keys
+        self.batches = batches
+
+
 def apply_restore(
     conn: EtcdConnection,
     plan: RestorePlan,
@@ -224,9 +235,10 @@ def apply_restore(
     batch; `cancel` is checked before each batch, and once set the report says how far it got.
 
     A key written after the plan raises `RestoreConflict`: its batch wrote nothing, no later
-    batch runs, and the prefix is partly restored. Planning again compares the prefix as it
-    is then, so the next apply finishes the job. A plan without changes writes nothing and
-    does not call `before_write`.
+    batch runs, and the prefix is partly restored. etcd failing meanwhile raises
+    `RestoreInterrupted` with what was written. Either way, planning again compares the prefix
+    as it is then, so the next apply finishes the job. A plan without changes writes nothing
+    and does not call `before_write`.
     """
     if plan.empty:
         return RestoreReport(plan, DesiredResult(0, ()))
@@ -237,11 +249,18 @@ def apply_restore(
     if before_write is not None:
         log.info("taking the safety backup before the restore writes")
         safety = before_write()
+    written = [0, 0]  # keys, batches: what etcd confirmed, should it fail at the next batch
+
+    def advance(done: int, total: int) -> None:
+        written[0], written[1] = done, written[1] + 1
+        if progress is not None:
+            progress(done, total)
+
     try:
         result = apply_desired(
             conn,
             plan.differences,
-            progress=progress,
+            progress=advance,
             cancel=cancel,
             max_txn_ops=max_txn_ops,
             exact=True,
@@ -257,6 +276,16 @@ def apply_restore(
         raise RestoreConflict(
             _conflict_message(exc.conflicts, report), exc.conflicts, report
         ) from None
+    except EtcdError as exc:
+        log.info("restore interrupted by an etcd failure after %d batches", written[1])
+        raise RestoreInterrupted(
+            f"etcd failed during the restore of {display_segment(plan.prefix)} ({exc}); "
+            f"{written[0]} of {plan.total} keys were written in {written[1]} batches, and the "
+            "batch in flight may or may not have been. When etcd answers again, plan the "
+            "restore again (it compares the prefix as it is then) and apply it to finish",
+            written[0],
+            written[1],
+        ) from exc
     report = RestoreReport(plan, result, safety)
     log.info(
         "restore %s: %d of %d keys in %d batches",
