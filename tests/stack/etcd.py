@@ -119,9 +119,7 @@ class EtcdServer:
 
     def healthy(self) -> bool:
         """HTTP health check: needs no gRPC client, so it also works where etcdctl is slow."""
-        with urllib.request.urlopen(f"{self.client_url}/health", timeout=2) as response:
-            body = json.load(response)
-        return bool(body.get("health") == "true")
+        return etcd_healthy(self.client_url)
 
     def stop(self, timeout: float = 10) -> None:
         self._process.stop(timeout)
@@ -145,6 +143,35 @@ class EtcdServer:
         return run_etcdctl(
             self.etcdctl_bin, [self.client_url], args, input=input, check=check, timeout=timeout
         )
+
+
+def etcd_healthy(client_url: str) -> bool:
+    """True once the member at `client_url` has a leader and serves requests (``/health``)."""
+    with urllib.request.urlopen(f"{client_url}/health", timeout=2) as response:
+        body = json.load(response)
+    return bool(body.get("health") == "true")
+
+
+class EtcdCommand:
+    """etcd started from a whole command line, as an operator would paste it (the steps a
+    snapshot restore prints), logging to ``log_path``."""
+
+    def __init__(self, argv: Sequence[str], client_url: str, log_path: Path) -> None:
+        self.client_url = client_url
+        self._process = ManagedProcess(Path(log_path).stem, argv, Path(log_path))
+
+    def start(self, wait: bool = True) -> None:
+        self._process.start()
+        if wait:
+            self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
+        self._process.wait_ready(
+            lambda: etcd_healthy(self.client_url), timeout, f"etcd at {self.client_url}/health"
+        )
+
+    def stop(self, timeout: float = 10) -> None:
+        self._process.stop(timeout)
 
 
 def run_etcdctl(

@@ -99,6 +99,9 @@ class Plan:
 
     `basis` is every key the plan depends on as it read them (None: absent); the guards are
     derived from it. `directories` are prefixes that must not gain keys the plan did not see.
+    `ranges` are key ranges [start, end) in which no key may have been written at all since
+    the plan, whether the plan reads it or not: a batch that must leave its slice of a prefix
+    exactly as planned (a restore) also refuses keys created or changed beside its own.
     """
 
     revision: int
@@ -106,6 +109,7 @@ class Plan:
     basis: tuple[tuple[bytes, KeyValue | None], ...]
     stale: tuple[Conflict, ...] = ()
     directories: tuple[bytes, ...] = ()
+    ranges: tuple[tuple[bytes, bytes], ...] = ()
 
     @property
     def guards(self) -> tuple[Compare, ...]:
@@ -121,12 +125,17 @@ class Plan:
             Compare(prefix, "create", "<", self.revision + 1, range_end=prefix_end(prefix))
             for prefix in self.directories
         )
-        return keys + directories
+        untouched = tuple(
+            Compare(start, "mod", "<", self.revision + 1, range_end=end)
+            for start, end in self.ranges
+        )
+        return keys + directories + untouched
 
     @property
     def operation_count(self) -> int:
         """What etcd's --max-txn-ops limits: the largest of compares, puts/deletes, reads."""
-        return max(len(self.basis) + len(self.directories), len(self.steps))
+        compares = len(self.basis) + len(self.directories) + len(self.ranges)
+        return max(compares, len(self.steps))
 
     def seen(self, key: bytes) -> KeyValue | None:
         return dict(self.basis).get(key)
@@ -284,7 +293,9 @@ def apply_plan(conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_O
             if not _holds(seen, result.current.get(key))
         )
         if not conflicts:
-            _check_directories(conn, plan)  # the directory guard failed: say which keys
+            # a directory or range guard failed: say which keys
+            _check_directories(conn, plan)
+            _check_ranges(conn, plan)
         log.info("apply refused: %d keys changed since revision %d", len(conflicts), plan.revision)
         raise ChangeConflict(
             _conflict_message(f"keys changed since revision {plan.revision}", conflicts),
@@ -330,6 +341,42 @@ def _check_directories(conn: EtcdConnection, plan: Plan) -> None:
         raise ChangeConflict(
             _conflict_message("a directory to delete gained keys", conflicts), conflicts
         )
+
+
+def _check_ranges(conn: EtcdConnection, plan: Plan) -> None:
+    """Name the keys written in a guarded range since the plan (see `Plan.ranges`).
+
+    Reads the prefix the ranges share, keys only; it runs only once a guard has failed.
+    """
+    if not plan.ranges:
+        return
+    start, end = plan.ranges[0][0], plan.ranges[-1][1]
+    shared = _common_prefix(start, end) if end != b"\0" else b""
+    written: list[Conflict] = []
+    for item in conn.read_prefix(shared, keys_only=True).items:
+        inside = any(lo <= item.key and (hi == b"\0" or item.key < hi) for lo, hi in plan.ranges)
+        if inside and item.mod_revision > plan.revision:
+            seen = plan.seen(item.key)
+            reason = (
+                f"was created since revision {plan.revision} (now revision {item.mod_revision})"
+                if item.create_revision > plan.revision
+                else f"changed since revision {plan.revision} (now revision {item.mod_revision})"
+            )
+            written.append(Conflict(item.key, seen, conn.get(item.key), reason))
+    if written:
+        conflicts = tuple(written)
+        raise ChangeConflict(
+            _conflict_message(f"keys changed since revision {plan.revision}", conflicts),
+            conflicts,
+        )
+
+
+def _common_prefix(start: bytes, end: bytes) -> bytes:
+    """The longest prefix both ends of a range share: every key between them starts with it."""
+    size = 0
+    while size < min(len(start), len(end)) and start[size] == end[size]:
+        size += 1
+    return start[:size]
 
 
 def _inverse(plan: Plan, revision: int) -> ChangeSet:

@@ -1,8 +1,8 @@
 """Which config values are secrets: the one rule every view that shows values uses to mask them.
 
 A key is secret by its path below the directory (`is_secret_key`), and a value is secret by
-what it holds (`holds_private_key`); `is_secret` combines both. Views print ``(secret)`` instead
-of such a value, never the value itself.
+what it holds (`holds_private_key`, `holds_secret_envelope`); `is_secret` combines them.
+Views print ``(secret)`` instead of such a value, never the value itself.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ _ENDS_WITH_WORD_RE: Final = re.compile(rf".*(?:{'|'.join(_SECRET_WORDS)})s?")
 
 # The armor line of PEM private key material, in every form (PKCS#8, RSA, EC, OpenSSH, ENCRYPTED).
 _PRIVATE_KEY_MARK: Final = b"PRIVATE KEY-----"
+
+# The first line of an ASCII-armored age file: how a secret value is stored in etcd.
+SECRET_ENVELOPE_MARK: Final = b"-----BEGIN AGE ENCRYPTED FILE-----"
 
 
 def _normalized(segment: str) -> str:
@@ -90,6 +93,18 @@ def holds_private_key(value: bytes | None) -> bool:
     return value is not None and _PRIVATE_KEY_MARK in value
 
 
+def holds_secret_envelope(value: bytes | None) -> bool:
+    """True when `value` is a secret stored encrypted (an armored age file), whatever its key.
+
+    Its ciphertext reveals nothing, but a view that shows it invites copying it around as if
+    it were the setting; views say that a secret is there, or changed, instead.
+    """
+    return value is not None and value.lstrip().startswith(SECRET_ENVELOPE_MARK)
+
+
 def is_secret(relative_key: str, *values: bytes | None) -> bool:
-    """True when the key is secret by its path, or any of `values` holds a private key."""
-    return is_secret_key(relative_key) or any(holds_private_key(value) for value in values)
+    """True when the key is secret by its path, or any of `values` holds a private key or is
+    an encrypted secret."""
+    return is_secret_key(relative_key) or any(
+        holds_private_key(value) or holds_secret_envelope(value) for value in values
+    )
