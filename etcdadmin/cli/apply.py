@@ -68,6 +68,10 @@ def apply(
 ) -> None:
     """Make DIR hold exactly the keys the config file maps to (the agent's mapping).
 
+    Values tagged `!secret` (password: !secret hunter2) are encrypted for DIR's recipients and
+    shown only as "secret (added/changed/unchanged)"; `!secret sha256:...` (what `export`
+    prints) keeps the secret etcd holds.
+
     Prints the plan, then writes it in guarded transactions after --yes or a "yes" on the
     terminal. Exit 0 done (or nothing to change), 1 a key changed since the plan (that batch
     wrote nothing), 2 bad input or refused.

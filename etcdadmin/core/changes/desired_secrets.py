@@ -14,11 +14,25 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from etcdadmin.core.config.values import parse_value
+from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.secrets.envelope import fingerprint, is_envelope, is_fingerprint
 from etcdadmin.core.secrets.errors import SecretError, StalePlaceholder
 
 log = logging.getLogger(__name__)
+
+
+def _same_value(held: bytes, wanted: bytes) -> bool:
+    """Equal bytes, or two spellings the mapping reads as one value (`'5000'` and `"5000"`,
+    what `secret put` stored and what a file writes): the agent renders both the same, so
+    rewriting would change nothing but the ciphertext. repr() keeps `1` and `true` apart."""
+    if held == wanted:
+        return True
+    try:
+        return repr(parse_value(held)) == repr(parse_value(wanted))
+    except MappingError:
+        return False
 
 
 class Sealer(Protocol):
@@ -53,7 +67,7 @@ def resolve_secret(
         )
     if held is not None:
         try:
-            if sealer.open(key, held) == plaintext:
+            if _same_value(sealer.open(key, held), plaintext):
                 return None
         except SecretError as exc:
             log.info("a secret in etcd cannot be opened (%s): sealing the file's value", exc.reason)

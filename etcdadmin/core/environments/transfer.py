@@ -21,10 +21,15 @@ from pathlib import Path
 from typing import Protocol
 
 from etcdadmin.core.changes import CopyDirectory, PendingChange, SetValue
+from etcdadmin.core.changes.desired_secrets import Sealer, resolve_secret
 from etcdadmin.core.config.dumping import dump_flow
 from etcdadmin.core.config.sensitive import is_secret
 from etcdadmin.core.config.values import parse_value
-from etcdadmin.core.environments.compare import import_entries, read_values, render_directory
+from etcdadmin.core.environments.compare import (
+    import_marked_entries,
+    read_values,
+    render_directory,
+)
 from etcdadmin.core.etcd import EtcdConnection
 from etcdadmin.core.private_file import write_private
 from etcdadmin.core.secrets.envelope import fingerprint, is_envelope
@@ -46,14 +51,30 @@ class Resealer(Opener, Protocol):
     def reseal(self, source_key: bytes, envelope: bytes, target_key: bytes) -> bytes: ...
 
 
-def import_file(conn: EtcdConnection, path: Path, directory: bytes) -> list[SetValue]:
-    """The changes importing `path` into `directory` stages: only keys whose value differs."""
-    entries = import_entries(path.read_text(encoding="utf-8"), directory_prefix(directory))
+def import_file(
+    conn: EtcdConnection, path: Path, directory: bytes, sealer: Sealer | None = None
+) -> list[SetValue]:
+    """The changes importing `path` into `directory` stages: only keys whose value differs.
+
+    With `sealer`, values the file marks `!secret` are staged sealed (envelopes only), and one
+    whose envelope in etcd opens to the file's value, or that the file names by its placeholder,
+    is not staged; without, `!secret` is refused.
+    """
+    entries, marked = import_marked_entries(
+        path.read_text(encoding="utf-8"), directory_prefix(directory), secrets=sealer is not None
+    )
     current = {kv.key: kv for kv in conn.read_prefix(directory_prefix(directory)).items}
     changes = []
     for key, value in sorted(entries.items()):
         kv = current.get(key)
-        if kv is None or kv.value != value:
+        if key in marked:
+            assert sealer is not None
+            sealed = resolve_secret(sealer, key, kv, value)
+            if sealed is not None:
+                changes.append(
+                    SetValue(key, sealed, kv.mod_revision if kv else 0, kv.lease if kv else 0)
+                )
+        elif kv is None or kv.value != value:
             changes.append(
                 SetValue(key, value, kv.mod_revision if kv else 0, kv.lease if kv else 0)
             )
