@@ -31,7 +31,8 @@ SecretVerdict = Literal["differs", "cannot compare"]
 
 
 class Opener(Protocol):
-    """What comparing secrets needs (`etcdadmin.core.secrets.opener.SecretOpener`)."""
+    """Opens an envelope read from `key` (`SecretOpener`, `SecretSealer`): what comparing and
+    revealing secrets needs."""
 
     def open(self, key: bytes, envelope: bytes) -> bytes: ...
 

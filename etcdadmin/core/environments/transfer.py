@@ -26,6 +26,7 @@ from etcdadmin.core.config.dumping import dump_flow
 from etcdadmin.core.config.sensitive import is_secret
 from etcdadmin.core.config.values import parse_value
 from etcdadmin.core.environments.compare import (
+    Opener,
     import_marked_entries,
     read_values,
     render_directory,
@@ -37,12 +38,6 @@ from etcdadmin.core.secrets.errors import SecretError
 from etcdadmin.core.tree.directories import directory_prefix
 
 log = logging.getLogger(__name__)
-
-
-class Opener(Protocol):
-    """Opens an envelope read from `key` (`SecretOpener`, `SecretSealer`)."""
-
-    def open(self, key: bytes, envelope: bytes) -> bytes: ...
 
 
 class Resealer(Opener, Protocol):
