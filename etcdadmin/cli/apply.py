@@ -1,7 +1,8 @@
 """`etcdadmin apply -f config.yml --dir DIR`: a directory made to hold exactly what a file says.
 
 Like `terraform plan` then `apply`: the plan (keys to add, change and, with `--prune`, remove;
-values of secret paths never shown) is printed first, then written only after `--yes` or a "yes"
+values of secret paths never shown; values tagged `!secret` encrypted and shown as "secret
+(added/changed/unchanged)") is printed first, then written only after `--yes` or a "yes"
 on the terminal. The writing is the core's (`etcdadmin.core.changes.desired`): batches that
 each fit one etcd transaction, each guarded by the revisions the plan read, so a key changed by
 someone else since the plan stops the apply with nothing of that batch written, and the message
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -21,6 +23,7 @@ from etcdadmin.cli import exits
 from etcdadmin.cli.arguments import DIR
 from etcdadmin.cli.connection import CliSession
 from etcdadmin.cli.output import emit_json, json_option
+from etcdadmin.cli.secrets import OperatorSealer
 from etcdadmin.cli.writes import refuse_if_read_only
 from etcdadmin.core.changes.desired import (
     DesiredPlan,
@@ -29,6 +32,7 @@ from etcdadmin.core.changes.desired import (
     plan_desired,
 )
 from etcdadmin.core.changes.desired_display import plan_json, render_plan
+from etcdadmin.core.config.documents import SECRET_TAG
 from etcdadmin.core.etcd import EtcdConnection
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,10 @@ def apply(
 ) -> None:
     """Make DIR hold exactly the keys the config file maps to (the agent's mapping).
 
+    Values tagged `!secret` (password: !secret hunter2) are encrypted for DIR's recipients and
+    shown only as "secret (added/changed/unchanged)"; `!secret sha256:...` (what `export`
+    prints) keeps the secret etcd holds.
+
     Prints the plan, then writes it in guarded transactions after --yes or a "yes" on the
     terminal. Exit 0 done (or nothing to change), 1 a key changed since the plan (that batch
     wrote nothing), 2 bad input or refused.
@@ -75,7 +83,10 @@ def apply(
     if not dry_run:
         refuse_if_read_only(session)
     conn = session.connect()
-    plan = plan_desired(conn, directory, text, prune=prune)
+    # Values marked `!secret` are sealed while planning (the plan holds envelopes only); your
+    # identity joins the directory's recipients then, except for a dry run.
+    sealer = OperatorSealer(conn, join=not dry_run) if SECRET_TAG in text else None
+    plan = plan_desired(conn, directory, text, prune=prune, secrets=sealer)
     if not as_json:
         click.echo(render_plan(plan), nl=False)
     if plan.empty or dry_run:
@@ -108,22 +119,28 @@ def _confirm(session: CliSession, plan: DesiredPlan, yes: bool) -> None:
 
 
 def _apply(conn: EtcdConnection, plan: DesiredPlan, *, show_progress: bool) -> DesiredResult:
-    """Write on a worker thread so Ctrl-C here asks it to stop between batches instead of
-    breaking a transaction in flight (whose outcome would then be unknown)."""
-    cancel = threading.Event()
-    outcome: list[DesiredResult | BaseException] = []
-
     def progress(done: int, total: int) -> None:
         if show_progress:
             click.echo(f"\rwritten {done} of {total} keys", err=True, nl=done == total)
 
-    def work() -> None:
+    return run_interruptible(
+        lambda cancel: apply_desired(conn, plan, progress=progress, cancel=cancel)
+    )
+
+
+def run_interruptible(work: Callable[[threading.Event], DesiredResult]) -> DesiredResult:
+    """Run batched writes on a worker thread so Ctrl-C here asks it to stop between batches
+    instead of breaking a transaction in flight (whose outcome would then be unknown)."""
+    cancel = threading.Event()
+    outcome: list[DesiredResult | BaseException] = []
+
+    def run() -> None:
         try:
-            outcome.append(apply_desired(conn, plan, progress=progress, cancel=cancel))
+            outcome.append(work(cancel))
         except BaseException as exc:  # handed to the main thread, which raises it
             outcome.append(exc)
 
-    worker = threading.Thread(target=work, name="apply", daemon=True)
+    worker = threading.Thread(target=run, name="apply", daemon=True)
     worker.start()
     while worker.is_alive():
         try:

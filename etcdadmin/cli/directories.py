@@ -1,7 +1,9 @@
 """Directories: `ls`, `export` (the agent's YAML), `diff` of two directories, `copy`.
 
 `diff` never prints the values of secret paths (`etcdadmin.core.config.sensitive`): it says
-that they differ.
+that they differ. Secrets encrypted in etcd are compared by their opened values ("secret same",
+"secret differs", or "secret (cannot compare)" without an identity that opens both); `export`
+prints them as `!secret sha256:...` unless `--reveal`; `copy` re-encrypts them for the target.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from etcdadmin.cli import exits
 from etcdadmin.cli.arguments import DIR
 from etcdadmin.cli.connection import CliSession
 from etcdadmin.cli.output import emit_json, json_option, show, value_fields
+from etcdadmin.cli.secrets import OperatorSealer, operator_opener
 from etcdadmin.cli.writes import apply_changes, yes_option
-from etcdadmin.core.changes import CopyDirectory, PendingChange, SetValue
 from etcdadmin.core.changes.desired_display import SECRET
 from etcdadmin.core.config.sensitive import is_secret
-from etcdadmin.core.environments.compare import DiffEntry, compare_directories, export_directory
+from etcdadmin.core.environments.compare import DiffEntry, compare_directories
+from etcdadmin.core.environments.transfer import copy_changes, prepare_export
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.valueformat import preview
 
@@ -53,20 +56,29 @@ def ls(session: CliSession, directory: bytes | None, recursive: bool, as_json: b
 
 @click.command()
 @click.argument("directory", metavar="DIR", type=DIR)
+@click.option("--reveal", is_flag=True, help="print secrets' values (`!secret VALUE`)")
 @click.pass_obj
-def export(session: CliSession, directory: bytes) -> None:
+def export(session: CliSession, directory: bytes, reveal: bool) -> None:
     """Print DIR as the YAML config file an agent renders from it.
 
-    No --json: YAML is already what scripts (and the coming `apply -f`) read.
+    Encrypted values are printed `!secret sha256:...` (their fingerprint): `apply -f` of the
+    file keeps them as they are. With --reveal, `!secret VALUE`. No --json: YAML is already
+    what scripts (and `apply -f`) read.
     """
-    click.echo(export_directory(session.connect(), directory), nl=False)
+    opener = operator_opener() if reveal else None
+    if opener is not None and not opener.available:
+        raise exits.Refused(
+            "--reveal needs your identity and none is on this workstation: import it "
+            "(`etcdadmin identity import FILE`)"
+        )
+    click.echo(prepare_export(session.connect(), directory, reveal=opener).text, nl=False)
 
 
 def _secret(entry: DiffEntry) -> bool:
     """Whether the entry's values are secrets, which `diff` never prints (the same rule as the
-    plan of `apply`: `etcdadmin.core.config.sensitive`)."""
+    plan of `apply`: `etcdadmin.core.config.sensitive`, and any encrypted value)."""
     values = [kv.value for kv in (entry.left, entry.right) if kv is not None]
-    return is_secret(show(entry.relative), *values)
+    return entry.secret is not None or is_secret(show(entry.relative), *values)
 
 
 @click.command()
@@ -80,14 +92,14 @@ def diff(session: CliSession, left: bytes, right: bytes, keys_only: bool, as_jso
 
     Lines: '- KEY' only in DIR_A, '+ KEY' only in DIR_B, '~ KEY' different (then both values).
     """
-    result = compare_directories(session.connect(), left, right)
+    result = compare_directories(session.connect(), left, right, opener=operator_opener())
     if as_json:
         entries = []
         for entry in result.entries:
             record: dict[str, object] = {"key": show(entry.relative), "status": entry.status}
             secret = _secret(entry)
             if secret:
-                record["secret"] = True
+                record["secret"] = entry.secret or True
             if not keys_only:
                 for side, kv in (("left", entry.left), ("right", entry.right)):
                     if kv is None:
@@ -102,6 +114,7 @@ def diff(session: CliSession, left: bytes, right: bytes, keys_only: bool, as_jso
                 "revision": result.revision,
                 "identical": result.identical,
                 "differences": entries,
+                "same_secrets": [show(relative) for relative in result.same_secrets],
             }
         )
     else:
@@ -110,11 +123,20 @@ def diff(session: CliSession, left: bytes, right: bytes, keys_only: bool, as_jso
             click.echo(f"{marks[entry.status]} {show(entry.relative)}")
             if not keys_only and entry.status == "different":
                 assert entry.left is not None and entry.right is not None
+                if entry.secret == "cannot compare":
+                    click.echo("    secret (cannot compare)")
+                    continue
+                if entry.secret == "differs":
+                    click.echo("    secret differs")
+                    continue
                 if _secret(entry):
                     click.echo(f"    {SECRET}: the values differ")
                     continue
                 click.echo(f"    {show(result.left)}: {preview(entry.left.value)}")
                 click.echo(f"    {show(result.right)}: {preview(entry.right.value)}")
+        if not keys_only:
+            for relative in result.same_secrets:
+                click.echo(f"  {show(relative)}\n    secret same")
         click.echo(
             f"{len(result.entries)} different, {result.identical} identical "
             f"at revision {result.revision}",
@@ -137,27 +159,14 @@ def copy(session: CliSession, source: bytes, target: bytes, force: bool, yes: bo
 
     Without --force DIR_B must hold none of the names: any that exists is a conflict (exit 1,
     nothing written). With --force, differing keys are overwritten; keys only in DIR_B stay.
+    Secrets are re-encrypted for their new key and DIR_B's recipients; one you cannot open
+    stops the copy (nothing written).
     """
-    changes: list[PendingChange]
-    if not force:
-        changes = [CopyDirectory(source, target)]
-    else:
-        # Validate the pair as a plain copy would (no nesting, trailing slashes).
-        CopyDirectory(source, target)
-        conn = session.connect()
-        result = compare_directories(conn, source, target)
-        changes = [
-            SetValue(
-                target + entry.relative,
-                entry.left.value,
-                entry.right.mod_revision if entry.right is not None else 0,
-                entry.left.lease,
-            )
-            for entry in result.entries
-            if entry.left is not None
-        ]
-        if not changes and result.identical == 0:
-            raise exits.Refused(f"{show(source)} has no keys to copy")
+    conn = session.connect()
+    changes = copy_changes(conn, source, target, OperatorSealer(conn), force=force)
+    if not changes and force:
+        click.echo("nothing to change: etcd already holds this", err=True)
+        return
     apply_changes(session, changes, yes=yes)
 
 

@@ -14,7 +14,17 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from etcdadmin.cli import apply, directories, exits, history, keys, status
+from etcdadmin.cli import (
+    apply,
+    directories,
+    exits,
+    history,
+    identity,
+    keys,
+    recipients,
+    secrets,
+    status,
+)
 from etcdadmin.cli.connection import CliSession, connection_options, resolve_session
 from etcdadmin.core.changes import InvalidChange, TooManyOperations
 from etcdadmin.core.errors import (
@@ -89,7 +99,7 @@ def cli(ctx: click.Context, read_only: bool, name: str, log_level: str, **params
     ctx.call_on_close(session.close)
 
 
-for family in (keys, directories, history, status, apply):
+for family in (keys, directories, history, status, apply, secrets, recipients, identity):
     for command in family.COMMANDS:
         cli.add_command(command)
 

@@ -84,6 +84,27 @@ def apply_changes(session: CliSession, changes: Iterable[PendingChange], *, yes:
     click.echo(f"wrote {count} key{'s' if count != 1 else ''} at revision {applied.revision}")
 
 
+def confirm_production(session: CliSession, lines: list[str], *, yes: bool) -> None:
+    """The production policy for writes that are not staged changes (recipients, a rotation):
+    read-only refuses; production shows `lines` and asks unless --yes; no terminal refuses."""
+    refuse_if_read_only(session)
+    if not session.production:
+        return
+    name = session.profile.name
+    click.echo(f"production profile {name}:", err=True)
+    for line in lines:
+        click.echo(f"  {line}", err=True)
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise exits.Refused(
+            f"{name} is a production profile and there is no terminal to confirm on: nothing "
+            "was written; pass --yes to write"
+        )
+    if not click.confirm(f"Write this to {name}?", err=True):
+        raise exits.Refused("nothing was written")
+
+
 def _confirm(session: CliSession, plan: Plan, yes: bool) -> bool:
     name = session.profile.name
     count = len(plan.steps)
@@ -99,6 +120,7 @@ def _confirm(session: CliSession, plan: Plan, yes: bool) -> bool:
             f"{name} is a production profile and there is no terminal to confirm on: nothing "
             "was written; pass --yes to write"
         )
-    # The values, for the operator's own screen only: never logged.
+    # The values, for the operator's own screen only: never logged. Secrets are masked there
+    # (an envelope by its fingerprint, a secret-named value as "(secret)").
     click.echo(diff_text(plan), err=True, nl=False)
     return bool(click.confirm(f"Write these changes to {name}?", err=True))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -31,8 +31,9 @@ from etcdadmin.core.changes.changeset import (
     name_conflicts,
 )
 from etcdadmin.core.changes.commands import Conflict
+from etcdadmin.core.changes.desired_secrets import Sealer, resolve_secret
 from etcdadmin.core.config.documents import collector_paused
-from etcdadmin.core.environments.compare import import_entries
+from etcdadmin.core.environments.compare import import_marked_entries
 from etcdadmin.core.etcd import EtcdConnection, prefix_end
 from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.tree.directories import directory_prefix
@@ -44,11 +45,15 @@ Action = Literal["add", "change", "remove"]
 
 @dataclass(frozen=True)
 class DesiredChange:
-    """One key that differs from the file: `before` as the plan read it, `after` None removes it."""
+    """One key that differs from the file: `before` as the plan read it, `after` None removes it.
+
+    `secret`: the file marks the value `!secret`, and `after` is its envelope (never plaintext).
+    """
 
     key: bytes
     before: KeyValue | None
     after: bytes | None
+    secret: bool = False
 
     @property
     def action(self) -> Action:
@@ -64,7 +69,8 @@ class DesiredPlan:
     `directory` is the key prefix (with its trailing slash). Each tuple is sorted by key.
     `unchanged` counts the keys already as the file says; `kept` counts the keys the file does
     not name that stay because the plan was made without pruning (pruning lists them in
-    `removed` instead).
+    `removed` instead). `unchanged_secrets` names the `!secret` keys among the unchanged (their
+    envelope opens to the file's value, or the file holds its placeholder).
     """
 
     directory: bytes
@@ -75,6 +81,7 @@ class DesiredPlan:
     unchanged: int
     kept: int
     prune: bool
+    unchanged_secrets: tuple[bytes, ...] = ()
 
     @property
     def changes(self) -> tuple[DesiredChange, ...]:
@@ -91,16 +98,32 @@ class DesiredPlan:
 
 
 def plan_desired(
-    conn: EtcdConnection, directory: bytes, yaml_text: str, *, prune: bool = False
+    conn: EtcdConnection,
+    directory: bytes,
+    yaml_text: str,
+    *,
+    prune: bool = False,
+    secrets: Sealer | None = None,
 ) -> DesiredPlan:
     """What it takes for `directory` to hold exactly the keys `yaml_text` maps to.
 
     Keys under the directory that the file does not name are removed only with `prune`.
     A file that is not valid YAML, or cannot be written as keys, raises `MappingError` naming
     the line or the config path.
+
+    With `secrets` (the operator's `SecretSealer`), values the file marks `!secret` are sealed
+    for their key here, so the plan holds envelopes only; one whose envelope in etcd opens to
+    the file's value is unchanged (see `desired_secrets`). Without, `!secret` is refused.
     """
     prefix = directory_prefix(directory)
-    return plan_state(conn, prefix, lambda: import_entries(yaml_text, prefix), prune=prune)
+    marked: set[bytes] = set()
+
+    def wanted() -> dict[bytes, bytes]:
+        desired, found = import_marked_entries(yaml_text, prefix, secrets=secrets is not None)
+        marked.update(found)
+        return desired
+
+    return plan_state(conn, prefix, wanted, prune=prune, sealer=secrets, marked=marked)
 
 
 def plan_state(
@@ -109,6 +132,8 @@ def plan_state(
     wanted: Callable[[], dict[bytes, bytes]],
     *,
     prune: bool,
+    sealer: Sealer | None = None,
+    marked: Collection[bytes] = frozenset(),
 ) -> DesiredPlan:
     """What it takes for `directory` (a key prefix) to hold exactly the keys `wanted()` returns.
 
@@ -119,13 +144,21 @@ def plan_state(
     meanwhile: the keys wanted and the keys read are a few hundred thousand objects that its
     passes would walk again and again (measured on 100,000 keys, best of 4 on 2 shared cores:
     2.0 s with it running, 1.8 s paused).
+
+    `marked` names the keys whose wanted values are plaintext secrets for `sealer` to seal
+    (filled by `wanted()` itself when the file decides it, as `plan_desired` does).
     """
     with collector_paused():
-        return _plan(conn, directory, wanted, prune)
+        return _plan(conn, directory, wanted, prune, sealer, marked)
 
 
 def _plan(
-    conn: EtcdConnection, prefix: bytes, wanted: Callable[[], dict[bytes, bytes]], prune: bool
+    conn: EtcdConnection,
+    prefix: bytes,
+    wanted: Callable[[], dict[bytes, bytes]],
+    prune: bool,
+    sealer: Sealer | None,
+    marked: Collection[bytes],
 ) -> DesiredPlan:
     # One paged read pinned at one revision: every guard of the apply refers to that moment.
     # It runs while the wanted keys are built: etcd prepares and sends the keys meanwhile
@@ -136,6 +169,7 @@ def _plan(
         snapshot = reading.result()
     changed: list[DesiredChange] = []
     removed: list[DesiredChange] = []
+    unchanged_secrets: list[bytes] = []
     unchanged = kept = 0
     for kv in snapshot.items:
         value = desired.pop(kv.key, None)
@@ -144,12 +178,28 @@ def _plan(
                 removed.append(DesiredChange(kv.key, kv, None))
             else:
                 kept += 1
+        elif kv.key in marked:
+            assert sealer is not None
+            sealed = resolve_secret(sealer, kv.key, kv, value)
+            if sealed is None:
+                unchanged += 1
+                unchanged_secrets.append(kv.key)
+            else:
+                changed.append(DesiredChange(kv.key, kv, sealed, secret=True))
         elif value == kv.value:
             unchanged += 1
         else:
             changed.append(DesiredChange(kv.key, kv, value))
     # What is left of the file's keys was not in etcd.
-    added = [DesiredChange(key, None, desired[key]) for key in sorted(desired)]
+    added = []
+    for key in sorted(desired):
+        if key in marked:
+            assert sealer is not None
+            added.append(
+                DesiredChange(key, None, resolve_secret(sealer, key, None, desired[key]), True)
+            )
+        else:
+            added.append(DesiredChange(key, None, desired[key]))
     plan = DesiredPlan(
         directory=prefix,
         revision=snapshot.revision,
@@ -159,6 +209,7 @@ def _plan(
         unchanged=unchanged,
         kept=kept,
         prune=prune,
+        unchanged_secrets=tuple(unchanged_secrets),
     )
     log.info(
         "planned the desired state of a directory at revision %d: %d to add, %d to change, "

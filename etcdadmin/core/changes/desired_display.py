@@ -1,9 +1,12 @@
 """A desired-state plan for the operator: terraform-like text, and a JSON document for scripts.
 
 Values are shown only where `etcdadmin.core.config.sensitive` says they are not secrets; a
-secret value is ``(secret)`` everywhere, in the text and in the JSON. Keys are shown below the
-directory, with binary bytes escaped (`display_segment`); values as text, or as 0x-hex when
-they are not plain text (`preview`), one line each and shortened in the text form.
+secret value is ``(secret)`` everywhere, in the text and in the JSON. An envelope (a value
+encrypted in etcd) is ``secret (sha256:...)``, its fingerprint, never its armor; a value the
+file marks ``!secret`` is ``secret (added)``, ``secret (changed)`` or ``secret (unchanged)``.
+Keys are shown below the directory, with binary bytes escaped (`display_segment`); values as
+text, or as 0x-hex when they are not plain text (`preview`), one line each and shortened in
+the text form.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from etcdadmin.core.changes.desired import DesiredChange, DesiredPlan
 from etcdadmin.core.config.sensitive import is_secret
+from etcdadmin.core.secrets.envelope import is_envelope, masked
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import preview
 
@@ -29,12 +33,21 @@ def _one_line(text: str) -> str:
 
 
 def _shown(value: bytes | None, limit: int | None) -> str:
+    if value is not None and is_envelope(value):
+        return masked(value)
     return _one_line(preview(value, limit))
 
 
 def _masked(plan: DesiredPlan, change: DesiredChange) -> bool:
     before = change.before.value if change.before is not None else None
     return is_secret(display_segment(plan.relative(change.key)), before, change.after)
+
+
+def _side_text(plan: DesiredPlan, change: DesiredChange, value: bytes | None) -> str:
+    """One side of a change: an envelope by its fingerprint, a secret-named value masked."""
+    if value is not None and is_envelope(value):
+        return masked(value)
+    return SECRET if _masked(plan, change) else _shown(value, VALUE_WIDTH)
 
 
 def render_line(plan: DesiredPlan, change: DesiredChange) -> str:
@@ -44,14 +57,15 @@ def render_line(plan: DesiredPlan, change: DesiredChange) -> str:
     sign = _SIGNS[action]
     if action == "remove":
         return f"{sign} {name}"
-    secret = _masked(plan, change)
+    if change.secret:
+        return f"{sign} {name}: secret ({'added' if action == 'add' else 'changed'})"
     if action == "add":
-        value = SECRET if secret else _shown(change.after, VALUE_WIDTH)
-        return f"{sign} {name} = {value}"
-    if secret:
-        return f"{sign} {name}: (secret value changed)"
+        return f"{sign} {name} = {_side_text(plan, change, change.after)}"
     before = change.before.value if change.before is not None else None
-    return f"{sign} {name}: {_shown(before, VALUE_WIDTH)} -> {_shown(change.after, VALUE_WIDTH)}"
+    if _masked(plan, change) and not is_envelope(before) and not is_envelope(change.after):
+        return f"{sign} {name}: (secret value changed)"
+    before_text = _side_text(plan, change, before)
+    return f"{sign} {name}: {before_text} -> {_side_text(plan, change, change.after)}"
 
 
 def summary(plan: DesiredPlan) -> str:
@@ -68,13 +82,20 @@ def summary(plan: DesiredPlan) -> str:
 def render_plan(plan: DesiredPlan) -> str:
     """The plan as text: a header, one line per change in key order, and the summary line."""
     header = f"directory {display_segment(plan.directory)} at revision {plan.revision}"
-    lines = [header, *(render_line(plan, change) for change in plan.changes), summary(plan)]
+    kept = [
+        f"  {display_segment(plan.relative(key))}: secret (unchanged)"
+        for key in plan.unchanged_secrets
+    ]
+    changes = [render_line(plan, change) for change in plan.changes]
+    lines = [header, *sorted(changes + kept, key=lambda line: line[2:]), summary(plan)]
     return "\n".join(lines) + "\n"
 
 
 def _side(plan: DesiredPlan, change: DesiredChange, value: bytes | None) -> str | None:
     if value is None:
         return None
+    if is_envelope(value):
+        return masked(value)
     return SECRET if _masked(plan, change) else preview(value)
 
 
@@ -93,7 +114,7 @@ def plan_json(plan: DesiredPlan) -> dict[str, Any]:
                 "action": change.action,
                 "key": display_segment(change.key),
                 "path": display_segment(plan.relative(change.key)),
-                "secret": _masked(plan, change),
+                "secret": change.secret or _masked(plan, change),
                 "mod_revision": before.mod_revision if before is not None else None,
                 "before": _side(plan, change, before.value if before is not None else None),
                 "after": _side(plan, change, change.after),
@@ -111,4 +132,5 @@ def plan_json(plan: DesiredPlan) -> dict[str, Any]:
             "kept": plan.kept,
         },
         "changes": changes,
+        "unchanged_secrets": [display_segment(plan.relative(k)) for k in plan.unchanged_secrets],
     }

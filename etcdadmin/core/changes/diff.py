@@ -4,6 +4,10 @@ panel (`diff_text` of a plan) and of the history panel (`value_diff` of a versio
 Unlike the rest of the core it shows values: UTF-8 text as lines, anything else (binary, or
 text an editor would alter, such as CRLF line ends) as hex lines, the same split the value
 editor makes, so a binary value reads the same wherever it is compared.
+
+Never a secret's: an envelope (a value encrypted in etcd) is shown as `secret (sha256:...)`,
+its fingerprint, never as plaintext or armor; a plain value at a secret-named key
+(`etcdadmin.core.config.sensitive.is_secret`) is `(secret)`.
 """
 
 from __future__ import annotations
@@ -11,8 +15,13 @@ from __future__ import annotations
 import difflib
 
 from etcdadmin.core.changes.changeset import Plan
+from etcdadmin.core.config.sensitive import is_secret
+from etcdadmin.core.secrets.envelope import fingerprint, is_envelope, masked
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import is_text
+
+# What a masked plain value reads as (the same word as the desired-state plan).
+SECRET = "(secret)"
 
 
 def value_lines(value: bytes | None) -> list[str]:
@@ -24,9 +33,23 @@ def value_lines(value: bytes | None) -> list[str]:
     return [f"hex {i:04x}: {value[i : i + 16].hex(' ')}" for i in range(0, len(value), 16)]
 
 
-def value_diff(before: bytes | None, after: bytes | None, old_label: str, new_label: str) -> str:
+def value_diff(
+    before: bytes | None,
+    after: bytes | None,
+    old_label: str,
+    new_label: str,
+    *,
+    key: bytes | None = None,
+) -> str:
     """A unified diff from `before` to `after` (None: the key is absent or deleted there),
-    headed by the two labels; a `#` line says what the diff alone would not show."""
+    headed by the two labels; a `#` line says what the diff alone would not show.
+
+    Secrets are one `#` line instead of hunks: an envelope on either side, or any value when
+    `key` (the full key; a directory name is no secret word) is secret by name or a value holds
+    a private key.
+    """
+    if is_envelope(before) or is_envelope(after) or _secret_named(key, before, after):
+        return "\n".join([f"--- {old_label}", f"+++ {new_label}", _secret_line(before, after)])
     hunks = list(difflib.unified_diff(value_lines(before), value_lines(after), lineterm="", n=3))[
         2:
     ]
@@ -43,6 +66,31 @@ def value_diff(before: bytes | None, after: bytes | None, old_label: str, new_la
     return "\n".join(lines)
 
 
+def _secret_named(key: bytes | None, *values: bytes | None) -> bool:
+    name = display_segment(key) if key is not None else ""
+    return is_secret(name, *values)
+
+
+def _side(value: bytes | None) -> str:
+    if value is None:
+        return "absent"
+    return masked(value) if is_envelope(value) else SECRET
+
+
+def _secret_line(before: bytes | None, after: bytes | None) -> str:
+    """`# secret changed (sha256:a -> sha256:b)` and its kin: which versions, never a value."""
+    if before == after:
+        return f"# {_side(before)}, the same" if before is not None else "# absent on both sides"
+    if is_envelope(before) and is_envelope(after):
+        assert before is not None and after is not None
+        return f"# secret changed ({fingerprint(before)} -> {fingerprint(after)})"
+    if before is None:
+        return f"# {_side(after)} added"
+    if after is None:
+        return f"# {_side(before)} deleted"
+    return f"# {_side(before)} -> {_side(after)}"
+
+
 def diff_text(plan: Plan) -> str:
     """A unified-diff-like text of every step of a plan, with revisions and lease changes."""
     blocks = []
@@ -51,7 +99,9 @@ def diff_text(plan: Plan) -> str:
         before = step.before
         old_label = f"{name} (revision {before.mod_revision})" if before else f"{name} (absent)"
         new_label = f"{name} (staged)" if step.after is not None else f"{name} (staged: deleted)"
-        text = value_diff(before.value if before else None, step.after, old_label, new_label)
+        text = value_diff(
+            before.value if before else None, step.after, old_label, new_label, key=step.key
+        )
         old_lease = before.lease if before is not None else 0
         if step.after is not None and step.lease != old_lease:
             text += f"\n# lease {old_lease:x} -> {step.lease:x}"

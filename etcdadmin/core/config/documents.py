@@ -10,6 +10,11 @@ quoted YAML scalar. Both use libyaml's parser where PyYAML was built with it.
 Errors are `MappingError`s whose messages give a line and column and never quote the text:
 PyYAML's own problem strings can quote input (a tag, a character), and the input may be a
 secret.
+
+A value tagged ``!secret`` (``password: !secret hunter2``) is read only where the caller asks
+for it (``secrets=True``: the CLI's ``apply -f``, which encrypts such values before they reach
+etcd); it comes back as a `SecretMark` around the value the untagged scalar would give. Nothing
+else reads the tag: etcd holds envelopes, never the tag, so the agent never meets it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Final
 
 import yaml
@@ -41,6 +47,7 @@ _STR_TAG: Final = "tag:yaml.org,2002:str"
 _MAP_TAG: Final = "tag:yaml.org,2002:map"
 _SEQ_TAG: Final = "tag:yaml.org,2002:seq"
 _INT_TAG: Final = "tag:yaml.org,2002:int"
+SECRET_TAG: Final = "!secret"
 
 # What can escape PyYAML's scanner, parser and constructors on hostile input besides YAMLError:
 # out-of-range escapes (OverflowError, ValueError), explicit tags on scalars that are not of
@@ -57,6 +64,25 @@ _PYYAML_FAILURES: Final = (
     RecursionError,
     UnicodeError,
 )
+
+
+@dataclass(frozen=True)
+class SecretMark:
+    """A value the config file marks ``!secret``: `value` is what it would be untagged."""
+
+    value: Any
+
+    def __repr__(self) -> str:
+        return "SecretMark(...)"  # never the value: reprs end up in logs and tracebacks
+
+
+class SecretText(str):
+    """The etcd value text of a `SecretMark`, told apart from plain values by its type."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SecretText(...)"
 
 
 class FastScalarResolver:
@@ -140,6 +166,9 @@ class _DocumentLoader(FastScalarResolver, _BASE_LOADER):  # type: ignore[misc]
     `measure` has refused documents nested deeper than MAX_DEPTH before this runs.
     """
 
+    # Whether `!secret` is read (see `SecretMark`); refused with a message otherwise.
+    secrets = False
+
     def construct_document(self, node: yaml.Node) -> Any:
         built: dict[int, Any] = {}
         try:
@@ -168,6 +197,8 @@ class _DocumentLoader(FastScalarResolver, _BASE_LOADER):  # type: ignore[misc]
             built[id(node)] = sequence
             sequence.extend(self._build(item, built) for item in node.value)
             return sequence
+        if tag == SECRET_TAG:
+            return self._secret(node, built)
         try:
             value = self.construct_object(node, deep=True)
         except _PYYAML_FAILURES as exc:
@@ -175,8 +206,57 @@ class _DocumentLoader(FastScalarResolver, _BASE_LOADER):  # type: ignore[misc]
         built[id(node)] = value
         return value
 
+    def _secret(self, node: yaml.Node, built: dict[int, Any]) -> SecretMark:
+        """A `!secret` node: the value it would be without the tag, marked."""
+        if not self.secrets:
+            raise _SecretRefused(node)
+        if type(node) is yaml.ScalarNode:
+            # Untagged typing: `!secret 5000` is the number, `!secret "5000"` the text.
+            plain = not node.style  # libyaml gives "" for plain, PyYAML None
+            tag = self.resolve(yaml.ScalarNode, node.value, (True, False)) if plain else _STR_TAG
+            inner: yaml.Node = yaml.ScalarNode(tag, node.value, node.start_mark, node.end_mark)
+        elif type(node) is yaml.MappingNode:
+            inner = yaml.MappingNode(_MAP_TAG, node.value, node.start_mark, node.end_mark)
+        else:
+            inner = yaml.SequenceNode(_SEQ_TAG, node.value, node.start_mark, node.end_mark)
+        # `built` is keyed by id(): the stand-in node must outlive the document's construction
+        # or a later one could reuse its id and be taken for it.
+        built.setdefault(_KEPT, []).append(inner)
+        value = self._build(inner, built)
+        if _holds_mark(value):
+            raise _NestedSecret(node)
+        mark = SecretMark(value)
+        built[id(node)] = mark
+        return mark
+
+
+# A key of `built` no id() can be: the stand-in nodes of `!secret` values, kept alive there.
+_KEPT: Final = -1
+
+
+def _holds_mark(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_mark(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_mark(item) for item in value)
+    return isinstance(value, SecretMark)
+
+
+class _SecretDocumentLoader(_DocumentLoader):
+    secrets = True
+
 
 _DocumentLoader.add_constructor(_INT_TAG, _int_within_limit)
+
+
+class _SecretRefused(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__()
+        self.node = node
+
+
+class _NestedSecret(_SecretRefused):
+    pass
 
 
 class _NodeFailed(Exception):
@@ -205,28 +285,32 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_yaml(text: str, what: str = "the document", key: str | None = None) -> Any:
+def load_yaml(
+    text: str, what: str = "the document", key: str | None = None, *, secrets: bool = False
+) -> Any:
     """One YAML document as PyYAML's safe_load reads it (YAML 1.1 types, no Python objects).
 
     ``what`` names the document in messages (``etcd key `x`: the value``) and ``key`` is put on
-    the errors. Raises `InvalidYAML`, `LimitExceeded` (see `etcdadmin.core.config.limits`) or
-    `MappingError` (a recursive alias); nothing else, whatever the text.
+    the errors. With ``secrets``, values tagged ``!secret`` come back as `SecretMark`s; without,
+    the tag is refused. Raises `InvalidYAML`, `LimitExceeded` (see
+    `etcdadmin.core.config.limits`) or `MappingError` (a recursive alias, a refused `!secret`);
+    nothing else, whatever the text.
     """
-    return load_yaml_measured(text, what, key)[0]
+    return load_yaml_measured(text, what, key, secrets=secrets)[0]
 
 
 def load_yaml_measured(
-    text: str, what: str = "the document", key: str | None = None
+    text: str, what: str = "the document", key: str | None = None, *, secrets: bool = False
 ) -> tuple[Any, Extent]:
     """`load_yaml`, with the document's expanded size (for budgets spanning several documents)."""
     with collector_paused():
         # Everything but the document is released before the collector runs again: objects
         # made while it was paused and still alive are all walked by its next pass.
-        return _load(text, what, key)
+        return _load(text, what, key, secrets)
 
 
-def _load(text: str, what: str, key: str | None) -> tuple[Any, Extent]:
-    loader = _DocumentLoader(text)
+def _load(text: str, what: str, key: str | None, secrets: bool) -> tuple[Any, Extent]:
+    loader = (_SecretDocumentLoader if secrets else _DocumentLoader)(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -241,6 +325,18 @@ def _load(text: str, what: str, key: str | None) -> tuple[Any, Extent]:
         raise LimitExceeded(
             f"{what} holds an integer of more than {MAX_INT_DIGITS:,} digits (the limit "
             f"MAX_INT_DIGITS){node_position(exc.node)}; quote it to keep it as text",
+            key=key,
+        ) from None
+    except _NestedSecret as exc:
+        raise MappingError(
+            f"{what}: a `!secret` value holds another `!secret`{node_position(exc.node)}; mark "
+            "either the whole value or the values inside it",
+            key=key,
+        ) from None
+    except _SecretRefused as exc:
+        raise MappingError(
+            f"{what}: `!secret`{node_position(exc.node)} marks a value to encrypt, which only "
+            "`etcdadmin apply -f` does; write the file with `etcdadmin apply` or drop the tag",
             key=key,
         ) from None
     except _NodeFailed as exc:

@@ -154,7 +154,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from etcdadmin.core.config.documents import InvalidYAML, collector_paused, load_yaml_measured
+from etcdadmin.core.config.documents import (
+    InvalidYAML,
+    SecretMark,
+    SecretText,
+    collector_paused,
+    load_yaml_measured,
+)
 from etcdadmin.core.config.dumping import dump_block
 from etcdadmin.core.config.limits import MAX_KEY_DEPTH
 from etcdadmin.core.config.overlay import (
@@ -235,9 +241,9 @@ def _render(base_text: str, entries: Mapping[Any, str | bytes], directory: str) 
     return dump_block(merge(copy_document(base), tree)).encode("utf-8")
 
 
-def _load_mapping(text: str, what: str) -> tuple[dict[Any, Any], Any]:
+def _load_mapping(text: str, what: str, secrets: bool = False) -> tuple[dict[Any, Any], Any]:
     try:
-        document, extent = load_yaml_measured(text, f"the {what}")
+        document, extent = load_yaml_measured(text, f"the {what}", secrets=secrets)
     except InvalidYAML as exc:
         raise MappingError(f"the {what} is not valid YAML{exc.position}; fix it") from None
     if document is None:
@@ -256,7 +262,11 @@ def _load_mapping(text: str, what: str) -> tuple[dict[Any, Any], Any]:
 
 
 def flatten(config: Any, directory: str) -> dict[str, str]:
-    """The etcd keys (full key -> value text) that reproduce ``config`` on an empty base."""
+    """The etcd keys (full key -> value text) that reproduce ``config`` on an empty base.
+
+    A value marked ``!secret`` (a `SecretMark`) becomes one key whose value text is a
+    `SecretText`: the caller encrypts it (`etcdadmin.core.changes.desired`).
+    """
     if not isinstance(config, dict):
         raise MappingError(
             f"a config must be a YAML mapping at the top level, not a {_type_name(config)}; fix it"
@@ -279,16 +289,22 @@ def flatten(config: Any, directory: str) -> dict[str, str]:
     return out
 
 
-def flatten_text(yaml_text: str, directory: str) -> dict[str, str]:
-    """:func:`flatten` of a YAML document given as text (empty text gives no keys)."""
+def flatten_text(yaml_text: str, directory: str, *, secrets: bool = False) -> dict[str, str]:
+    """:func:`flatten` of a YAML document given as text (empty text gives no keys).
+
+    ``secrets`` reads values tagged ``!secret`` (refused otherwise): their keys' value texts
+    are `SecretText`s.
+    """
     with collector_paused():
-        return flatten(_load_mapping(yaml_text, "config")[0], directory)
+        return flatten(_load_mapping(yaml_text, "config", secrets)[0], directory)
 
 
 def _flatten_into(out: dict[str, str], key: str, value: Any, depth: int) -> None:
     # Levels past MAX_KEY_DEPTH are written as one value (which format_value refuses past
     # MAX_DEPTH), so no key is longer than render accepts and no depth exhausts the stack.
-    if depth >= MAX_KEY_DEPTH:
+    if isinstance(value, SecretMark):
+        out[key] = SecretText(format_value(value.value, key))
+    elif depth >= MAX_KEY_DEPTH:
         out[key] = format_value(value, key)
     elif isinstance(value, dict) and value and _segmentable_mapping(value):
         for name, item in value.items():
@@ -314,7 +330,7 @@ def _segmentable_mapping(mapping: dict[Any, Any]) -> bool:
 
 def _expressible_child(value: Any) -> bool:
     """True for values that can sit at their own path: containers and plain scalars."""
-    if value is None or isinstance(value, bool | int | str | dict | list):
+    if value is None or isinstance(value, bool | int | str | dict | list | SecretMark):
         return True
     return isinstance(value, float) and math.isfinite(value)
 

@@ -13,26 +13,42 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from etcdadmin.core.config import mapping
+from etcdadmin.core.config.documents import SecretText
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd import EtcdConnection
 from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.secrets.envelope import is_envelope
+from etcdadmin.core.secrets.errors import SecretError
 from etcdadmin.core.tree.directories import directory_prefix
 
 log = logging.getLogger(__name__)
 
 DiffStatus = Literal["only_left", "only_right", "different"]
+SecretVerdict = Literal["differs", "cannot compare"]
+
+
+class Opener(Protocol):
+    """Opens an envelope read from `key` (`SecretOpener`, `SecretSealer`): what comparing and
+    revealing secrets needs."""
+
+    def open(self, key: bytes, envelope: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True)
 class DiffEntry:
-    """One relative key whose value is not the same on both sides (None: the side lacks it)."""
+    """One relative key whose value is not the same on both sides (None: the side lacks it).
+
+    `secret` is set when either side is an envelope: "differs" (opened, the values differ, or
+    only one side is encrypted) or "cannot compare" (no identity here opens both).
+    """
 
     relative: bytes
     left: KeyValue | None
     right: KeyValue | None
+    secret: SecretVerdict | None = None
 
     @property
     def status(self) -> DiffStatus:
@@ -51,7 +67,8 @@ class DirectoryDiff:
     `left` and `right` are the prefixes read (with their trailing slash). Only differences are
     listed, sorted by relative key; `identical` counts the keys with the same value on both
     sides (metadata such as mod_revision does not count: the environments were written at
-    different times by design).
+    different times by design). Secrets whose envelopes open to the same value count as
+    identical and are named in `same_secrets` (their ciphertexts always differ).
     """
 
     revision: int
@@ -59,17 +76,22 @@ class DirectoryDiff:
     right: bytes
     entries: tuple[DiffEntry, ...]
     identical: int
+    same_secrets: tuple[bytes, ...] = ()
 
     @property
     def same(self) -> bool:
         return not self.entries
 
 
-def compare_directories(conn: EtcdConnection, left: bytes, right: bytes) -> DirectoryDiff:
+def compare_directories(
+    conn: EtcdConnection, left: bytes, right: bytes, opener: Opener | None = None
+) -> DirectoryDiff:
     """Compare the keys of two directories by their path below each directory.
 
     The right side is read pinned at the revision of the left read: both sides then show the
-    cluster at one instant, whatever is written meanwhile.
+    cluster at one instant, whatever is written meanwhile. Secrets (envelopes) are compared by
+    the values `opener` opens them to, each under its own key; without an opener, or when it
+    cannot open both, they are "cannot compare". No value leaves this function.
     """
     left_prefix = directory_prefix(left)
     right_prefix = directory_prefix(right)
@@ -78,14 +100,29 @@ def compare_directories(conn: EtcdConnection, left: bytes, right: bytes) -> Dire
     left_keys = {kv.key[len(left_prefix) :]: kv for kv in left_snap.items}
     right_keys = {kv.key[len(right_prefix) :]: kv for kv in right_snap.items}
     entries: list[DiffEntry] = []
+    same_secrets: list[bytes] = []
     identical = 0
     for relative in sorted(left_keys.keys() | right_keys.keys()):
         left_kv = left_keys.get(relative)
         right_kv = right_keys.get(relative)
         if left_kv is not None and right_kv is not None and left_kv.value == right_kv.value:
             identical += 1
+        elif (
+            left_kv is not None
+            and right_kv is not None
+            and (is_envelope(left_kv.value) or is_envelope(right_kv.value))
+        ):
+            verdict = _compare_secret(opener, left_kv, right_kv)
+            if verdict is None:
+                identical += 1
+                same_secrets.append(relative)
+            else:
+                entries.append(DiffEntry(relative, left_kv, right_kv, verdict))
         else:
-            entries.append(DiffEntry(relative, left_kv, right_kv))
+            secret: SecretVerdict | None = None
+            if any(kv is not None and is_envelope(kv.value) for kv in (left_kv, right_kv)):
+                secret = "differs"
+            entries.append(DiffEntry(relative, left_kv, right_kv, secret))
     log.debug(
         "compared two directories at revision %d: %d differences, %d identical keys",
         left_snap.revision,
@@ -98,7 +135,24 @@ def compare_directories(conn: EtcdConnection, left: bytes, right: bytes) -> Dire
         right=right_prefix,
         entries=tuple(entries),
         identical=identical,
+        same_secrets=tuple(same_secrets),
     )
+
+
+def _compare_secret(opener: Opener | None, left: KeyValue, right: KeyValue) -> SecretVerdict | None:
+    """None when both sides hold the same value, else how they differ (see `DiffEntry`)."""
+    if opener is None:
+        return "cannot compare"
+    try:
+        values = [
+            opener.open(kv.key, kv.value) if is_envelope(kv.value) else None for kv in (left, right)
+        ]
+    except SecretError as exc:
+        log.debug("a secret cannot be compared: %s", exc.reason)
+        return "cannot compare"
+    if None in values:
+        return "differs"  # encrypted on one side only: they differ in what etcd holds
+    return None if values[0] == values[1] else "differs"
 
 
 def export_directory(conn: EtcdConnection, directory: bytes) -> str:
@@ -137,11 +191,24 @@ def import_entries(yaml_text: str, directory: bytes) -> dict[bytes, bytes]:
     """The keys (full key -> value) that a YAML config file becomes under `directory`.
 
     Nothing is written: the client stages these as pending changes, so the operator sees and
-    confirms them like any other edit. Problems raise `MappingError` from the mapping.
+    confirms them like any other edit. Problems raise `MappingError` from the mapping; a value
+    tagged `!secret` is refused (`import_marked_entries` reads it).
+    """
+    return import_marked_entries(yaml_text, directory, secrets=False)[0]
+
+
+def import_marked_entries(
+    yaml_text: str, directory: bytes, *, secrets: bool = True
+) -> tuple[dict[bytes, bytes], frozenset[bytes]]:
+    """`import_entries`, reading `!secret` too: the keys and which of them the file marks.
+
+    The values of marked keys are plaintext: the caller seals them before anything else sees
+    them (`etcdadmin.core.changes.desired_secrets`).
     """
     text_directory = _text(directory_prefix(directory), "the directory name")
-    keys = mapping.flatten_text(yaml_text, text_directory)
-    return {key.encode("utf-8"): value.encode("utf-8") for key, value in keys.items()}
+    keys = mapping.flatten_text(yaml_text, text_directory, secrets=secrets)
+    marked = frozenset(k.encode("utf-8") for k, v in keys.items() if isinstance(v, SecretText))
+    return {key.encode("utf-8"): value.encode("utf-8") for key, value in keys.items()}, marked
 
 
 def _text(raw: bytes, what: str) -> str:

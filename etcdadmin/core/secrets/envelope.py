@@ -125,6 +125,20 @@ def fingerprint(envelope: bytes) -> str:
     return "sha256:" + hashlib.sha256(envelope.strip()).hexdigest()[:16]
 
 
+def masked(envelope: bytes) -> str:
+    """How every view shows an envelope instead of its value or its armor: `secret (sha256:...)`."""
+    return f"secret ({fingerprint(envelope)})"
+
+
+_FINGERPRINT_RE: Final = re.compile(r"sha256:[0-9a-f]{16}")
+
+
+def is_fingerprint(text: str) -> bool:
+    """True for text shaped like `fingerprint`'s result: what an export without reveal prints
+    in place of a secret (`!secret sha256:...`), so an apply of that file keeps the secret."""
+    return _FINGERPRINT_RE.fullmatch(text) is not None
+
+
 def summary(envelope: bytes) -> EnvelopeSummary:
     return EnvelopeSummary(fingerprint(envelope), tuple(recipient_types(envelope)))
 

@@ -52,3 +52,9 @@ class KeyringUnavailable(SecretError):
     """No usable OS keyring holds (or can hold) the operator's identity."""
 
     reason = "no_keyring"
+
+
+class StalePlaceholder(SecretError):
+    """A file's `!secret sha256:...` names a secret version etcd does not hold (any more)."""
+
+    reason = "stale_placeholder"
