@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -166,8 +167,12 @@ def test_the_plan_shows_values_but_never_those_of_secrets(etcd_server, conn, pre
     assert lines[0].startswith(f"restore {prefix}/ from the backup at revision {revision}")
     assert "~ http/addr: :6000 -> :5000" in lines
     assert "~ storage/swift/password: (secret value changed)" in lines
-    assert "~ app/signing: (secret value changed)" in lines
-    assert "+ app/token = (secret)" in lines
+    signing = next(line for line in lines if line.startswith("~ app/signing: "))
+    # stored encrypted: each side by its fingerprint, never the armor or a value
+    assert re.fullmatch(
+        r"~ app/signing: secret \(sha256:\w{16}\) -> secret \(sha256:\w{16}\)", signing
+    )
+    assert any(re.fullmatch(r"\+ app/token = secret \(sha256:\w{16}\)", line) for line in lines)
     assert "- app/extra" in lines
     assert lines[-1] == "1 to add back, 3 to change back, 1 to delete (added since), 1 unchanged"
 

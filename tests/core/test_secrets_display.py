@@ -96,7 +96,8 @@ def test_the_plan_shows_envelopes_and_marked_secrets_without_values():
     text = render_plan(plan)
     assert "+ b/token: secret (added)" in text
     assert "~ a/password: secret (changed)" in text
-    assert f"~ c/plain: secret ({fingerprint(before)}) -> now-plain" in text
+    # a secret turned plain: the new value stays masked too (it was a secret a moment ago)
+    assert f"~ c/plain: secret ({fingerprint(before)}) -> (secret)" in text
     assert "  d/secret: secret (unchanged)" in text
     as_json = str(plan_json(plan))
     for shown in (text, as_json):

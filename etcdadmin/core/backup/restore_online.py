@@ -316,7 +316,8 @@ def render_restore_plan(plan: RestorePlan) -> str:
 
     ``+ key = value`` adds a key back, ``~ key: now -> backup`` changes one back, ``- key``
     deletes a key added since. Values of secrets (by their key, a private key, or a value
-    stored encrypted) never appear: ``(secret)`` and ``(secret value changed)`` stand in.
+    stored encrypted) never appear: ``(secret)`` and ``(secret value changed)`` stand in, and
+    a value stored encrypted shows as its fingerprint, ``secret (sha256:...)``.
     """
     differences = plan.differences
     header = (
