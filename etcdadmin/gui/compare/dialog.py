@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
 from etcdadmin.core.changes import CopyDirectory, DeleteKey, SetValue
 from etcdadmin.core.environments.compare import DirectoryDiff, compare_directories
 from etcdadmin.core.errors import EtcdAdminError
+from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.secrets.envelope import fingerprint, is_envelope
 from etcdadmin.core.tree.directories import directory_prefix
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.names import display_segment, parse_display_segment
@@ -30,6 +32,13 @@ from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
 MAX_CELL = 200
+
+
+def cell(kv: KeyValue | None) -> str:
+    """A value in a cell; a secret as its fingerprint (equal values sealed twice differ)."""
+    if kv is not None and is_envelope(kv.value):
+        return f"🔒 secret {fingerprint(kv.value)}"
+    return preview(kv.value if kv else None, MAX_CELL)
 
 
 def top_directories(index: KeyIndex) -> list[bytes]:
@@ -135,8 +144,8 @@ class CompareDialog(QDialog):
         for row, entry in enumerate(diff.entries):
             cells = (
                 display_segment(entry.relative),
-                preview(entry.left.value if entry.left else None, MAX_CELL),
-                preview(entry.right.value if entry.right else None, MAX_CELL),
+                cell(entry.left),
+                cell(entry.right),
                 labels.get(str(entry.status), str(entry.status)),
             )
             for col, text in enumerate(cells):
@@ -152,6 +161,10 @@ class CompareDialog(QDialog):
         if self.diff is None:
             return
         rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        # A secret is bound to its key: copied as it is, the target would refuse to open it.
+        # Secrets are sealed again for the target key (and its recipients) on a worker.
+        moves: list[tuple[bytes, bytes, bytes]] = []
+        resealed: list[tuple[bytes, int]] = []
         for row in rows:
             entry = self.diff.entries[row]
             source, target = (entry.left, entry.right) if to_right else (entry.right, entry.left)
@@ -160,9 +173,33 @@ class CompareDialog(QDialog):
             expected = target.mod_revision if target is not None else 0
             if source is None:
                 self.staged.emit(DeleteKey(key, expected))
+            elif is_envelope(source.value):
+                moves.append((source.key, source.value, key))
+                resealed.append((key, expected))
             else:
                 self.staged.emit(SetValue(key, source.value, expected, 0))
-        self.summary.setText(f"staged {len(rows)} change(s); see Pending changes")
+        self.summary.setText(f"staged {len(rows) - len(moves)} change(s); see Pending changes")
+        if moves:
+            self._reseal(moves, resealed)
+
+    def _reseal(
+        self, moves: list[tuple[bytes, bytes, bytes]], targets: list[tuple[bytes, int]]
+    ) -> None:
+        keeper = self.session.secrets
+
+        def done(envelopes: list[bytes]) -> None:
+            for (key, expected), envelope in zip(targets, envelopes, strict=True):
+                self.staged.emit(SetValue(key, envelope, expected, 0))
+            self.summary.setText(f"staged {len(envelopes)} secret(s), encrypted for their new keys")
+
+        self.summary.setText("encrypting the secrets for their new keys …")
+        run_task(
+            "re-seal secrets",
+            lambda task: keeper.reseal(moves),
+            done,
+            lambda exc: self.summary.setText(f"Secrets not copied: {describe(exc)}"),
+            owner=self,
+        )
 
     def copy_directory(self) -> None:
         try:

@@ -17,9 +17,11 @@ from PySide6.QtWidgets import (
 
 from etcdadmin.core.changes.diff import value_diff
 from etcdadmin.core.changes.history import KeyHistory, KeyVersion, key_history, restore_change
+from etcdadmin.core.secrets.envelope import fingerprint, is_envelope
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import preview
 from etcdadmin.gui.errors import describe
+from etcdadmin.gui.secrets.masking import masked_pair
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
@@ -112,6 +114,8 @@ class HistoryPanel(QWidget):
             label = f"revision {version.revision}"
             if version.value is None:
                 label += " — deleted"
+            elif is_envelope(version.value):
+                label += f" — version {version.version} — 🔒 secret {fingerprint(version.value)}"
             else:
                 label += f" — version {version.version} — {preview(version.value, PREVIEW)}"
             item = QListWidgetItem(label)
@@ -143,7 +147,8 @@ class HistoryPanel(QWidget):
         now = getattr(self.current, "value", None)
         old_label = f"revision {version.revision}" + (" (deleted)" if version.value is None else "")
         new_label = "current" + (" (absent)" if now is None else "")
-        self.diff.setPlainText(value_diff(version.value, now, old_label, new_label))
+        before, after = masked_pair(version.value, now)
+        self.diff.setPlainText(value_diff(before, after, old_label, new_label))
 
     def restore(self) -> None:
         version = self._selected()
