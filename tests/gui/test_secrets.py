@@ -231,6 +231,9 @@ def test_history_and_the_pending_diff_never_show_a_secret(
     qtbot.waitUntil(lambda: len(pending_rows(window)) == 1, timeout=20_000)
     qtbot.waitUntil(lambda: key in window.changes.diff.toPlainText(), timeout=10_000)
     assert "second-secret" not in window.changes.diff.toPlainText()
+    assert "secret sha256:" in window.changes.diff.toPlainText(), "versions told apart"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert window.grab().save(str(SCREENSHOTS / "secret-pending.png"))
     with qtbot.waitSignal(window.changes.applied, timeout=10_000):
         window.changes.apply()
 
@@ -243,8 +246,11 @@ def test_history_and_the_pending_diff_never_show_a_secret(
         history.list.setCurrentRow(row)
         shown = history.diff.toPlainText()
         assert "second-secret" not in shown
+    history.list.setCurrentRow(1)  # the plain value before "Make secret", against now
+    assert "first-plain" not in history.diff.toPlainText()
+    assert window.grab().save(str(SCREENSHOTS / "secret-history.png"))
     texts = "\n".join(visible_texts(window))
-    assert "second-secret" not in texts
+    assert "second-secret" not in texts and "first-plain" not in texts
 
 
 def test_a_directory_without_recipients_says_to_add_a_key_first(
@@ -315,3 +321,42 @@ def test_import_encrypts_the_ticked_keys_and_secret_names_are_ticked_already(
     stored = etcd_value(etcd_server, f"{team}/storage/swift/password")
     assert ARMOR in stored and "imp-pw" not in stored
     assert agent_opens(tmp_path, f"{team}/storage/swift/password", stored) == b"imp-pw"
+
+
+def test_compare_shows_fingerprints_and_a_copied_secret_is_sealed_for_its_new_key(
+    qtbot, window, etcd_server, os_keyring, agent_key, tmp_path
+):
+    from etcdadmin.gui.compare.dialog import CompareDialog
+
+    left = team_with_agent(etcd_server, agent_key, "cmp-test")
+    right = team_with_agent(etcd_server, agent_key, "cmp-prod")
+    key = f"{left}/http/secret"
+    etcd_server.etcdctl("put", key, "cmp-plain-secret")
+    etcd_server.etcdctl("put", f"{right}/http/secret", "old")
+    connect(qtbot, window, etcd_server.endpoint)
+    open_key(qtbot, window, key)
+    window.make_secret()
+    qtbot.waitUntil(lambda: len(pending_rows(window)) == 1, timeout=20_000)
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+
+    window.tree.view.setCurrentIndex(window.model.find(left.encode()))
+    window.compare()
+    dialog = window.findChild(CompareDialog)
+    dialog.right.setCurrentText(f"{right}/")
+    dialog.compare()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1, timeout=10_000)
+    cells = [dialog.table.item(0, column).text() for column in range(4)]
+    assert cells[1].startswith("secret sha256:") and "hidden" in cells[2]
+    assert dialog.grab().save(str(tmp_path / "compare.png"))
+    texts = "\n".join(visible_texts(dialog))
+    assert "cmp-plain-secret" not in texts and ARMOR not in texts
+
+    dialog.table.selectRow(0)
+    dialog.copy_selected(to_right=True)
+    qtbot.waitUntil(lambda: len(pending_rows(window)) == 1, timeout=20_000)
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+    stored = etcd_value(etcd_server, f"{right}/http/secret")
+    assert stored != etcd_value(etcd_server, key), "sealed anew, not the same ciphertext"
+    assert agent_opens(tmp_path, f"{right}/http/secret", stored) == b"cmp-plain-secret"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -89,6 +89,7 @@ class ChangesPanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         self.list = QListWidget()
         self.list.setObjectName("pendingList")
+        self.list.setIconSize(QSize(16, 16))  # the lock of a secret row, as small as the tree's
         split.addWidget(self.list)
         self.diff = QPlainTextEdit()
         self.diff.setObjectName("pendingDiff")

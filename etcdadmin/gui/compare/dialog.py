@@ -22,23 +22,24 @@ from etcdadmin.core.changes import CopyDirectory, DeleteKey, SetValue
 from etcdadmin.core.environments.compare import DirectoryDiff, compare_directories
 from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.etcd.keyvalue import KeyValue
-from etcdadmin.core.secrets.envelope import fingerprint, is_envelope
+from etcdadmin.core.secrets.envelope import is_envelope
 from etcdadmin.core.tree.directories import directory_prefix
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.names import display_segment, parse_display_segment
 from etcdadmin.core.tree.valueformat import preview
 from etcdadmin.gui.errors import describe
+from etcdadmin.gui.icons import icon
+from etcdadmin.gui.secrets.masking import masked_pair
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
 MAX_CELL = 200
 
 
-def cell(kv: KeyValue | None) -> str:
-    """A value in a cell; a secret as its fingerprint (equal values sealed twice differ)."""
-    if kv is not None and is_envelope(kv.value):
-        return f"🔒 secret {fingerprint(kv.value)}"
-    return preview(kv.value if kv else None, MAX_CELL)
+def cells(left: KeyValue | None, right: KeyValue | None) -> tuple[str, str]:
+    """Two values side by side; where either is a secret, labels instead (`masked_pair`)."""
+    shown = masked_pair(left.value if left else None, right.value if right else None)
+    return preview(shown[0], MAX_CELL), preview(shown[1], MAX_CELL)
 
 
 def top_directories(index: KeyIndex) -> list[bytes]:
@@ -142,15 +143,18 @@ class CompareDialog(QDialog):
         self.table.setRowCount(len(diff.entries))
         labels = {"only_left": "only left", "only_right": "only right", "different": "different"}
         for row, entry in enumerate(diff.entries):
-            cells = (
+            texts = (
                 display_segment(entry.relative),
-                cell(entry.left),
-                cell(entry.right),
+                *cells(entry.left, entry.right),
                 labels.get(str(entry.status), str(entry.status)),
             )
-            for col, text in enumerate(cells):
+            secrets = (None, entry.left, entry.right, None)
+            for col, text in enumerate(texts):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
+                kv = secrets[col]
+                if kv is not None and is_envelope(kv.value):
+                    item.setIcon(icon("lock"))
                 self.table.setItem(row, col, item)
         self.summary.setText(
             f"{len(diff.entries)} difference(s), {diff.identical} identical key(s), "

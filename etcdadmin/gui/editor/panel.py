@@ -303,9 +303,9 @@ class EditorPanel(QWidget):
         except ValueFormatError as exc:
             self.error.setText(str(exc))
             return
-        self._stage_secret(value)
+        self._stage_secret(value, was_plain=self.current is not None)
 
-    def _stage_secret(self, value: bytes) -> None:
+    def _stage_secret(self, value: bytes, was_plain: bool = False) -> None:
         """Seal `value` on a worker, then stage the envelope: only ciphertext is ever staged,
         so the pending list, its diff, undo and the recovery file never hold the value."""
         if self.key is None or self.session is None:
@@ -324,7 +324,10 @@ class EditorPanel(QWidget):
             if key == self.key:
                 self.secret.new_value.clear()
                 self.text.document().setModified(False)
-            self.message.emit(f"staged secret: {display_segment(key)}")
+            # etcd keeps earlier versions (MVCC) until a compaction: say so, once, here
+            note = "; the plain value stays in etcd's history until a compaction"
+            note = note if was_plain else ""
+            self.message.emit(f"staged secret: {display_segment(key)}{note}")
 
         def refused(exc: BaseException) -> None:
             text = f"Not staged: {describe(exc)}"
