@@ -103,8 +103,9 @@ def expand_to(qtbot, win, key: str) -> QModelIndex:
 
 
 def test_new_and_existing_keys_made_secret_reach_etcd_only_as_ciphertext_and_show_masked(
-    qtbot, window, etcd_server, os_keyring, agent_key, tmp_path
+    qtbot, window, private_etcd, os_keyring, agent_key, tmp_path
 ):
+    etcd_server = private_etcd  # a tree of this test's keys only: its picture is the README's
     team = team_with_agent(etcd_server, agent_key, "secrets")
     existing, new = f"{team}/db/password", f"{team}/http/secret"
     etcd_server.etcdctl("put", existing, "existing-plain-pw")
@@ -214,8 +215,9 @@ def test_reveal_hides_again_and_a_copied_secret_leaves_the_clipboard(
 
 
 def test_history_and_the_pending_diff_never_show_a_secret(
-    qtbot, window, etcd_server, os_keyring, agent_key
+    qtbot, window, private_etcd, os_keyring, agent_key
 ):
+    etcd_server = private_etcd  # as above: pictures for the README
     team = team_with_agent(etcd_server, agent_key, "history")
     key = f"{team}/storage/password"
     etcd_server.etcdctl("put", key, "first-plain")
