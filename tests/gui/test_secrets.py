@@ -213,6 +213,18 @@ def test_reveal_hides_again_and_a_copied_secret_leaves_the_clipboard(
     assert "tok-456-new" not in stored
     assert agent_opens(tmp_path, key, stored) == b"tok-456-new"
 
+    # searching values finds neither the value nor the ciphertext of a secret
+    window.tree.view.setCurrentIndex(window.model.find(team.encode()))
+    window.tree.in_values.setChecked(True)
+    status = window.tree.search_status
+    for needle in ("tok-456", "AGE ENCRYPTED"):
+        window.tree.search.setText("")  # hides the last search's status line
+        window.tree.search.setText(needle)
+        qtbot.waitUntil(
+            lambda: status.isVisible() and status.text().startswith("0 values"), timeout=10_000
+        )
+        assert window.tree.results.count() == 0
+
 
 def test_history_and_the_pending_diff_never_show_a_secret(
     qtbot, window, private_etcd, os_keyring, agent_key
