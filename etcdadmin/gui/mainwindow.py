@@ -347,8 +347,8 @@ class MainWindow(QMainWindow):
         self.editor.make_secret()
 
     def rename_key(self) -> None:
-        if self.editor.current is not None:
-            stage_rename(self, self.editor.current, self.changes.stage)
+        if self.editor.current is not None and self.session is not None:
+            stage_rename(self, self.session, self.editor.current, self.changes.stage)
 
     def import_yaml(self) -> None:
         if self.session is not None:

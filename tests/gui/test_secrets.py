@@ -374,3 +374,46 @@ def test_compare_shows_fingerprints_and_a_copied_secret_is_sealed_for_its_new_ke
     stored = etcd_value(etcd_server, f"{right}/http/secret")
     assert stored != etcd_value(etcd_server, key), "sealed anew, not the same ciphertext"
     assert agent_opens(tmp_path, f"{right}/http/secret", stored) == b"cmp-plain-secret"
+
+
+def test_a_renamed_secret_and_a_copied_directory_are_sealed_for_their_new_keys(
+    qtbot, window, etcd_server, os_keyring, agent_key, tmp_path, monkeypatch
+):
+    from PySide6.QtWidgets import QInputDialog
+
+    from etcdadmin.gui.compare.dialog import CompareDialog
+
+    team = team_with_agent(etcd_server, agent_key, "move")
+    old, renamed = f"{team}/a/password", f"{team}/a/db-password"
+    etcd_server.etcdctl("put", old, "moved-pw")
+    etcd_server.etcdctl("put", f"{team}/a/host", "db.internal")
+    connect(qtbot, window, etcd_server.endpoint)
+    open_key(qtbot, window, old)
+    window.make_secret()
+    qtbot.waitUntil(lambda: len(pending_rows(window)) == 1, timeout=20_000)
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+    qtbot.waitUntil(lambda: window.editor.is_secret, timeout=10_000)
+
+    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: (renamed, True))
+    window.rename_key()
+    qtbot.waitUntil(
+        lambda: pending_rows(window) == [f"create {renamed}", f"delete {old}"], timeout=20_000
+    )
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+    assert etcd_value(etcd_server, old) is None
+    assert agent_opens(tmp_path, renamed, etcd_value(etcd_server, renamed)) == b"moved-pw"
+
+    copy = f"{team}/b"
+    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: (copy, True))
+    window.tree.view.setCurrentIndex(window.model.find(f"{team}/a".encode()))
+    window.compare()
+    dialog = window.findChild(CompareDialog)
+    dialog.copy_directory()
+    qtbot.waitUntil(lambda: len(pending_rows(window)) == 2, timeout=20_000)
+    with qtbot.waitSignal(window.changes.applied, timeout=10_000):
+        window.changes.apply()
+    assert etcd_value(etcd_server, f"{copy}/host") == "db.internal"
+    copied = etcd_value(etcd_server, f"{copy}/db-password")
+    assert agent_opens(tmp_path, f"{copy}/db-password", copied) == b"moved-pw"

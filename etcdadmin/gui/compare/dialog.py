@@ -221,7 +221,39 @@ class CompareDialog(QDialog):
             except EtcdAdminError as exc:
                 self.summary.setText(describe(exc))
                 return
+            self._copy_with_secrets(change)
+
+    def _copy_with_secrets(self, change: CopyDirectory) -> None:
+        """Stage `change`; the secrets it copies are sealed again for their new keys on a
+        worker and staged after it (the later write of a key wins in a plan), so none lands
+        under a key it was not made for. Nothing is staged when they cannot be."""
+        conn, keeper = self.session.conn, self.session.secrets
+        source, target = change.source, change.target
+
+        def resealed(task: object) -> list[SetValue]:
+            secrets = [kv for kv in conn.read_prefix(source).items if is_envelope(kv.value)]
+            moves = [(kv.key, kv.value, target + kv.key[len(source) :]) for kv in secrets]
+            envelopes = keeper.reseal(moves) if moves else []
+            # no guard of their own: the copy already requires each target key to be absent
+            return [
+                SetValue(new, envelope, None)
+                for (_, _, new), envelope in zip(moves, envelopes, strict=True)
+            ]
+
+        def done(secrets: list[SetValue]) -> None:
             self.staged.emit(change)
+            for secret in secrets:
+                self.staged.emit(secret)
+            again = f", {len(secrets)} secret(s) encrypted for their new keys" if secrets else ""
             self.summary.setText(
-                f"staged copy {display_segment(source)} → {display_segment(target)}"
+                f"staged copy {display_segment(source)} → {display_segment(target)}{again}"
             )
+
+        self.summary.setText("reading the directory's secrets …")
+        run_task(
+            "copy directory",
+            resealed,
+            done,
+            lambda exc: self.summary.setText(f"Nothing staged: {describe(exc)}"),
+            owner=self,
+        )

@@ -18,9 +18,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from etcdadmin.core.changes import PendingChange, RenameKey, SetValue
+from etcdadmin.core.changes import DeleteKey, PendingChange, RenameKey, SetValue
 from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.secrets.envelope import is_envelope
 from etcdadmin.core.tree.names import display_segment, parse_display_segment
 from etcdadmin.gui.errors import show_error
 from etcdadmin.gui.session import Session
@@ -128,8 +129,12 @@ def stage_from_dialog(
     )
 
 
-def stage_rename(parent: QWidget, current: KeyValue, stage: Stage) -> None:
-    """Ask for a new name of `current` and stage the rename, guarded by the revision shown."""
+def stage_rename(parent: QWidget, session: Session, current: KeyValue, stage: Stage) -> None:
+    """Ask for a new name of `current` and stage the rename, guarded by the revision shown.
+
+    A secret is bound to its key, so it is not moved as it is: it is sealed again for the new
+    key (and that directory's recipients) on a worker, then staged as a create of the new key
+    and a delete of the old one, each guarded."""
     name, ok = QInputDialog.getText(
         parent,
         "Rename key",
@@ -143,5 +148,20 @@ def stage_rename(parent: QWidget, current: KeyValue, stage: Stage) -> None:
     except EtcdAdminError as exc:
         show_error(parent, "Rename key", exc)
         return
-    if new != current.key:
+    if new == current.key:
+        return
+    if not is_envelope(current.value):
         stage(RenameKey(current.key, new, current.mod_revision))
+        return
+    keeper = session.secrets
+
+    def staged(envelopes: list[bytes]) -> None:
+        stage(SetValue(new, envelopes[0], 0, current.lease))
+        stage(DeleteKey(current.key, current.mod_revision))
+
+    run_task(
+        "re-seal secret",
+        lambda task: keeper.reseal([(current.key, current.value, new)]),
+        staged,
+        lambda exc: show_error(parent, "The rename was not staged", exc),
+    )
