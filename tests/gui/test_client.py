@@ -264,6 +264,8 @@ def test_copying_a_directory_to_a_new_name_reads_back_with_etcdctl(
         lambda *a, **k: (target, True),
     )
     dialog.copy_directory()
+    # staged once a worker has looked for secrets to re-encrypt (there are none here)
+    qtbot.waitUntil(lambda: len(window.changes.changes) == 1, timeout=10_000)
     with qtbot.waitSignal(window.changes.applied, timeout=10_000):
         window.changes.apply()
     out = etcd_server.etcdctl("get", "--prefix", f"{target}/").stdout.splitlines()
