@@ -77,6 +77,7 @@ def test_a_wheel_installed_into_a_fresh_venv_shows_icons_and_runs_the_cli(tmp_pa
     wheel = _build_wheel(REPO, tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "etcdadmin/resources/icons/key.svg" in names
+    assert "etcdadmin/resources/icons/lock.svg" in names
     assert "etcdadmin/resources/example/registry.yml" in names
     assert not [n for n in names if "screenshots" in n], "the README's pictures stay out"
 
@@ -117,7 +118,7 @@ def test_a_wheel_installed_into_a_fresh_venv_shows_icons_and_runs_the_cli(tmp_pa
         cwd=outside, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.startswith("ok ['dir', 'key', 'window']")
+    assert result.stdout.startswith("ok ['dir', 'key', 'secret', 'window']")
     # The installed console script is the command line, talking to a real etcd.
     cli = [str(venv / "bin" / "etcdadmin"), "--endpoints", etcd_server.endpoint]
     helped = subprocess.run(

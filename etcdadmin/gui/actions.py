@@ -68,6 +68,8 @@ def action_table(window: MainWindow) -> list[ActionSpec]:
         ActionSpec(keys, "Edit value", "Ctrl+Shift+E", window.edit_value, "editValueAction"),
         ActionSpec(keys, "Stage change", QKeySequence.StandardKey.Save, window.editor.stage,
                    "stageAction"),
+        ActionSpec(keys, "Make secret", None, window.make_secret, "makeSecretAction",
+                   "Stage the value encrypted for the directory's recipients"),
         ActionSpec(keys, "Undo last apply…", QKeySequence.StandardKey.Undo, window.changes.undo,
                    "undoAction"),
     ]  # fmt: skip

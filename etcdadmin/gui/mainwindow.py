@@ -39,6 +39,7 @@ from etcdadmin.gui.editor.panel import EditorPanel
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.history.panel import HistoryPanel
 from etcdadmin.gui.icons import icon
+from etcdadmin.gui.secrets.marks import SecretMarks
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.statusbar import StatusLine
 from etcdadmin.gui.tree.model import KeyTreeModel
@@ -60,7 +61,10 @@ class MainWindow(QMainWindow):
         self.close_after_apply = False
         self.connections = ConnectionLifecycle(self, self.store, sandbox_dir)
 
-        self.model = KeyTreeModel({"dir": icon("folder"), "key": icon("key")})
+        self.model = KeyTreeModel(
+            {"dir": icon("folder"), "key": icon("key"), "secret": icon("lock")}
+        )
+        self.secret_marks = SecretMarks(self.model)
         self.tree = TreePanel(self.model)
         self.editor = EditorPanel()
         self.changes = ChangesPanel()
@@ -246,6 +250,7 @@ class MainWindow(QMainWindow):
         session.recovered.connect(self._session_recovered)
         self.editor.set_session(session)
         self.tree.session = session
+        self.secret_marks.set_session(session)
         # the sandbox is throw-away: its staged changes are not kept for a next start
         recovery = None if profile.sandbox else StagedWork(profile.name)
         self.changes.set_session(session, profile.production, profile.read_only, recovery)
@@ -263,6 +268,7 @@ class MainWindow(QMainWindow):
         self.changes.set_session(None, production=False, read_only=False)
         self.cluster.set_session(None)
         self.agents.set_session(None)
+        self.secret_marks.set_session(None)
         self.indicator.disconnected()
         self.model.reset()
 
@@ -293,6 +299,7 @@ class MainWindow(QMainWindow):
 
     def _keys_changed(self, changed: set[bytes]) -> None:
         self.model.keys_changed(changed)
+        self.secret_marks.keys_changed(changed)
         self.changes.keys_changed(changed)
         self.history.keys_changed(changed)
         self.agents.keys_changed(changed)
@@ -331,16 +338,22 @@ class MainWindow(QMainWindow):
         if self.session is None or self.changes.workspace.read_only:
             self.show_message("read-only connection: nothing can be staged")
             return
-        stage_new_key(self, self.session.conn, self._current_directory(), self.changes.stage)
+        stage_new_key(self, self.session, self._current_directory(), self.changes.stage)
+
+    def make_secret(self) -> None:
+        if self.changes.workspace.read_only:
+            self.show_message("read-only connection: nothing can be staged")
+            return
+        self.editor.make_secret()
 
     def rename_key(self) -> None:
-        if self.editor.current is not None:
-            stage_rename(self, self.editor.current, self.changes.stage)
+        if self.editor.current is not None and self.session is not None:
+            stage_rename(self, self.session, self.editor.current, self.changes.stage)
 
     def import_yaml(self) -> None:
         if self.session is not None:
             directory = self._current_directory()
-            import_yaml(self, self.session.conn, directory, self.changes.stage, self.show_message)
+            import_yaml(self, self.session, directory, self.changes.stage, self.show_message)
 
     def export_yaml(self) -> None:
         directory = self._current_directory()

@@ -23,6 +23,7 @@ from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, Page, WatchEvent
 from etcdadmin.core.etcd.follow import Backoff, FollowConsumer, Follower
 from etcdadmin.core.tree.index import KeyIndex
+from etcdadmin.gui.secrets.keeper import SecretKeeper
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Session(QObject):
         self.settings = settings
         self.name = name
         self.conn = EtcdConnection(settings)
+        self.secrets = SecretKeeper(self.conn)
         self.index = KeyIndex()
         self.revision = 0
         self._follower = Follower(

@@ -180,10 +180,19 @@ def test_a_production_profile_shows_a_banner(qtbot, window, etcd_server):
     assert "PRODUCTION" in window.banner.text()
 
 
-def test_screenshots_of_the_main_views(qtbot, window, private_etcd):
-    """PNGs for the README, on a tree an operator would recognise (the sandbox's example)."""
+def test_screenshots_of_the_main_views(qtbot, window, private_etcd, os_keyring):
+    """PNGs for the README, on a tree an operator would recognise (the sandbox's example),
+    its `http/secret` kept as a secret the way an operator would (so the tree shows a lock)."""
+    from etcdadmin.core.secrets.identities import new_agent_key
+    from etcdadmin.core.secrets.recipients import Recipient, add_recipient
+    from etcdadmin.core.secrets.sealer import SecretSealer
+
     with EtcdConnection(ConnectionSettings((private_etcd.endpoint,))) as conn:
         seed_example(conn)
+        agent = Recipient("registry-host-1", new_agent_key("ed25519").public_key)
+        add_recipient(conn, "example-test", agent)
+        secret = b"example-test/http/secret"
+        conn.put(secret, SecretSealer(conn).seal(secret, b"change-me-in-production"))
         for addr in ("0.0.0.0:5000", "127.0.0.1:5000"):  # a little history to show
             conn.put("example-test/http/addr", addr)
         conn.put(
@@ -255,6 +264,8 @@ def test_copying_a_directory_to_a_new_name_reads_back_with_etcdctl(
         lambda *a, **k: (target, True),
     )
     dialog.copy_directory()
+    # staged once a worker has looked for secrets to re-encrypt (there are none here)
+    qtbot.waitUntil(lambda: len(window.changes.changes) == 1, timeout=10_000)
     with qtbot.waitSignal(window.changes.applied, timeout=10_000):
         window.changes.apply()
     out = etcd_server.etcdctl("get", "--prefix", f"{target}/").stdout.splitlines()

@@ -81,7 +81,7 @@ def load_operator_identity(*, create: bool = False) -> OperatorIdentity | None:
     backend = _backend()
     try:
         secret = backend.get_password(KEYRING_SERVICE, KEYRING_USER)  # type: ignore[attr-defined]
-    except KeyringError as exc:
+    except (KeyringError, OSError) as exc:
         raise KeyringUnavailable(
             f"the OS keyring cannot be read ({exc}): {_INSTALL_HINT}"
         ) from None
@@ -100,7 +100,7 @@ def _store(backend: object, secret: str) -> None:
 
     try:
         backend.set_password(KEYRING_SERVICE, KEYRING_USER, secret)  # type: ignore[attr-defined]
-    except KeyringError as exc:
+    except (KeyringError, OSError) as exc:
         raise KeyringUnavailable(
             f"the OS keyring refused the identity ({exc}): {_INSTALL_HINT}"
         ) from None

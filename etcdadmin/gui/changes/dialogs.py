@@ -22,8 +22,10 @@ from etcdadmin.core.changes.diff import diff_text
 from etcdadmin.core.changes.recovery import Recovered
 from etcdadmin.core.config.sensitive import is_secret
 from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.secrets.envelope import is_envelope
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import preview
+from etcdadmin.gui.secrets.masking import masked_plan
 
 
 def _show_value(kv: KeyValue | None, secret: bool = False) -> str:
@@ -37,7 +39,7 @@ def _show_value(kv: KeyValue | None, secret: bool = False) -> str:
 
 def _secret(conflict: Conflict) -> bool:
     values = [kv.value for kv in (conflict.expected, conflict.actual) if kv is not None]
-    return is_secret(display_segment(conflict.key), *values)
+    return is_secret(display_segment(conflict.key), *values) or any(map(is_envelope, values))
 
 
 def confirm_plan(parent: QWidget, plan: Plan, what: str, *, production: bool) -> bool:
@@ -54,7 +56,7 @@ def confirm_plan(parent: QWidget, plan: Plan, what: str, *, production: bool) ->
     label = QLabel(question)
     label.setObjectName("confirmQuestion")
     layout.addWidget(label)
-    view = QPlainTextEdit(diff_text(plan))
+    view = QPlainTextEdit(diff_text(masked_plan(plan)))
     view.setObjectName("confirmDiff")
     view.setReadOnly(True)
     view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))

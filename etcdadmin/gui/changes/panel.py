@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -23,6 +23,7 @@ from etcdadmin.core.changes import (
     ChangeSet,
     PendingChange,
     Plan,
+    SetValue,
     Workspace,
     read_current,
 )
@@ -31,9 +32,12 @@ from etcdadmin.core.changes.diff import diff_text
 from etcdadmin.core.changes.recovery import Recovered, RecoveryError, StagedWork
 from etcdadmin.core.errors import ReadOnlyConnection
 from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.secrets.envelope import fingerprint, is_envelope
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.changes.dialogs import ask_restore, confirm_plan, show_conflict
 from etcdadmin.gui.errors import describe, not_written, show_error
+from etcdadmin.gui.icons import icon
+from etcdadmin.gui.secrets.masking import masked_plan
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
@@ -85,6 +89,7 @@ class ChangesPanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         self.list = QListWidget()
         self.list.setObjectName("pendingList")
+        self.list.setIconSize(QSize(16, 16))  # the lock of a secret row, as small as the tree's
         split.addWidget(self.list)
         self.diff = QPlainTextEdit()
         self.diff.setObjectName("pendingDiff")
@@ -220,6 +225,9 @@ class ChangesPanel(QWidget):
         for row, change in enumerate(workspace.staged):
             item = QListWidgetItem(change.describe())
             item.setToolTip(change.describe())  # a long key name is cut in the row
+            if isinstance(change, SetValue) and is_envelope(change.value):
+                item.setIcon(icon("lock"))
+                item.setToolTip(f"{change.describe()}: a secret, {fingerprint(change.value)}")
             conflict = stale_rows.get(row)
             if conflict is not None:
                 item.setText(f"{STALE_MARK}{change.describe()} (changed in etcd)")
@@ -274,7 +282,7 @@ class ChangesPanel(QWidget):
         )
 
     def _planned(self, plan: Plan) -> None:
-        text = diff_text(plan)
+        text = diff_text(masked_plan(plan))
         if plan.stale:
             keys = ", ".join(display_segment(c.key) for c in plan.stale)
             text = f"!! changed by someone else since staged: {keys}\n\n" + text

@@ -21,15 +21,25 @@ from PySide6.QtWidgets import (
 from etcdadmin.core.changes import CopyDirectory, DeleteKey, SetValue
 from etcdadmin.core.environments.compare import DirectoryDiff, compare_directories
 from etcdadmin.core.errors import EtcdAdminError
+from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.secrets.envelope import is_envelope
 from etcdadmin.core.tree.directories import directory_prefix
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.names import display_segment, parse_display_segment
 from etcdadmin.core.tree.valueformat import preview
 from etcdadmin.gui.errors import describe
+from etcdadmin.gui.icons import icon
+from etcdadmin.gui.secrets.masking import masked_pair
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
 MAX_CELL = 200
+
+
+def cells(left: KeyValue | None, right: KeyValue | None) -> tuple[str, str]:
+    """Two values side by side; where either is a secret, labels instead (`masked_pair`)."""
+    shown = masked_pair(left.value if left else None, right.value if right else None)
+    return preview(shown[0], MAX_CELL), preview(shown[1], MAX_CELL)
 
 
 def top_directories(index: KeyIndex) -> list[bytes]:
@@ -133,15 +143,18 @@ class CompareDialog(QDialog):
         self.table.setRowCount(len(diff.entries))
         labels = {"only_left": "only left", "only_right": "only right", "different": "different"}
         for row, entry in enumerate(diff.entries):
-            cells = (
+            texts = (
                 display_segment(entry.relative),
-                preview(entry.left.value if entry.left else None, MAX_CELL),
-                preview(entry.right.value if entry.right else None, MAX_CELL),
+                *cells(entry.left, entry.right),
                 labels.get(str(entry.status), str(entry.status)),
             )
-            for col, text in enumerate(cells):
+            secrets = (None, entry.left, entry.right, None)
+            for col, text in enumerate(texts):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
+                kv = secrets[col]
+                if kv is not None and is_envelope(kv.value):
+                    item.setIcon(icon("lock"))
                 self.table.setItem(row, col, item)
         self.summary.setText(
             f"{len(diff.entries)} difference(s), {diff.identical} identical key(s), "
@@ -152,6 +165,10 @@ class CompareDialog(QDialog):
         if self.diff is None:
             return
         rows = sorted({i.row() for i in self.table.selectedIndexes()})
+        # A secret is bound to its key: copied as it is, the target would refuse to open it.
+        # Secrets are sealed again for the target key (and its recipients) on a worker.
+        moves: list[tuple[bytes, bytes, bytes]] = []
+        resealed: list[tuple[bytes, int]] = []
         for row in rows:
             entry = self.diff.entries[row]
             source, target = (entry.left, entry.right) if to_right else (entry.right, entry.left)
@@ -160,9 +177,33 @@ class CompareDialog(QDialog):
             expected = target.mod_revision if target is not None else 0
             if source is None:
                 self.staged.emit(DeleteKey(key, expected))
+            elif is_envelope(source.value):
+                moves.append((source.key, source.value, key))
+                resealed.append((key, expected))
             else:
                 self.staged.emit(SetValue(key, source.value, expected, 0))
-        self.summary.setText(f"staged {len(rows)} change(s); see Pending changes")
+        self.summary.setText(f"staged {len(rows) - len(moves)} change(s); see Pending changes")
+        if moves:
+            self._reseal(moves, resealed)
+
+    def _reseal(
+        self, moves: list[tuple[bytes, bytes, bytes]], targets: list[tuple[bytes, int]]
+    ) -> None:
+        keeper = self.session.secrets
+
+        def done(envelopes: list[bytes]) -> None:
+            for (key, expected), envelope in zip(targets, envelopes, strict=True):
+                self.staged.emit(SetValue(key, envelope, expected, 0))
+            self.summary.setText(f"staged {len(envelopes)} secret(s), encrypted for their new keys")
+
+        self.summary.setText("encrypting the secrets for their new keys …")
+        run_task(
+            "re-seal secrets",
+            lambda task: keeper.reseal(moves),
+            done,
+            lambda exc: self.summary.setText(f"Secrets not copied: {describe(exc)}"),
+            owner=self,
+        )
 
     def copy_directory(self) -> None:
         try:
@@ -180,7 +221,39 @@ class CompareDialog(QDialog):
             except EtcdAdminError as exc:
                 self.summary.setText(describe(exc))
                 return
+            self._copy_with_secrets(change)
+
+    def _copy_with_secrets(self, change: CopyDirectory) -> None:
+        """Stage `change`; the secrets it copies are sealed again for their new keys on a
+        worker and staged after it (the later write of a key wins in a plan), so none lands
+        under a key it was not made for. Nothing is staged when they cannot be."""
+        conn, keeper = self.session.conn, self.session.secrets
+        source, target = change.source, change.target
+
+        def resealed(task: object) -> list[SetValue]:
+            secrets = [kv for kv in conn.read_prefix(source).items if is_envelope(kv.value)]
+            moves = [(kv.key, kv.value, target + kv.key[len(source) :]) for kv in secrets]
+            envelopes = keeper.reseal(moves) if moves else []
+            # no guard of their own: the copy already requires each target key to be absent
+            return [
+                SetValue(new, envelope, None)
+                for (_, _, new), envelope in zip(moves, envelopes, strict=True)
+            ]
+
+        def done(secrets: list[SetValue]) -> None:
             self.staged.emit(change)
+            for secret in secrets:
+                self.staged.emit(secret)
+            again = f", {len(secrets)} secret(s) encrypted for their new keys" if secrets else ""
             self.summary.setText(
-                f"staged copy {display_segment(source)} → {display_segment(target)}"
+                f"staged copy {display_segment(source)} → {display_segment(target)}{again}"
             )
+
+        self.summary.setText("reading the directory's secrets …")
+        run_task(
+            "copy directory",
+            resealed,
+            done,
+            lambda exc: self.summary.setText(f"Nothing staged: {describe(exc)}"),
+            owner=self,
+        )

@@ -15,37 +15,90 @@ from etcdadmin.core.environments.transfer import (
     write_export,
 )
 from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.tree.directories import directory_prefix
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.errors import show_error
+from etcdadmin.gui.secrets.importing import ImportSecretsDialog
+from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import run_task
 
 # The secret paths an export question names; the rest are counted.
 SECRETS_NAMED = 5
 
 
+Stage = Callable[[PendingChange], None]
+
+
 def import_yaml(
     parent: QWidget,
-    conn: EtcdConnection,
+    session: Session,
     directory: bytes,
-    stage: Callable[[PendingChange], None],
+    stage: Stage,
     message: Callable[[str], None],
 ) -> None:
     """Ask for a YAML file and stage what it changes under `directory`; nothing is written."""
     path, _ = QFileDialog.getOpenFileName(parent, "Import YAML", "", "YAML (*.yml *.yaml)")
-    if not path:
-        return
+    if path:
+        stage_import(parent, session, Path(path), directory, stage, message)
+
+
+def stage_import(
+    parent: QWidget,
+    session: Session,
+    path: Path,
+    directory: bytes,
+    stage: Stage,
+    message: Callable[[str], None],
+) -> None:
+    """Read `path` on a worker, ask which values are secrets, seal those, stage everything."""
     if not directory:
         show_error(parent, "Import", "Select the directory to import into first.")
         return
+    conn, keeper = session.conn, session.secrets
 
-    def imported(changes: list[SetValue]) -> None:
+    def staged(changes: list[SetValue]) -> None:
         for change in changes:
             stage(change)
         message(f"import staged {len(changes)} change(s); review and apply")
 
+    def chosen(changes: list[SetValue], secret: list[SetValue]) -> None:
+        if not secret:
+            staged(changes)
+            return
+        marked = {change.key for change in secret}
+
+        def seal(task: object) -> list[SetValue]:
+            sealed = keeper.seal([(c.key, c.value) for c in secret])
+            envelopes = {c.key: envelope for c, envelope in zip(secret, sealed, strict=True)}
+            return [
+                SetValue(c.key, envelopes[c.key], c.expected_mod_revision, c.lease)
+                if c.key in marked
+                else c
+                for c in changes
+            ]
+
+        run_task(
+            "seal secrets",
+            seal,
+            staged,
+            lambda exc: show_error(parent, "Import: nothing was staged", exc),
+        )
+
+    def imported(changes: list[SetValue]) -> None:
+        if not changes:
+            message("import: the directory already holds these values")
+            return
+        dialog = ImportSecretsDialog(
+            parent,
+            directory_prefix(directory),
+            changes,
+            lambda secret: chosen(changes, secret),
+        )
+        dialog.open()
+
     run_task(
         "import",
-        lambda task: import_file(conn, Path(path), directory),
+        lambda task: import_file(conn, path, directory),
         imported,
         lambda exc: show_error(parent, "Import failed", exc),
     )

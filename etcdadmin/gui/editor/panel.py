@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from etcdadmin.core.changes import DeleteKey, SetValue
 from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.secrets.envelope import is_envelope
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import (
     ValueFormat,
@@ -28,6 +29,7 @@ from etcdadmin.core.tree.valueformat import (
     to_text,
 )
 from etcdadmin.gui.errors import describe
+from etcdadmin.gui.secrets.field import SecretField
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
@@ -87,6 +89,11 @@ class EditorPanel(QWidget):
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         layout.addWidget(self.text, 1)
+        # A secret is never put in the text editor: it shows this masked field instead.
+        self.secret = SecretField()
+        self.secret.message.connect(self.message)
+        self.secret.hide()
+        layout.addWidget(self.secret, 1)
         self.error = QLabel("")
         self.error.setObjectName("editorError")
         self.error.setStyleSheet("color: #c0392b")
@@ -102,7 +109,18 @@ class EditorPanel(QWidget):
         self.delete_button.clicked.connect(self.stage_delete)
         self.revert_button = QPushButton("Revert")
         self.revert_button.clicked.connect(self.revert)
-        for button in (self.stage_button, self.delete_button, self.revert_button):
+        self.make_secret_button = QPushButton("Make secret")
+        self.make_secret_button.setObjectName("makeSecretButton")
+        self.make_secret_button.setToolTip(
+            "Stage this value encrypted for the directory's recipients"
+        )
+        self.make_secret_button.clicked.connect(self.make_secret)
+        for button in (
+            self.stage_button,
+            self.delete_button,
+            self.revert_button,
+            self.make_secret_button,
+        ):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
@@ -118,6 +136,7 @@ class EditorPanel(QWidget):
         self.current = None
         self.title.setText("Select a key")
         self.text.setPlainText("")
+        self._show_secret(False)
         for label in (self.created, self.modified, self.version, self.lease):
             label.setText("-")
         self._set_enabled(False)
@@ -126,6 +145,22 @@ class EditorPanel(QWidget):
         for widget in (self.text, self.format, self.stage_button, self.revert_button):
             widget.setEnabled(on)
         self.delete_button.setEnabled(on and self.current is not None)
+        self.format.setEnabled(on and not self.is_secret)
+        self.make_secret_button.setEnabled(on and not self.is_secret)
+
+    @property
+    def is_secret(self) -> bool:
+        """The open key holds a secret: it is edited blind and stays one."""
+        return self.current is not None and is_envelope(self.current.value)
+
+    def _show_secret(self, on: bool) -> None:
+        self.text.setVisible(not on)
+        self.secret.setVisible(on)
+        if not on:
+            self.secret.clear()
+
+    def _modified(self) -> bool:
+        return self.text.document().isModified() or self.secret.has_input()
 
     def changed_elsewhere(self) -> None:
         """The open key changed in etcd. An unedited view reloads; an edit in progress is kept
@@ -133,7 +168,7 @@ class EditorPanel(QWidget):
         instead of silently overwriting the other write."""
         if self.key is None:
             return
-        if not self.text.document().isModified():
+        if not self._modified():
             self.open_key(self.key)
             return
         self.fresh = False
@@ -193,6 +228,14 @@ class EditorPanel(QWidget):
 
     def _show_current(self) -> None:
         value = self.current.value if self.current is not None else b""
+        if self.current is not None and self.session is not None and is_envelope(value):
+            self.text.setPlainText("")
+            self.text.document().setModified(False)
+            self.secret.show_envelope(self.session.secrets, self.current.key, value)
+            self._show_secret(True)
+            self.error.setText("")
+            return
+        self._show_secret(False)
         self._fmt = detect(value)
         self.format.blockSignals(True)
         self.format.setCurrentIndex(list(ValueFormat).index(self._fmt))
@@ -234,6 +277,9 @@ class EditorPanel(QWidget):
     def stage(self) -> None:
         if self.key is None:
             return
+        if self.is_secret:
+            self._stage_secret(self.secret.typed())
+            return
         try:
             value = self.edited_value()
         except ValueFormatError as exc:
@@ -246,6 +292,51 @@ class EditorPanel(QWidget):
         # staged: the edit is safe in the pending list, so the view may follow etcd again
         self.text.document().setModified(False)
         self.message.emit(f"staged: {display_segment(self.key)}")
+
+    def make_secret(self) -> None:
+        """Stage the value shown, encrypted (Keys → Make secret): the key holds a secret from
+        the next apply on."""
+        if self.key is None or self.is_secret or not self.stage_button.isEnabled():
+            return
+        try:
+            value = self.edited_value()
+        except ValueFormatError as exc:
+            self.error.setText(str(exc))
+            return
+        self._stage_secret(value, was_plain=self.current is not None)
+
+    def _stage_secret(self, value: bytes, was_plain: bool = False) -> None:
+        """Seal `value` on a worker, then stage the envelope: only ciphertext is ever staged,
+        so the pending list, its diff, undo and the recovery file never hold the value."""
+        if self.key is None or self.session is None:
+            return
+        if not value:
+            self.error.setText("Type the new value of the secret first.")
+            return
+        key, keeper, fresh = self.key, self.session.secrets, self.fresh
+        expected = self.current.mod_revision if self.current is not None else 0
+        lease = self.current.lease if self.current is not None else 0
+        self.error.setText("")
+        self.message.emit("encrypting …")
+
+        def sealed(envelopes: list[bytes]) -> None:
+            self.staged.emit(SetValue(key, envelopes[0], expected, lease), fresh)
+            if key == self.key:
+                self.secret.new_value.clear()
+                self.text.document().setModified(False)
+            # etcd keeps earlier versions (MVCC) until a compaction: say so, once, here
+            note = "; the plain value stays in etcd's history until a compaction"
+            note = note if was_plain else ""
+            self.message.emit(f"staged secret: {display_segment(key)}{note}")
+
+        def refused(exc: BaseException) -> None:
+            text = f"Not staged: {describe(exc)}"
+            self.error.setText(text)
+            self.message.emit(text)
+
+        run_task(
+            "seal secret", lambda task: keeper.seal([(key, value)]), sealed, refused, owner=self
+        )
 
     def stage_delete(self) -> None:
         if self.key is None or self.current is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QLabel,
@@ -17,9 +17,12 @@ from PySide6.QtWidgets import (
 
 from etcdadmin.core.changes.diff import value_diff
 from etcdadmin.core.changes.history import KeyHistory, KeyVersion, key_history, restore_change
+from etcdadmin.core.secrets.envelope import fingerprint, is_envelope
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import preview
 from etcdadmin.gui.errors import describe
+from etcdadmin.gui.icons import icon
+from etcdadmin.gui.secrets.masking import masked_pair
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
@@ -50,6 +53,7 @@ class HistoryPanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         self.list = QListWidget()
         self.list.setObjectName("historyList")
+        self.list.setIconSize(QSize(16, 16))
         self.list.currentRowChanged.connect(self._show_diff)
         split.addWidget(self.list)
         self.diff = QPlainTextEdit()
@@ -108,14 +112,25 @@ class HistoryPanel(QWidget):
         self.history = history
         self.current = current
         self.list.clear()
+        # Once a key has held a secret, its plain versions are the secret's earlier values
+        # (a "Make secret" leaves the plain one in etcd's history until compaction).
+        secret_key = is_envelope(getattr(current, "value", None)) or any(
+            is_envelope(version.value) for version in history.versions
+        )
         for version in history.versions:
             label = f"revision {version.revision}"
             if version.value is None:
                 label += " — deleted"
+            elif is_envelope(version.value):
+                label += f" — version {version.version} — secret {fingerprint(version.value)}"
+            elif secret_key:
+                label += f" — version {version.version} — (a plain value, hidden: a secret key)"
             else:
                 label += f" — version {version.version} — {preview(version.value, PREVIEW)}"
             item = QListWidgetItem(label)
             item.setToolTip(label)
+            if secret_key and version.value is not None:
+                item.setIcon(icon("lock"))
             item.setData(Qt.ItemDataRole.UserRole, version)
             self.list.addItem(item)
         since = (
@@ -143,7 +158,8 @@ class HistoryPanel(QWidget):
         now = getattr(self.current, "value", None)
         old_label = f"revision {version.revision}" + (" (deleted)" if version.value is None else "")
         new_label = "current" + (" (absent)" if now is None else "")
-        self.diff.setPlainText(value_diff(version.value, now, old_label, new_label))
+        before, after = masked_pair(version.value, now)
+        self.diff.setPlainText(value_diff(before, after, old_label, new_label))
 
     def restore(self) -> None:
         version = self._selected()

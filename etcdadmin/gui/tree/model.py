@@ -18,6 +18,8 @@ from etcdadmin.core.tree.names import display_segment
 
 FETCH_BATCH = 1000
 COLUMNS = ("Key", "Keys below")
+# What a secret key's row shows instead of anything of its value (even its ciphertext).
+SECRET_MARK = "••••• secret"
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -65,6 +67,8 @@ class KeyTreeModel(QAbstractItemModel):
         self.index_data = KeyIndex()
         self.root = Node(None, None)
         self.icons = icons or {}
+        # Keys known to hold a secret (an envelope): marked with a lock, never shown.
+        self.secret_keys: set[bytes] = set()
 
     # -- feeding ----------------------------------------------------------------------------
 
@@ -72,6 +76,7 @@ class KeyTreeModel(QAbstractItemModel):
         self.beginResetModel()
         self.index_data = index if index is not None else KeyIndex()
         self.root = Node(None, None)
+        self.secret_keys = set()
         self.endResetModel()
 
     def refresh_listed(self) -> None:
@@ -230,12 +235,15 @@ class KeyTreeModel(QAbstractItemModel):
             return None
         child = self.node(index).child
         assert child is not None
+        secret = child.is_key and child.path in self.secret_keys
         if role == Qt.ItemDataRole.DisplayRole:
             if index.column() == 0:
                 return display_name(child)
-            return f"{child.count:,}" if child.is_dir else ""
+            if child.is_dir:
+                return f"{child.count:,}"
+            return SECRET_MARK if secret else ""
         if role == Qt.ItemDataRole.DecorationRole and index.column() == 0:
-            return self.icons.get("dir" if child.is_dir else "key")
+            return self.icons.get("dir" if child.is_dir else "secret" if secret else "key")
         if role == Qt.ItemDataRole.ToolTipRole:
             return display_segment(child.path)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == 1:
@@ -243,6 +251,37 @@ class KeyTreeModel(QAbstractItemModel):
         return None
 
     # -- helpers for views ------------------------------------------------------------------
+
+    def mark_secrets(self, probed: set[bytes], secret: set[bytes]) -> None:
+        """Of the `probed` keys, those in `secret` hold a secret now and the others do not."""
+        before = self.secret_keys
+        self.secret_keys = (before - probed) | secret
+        for key in before.symmetric_difference(self.secret_keys):
+            row = self.listed_row(key)
+            if row.isValid():
+                self.dataChanged.emit(row, self.index(row.row(), 1, row.parent()))
+
+    def listed_keys(self, parent: _Index, first: int, last: int) -> list[bytes]:
+        """The keys among rows `first`..`last` of `parent` (directory-only rows left out)."""
+        children = self.node(parent).children or []
+        return [
+            node.child.path
+            for node in children[first : last + 1]
+            if node.child is not None and node.child.is_key
+        ]
+
+    def listed_row(self, key: bytes) -> QModelIndex:
+        """The row of `key` if the tree has listed it, without listing anything more."""
+        node, qindex = self.root, QModelIndex()
+        parts = key.split(b"/")
+        for depth in range(len(parts)):
+            path = b"/".join(parts[: depth + 1])
+            children = node.children or []
+            row = bisect_left(children, parts[depth], key=_segment)
+            if row >= len(children) or children[row].path != path:
+                return QModelIndex()
+            node, qindex = children[row], self.index(row, 0, qindex)
+        return qindex
 
     def key_at(self, index: _Index) -> bytes | None:
         """The etcd key of a row, or None for a row that is only a directory."""

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from etcdadmin.core.secrets.envelope import is_envelope
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
@@ -173,7 +174,13 @@ class TreePanel(QWidget):
             for page in conn.iter_pages(directory, page_size=10_000):
                 if task.cancelled:
                     break
-                hits = [kv.key for kv in page.items if needle in kv.value.lower()]
+                # a secret's ciphertext matches nothing the operator means, and its
+                # plaintext is never searched: opening every secret is not a search
+                hits = [
+                    kv.key
+                    for kv in page.items
+                    if needle in kv.value.lower() and not is_envelope(kv.value)
+                ]
                 found += len(hits)
                 if hits:
                     task.stream(hits)
