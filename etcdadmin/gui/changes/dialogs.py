@@ -25,7 +25,6 @@ from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.secrets.envelope import is_envelope
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import preview
-from etcdadmin.gui.secrets.masking import masked_plan
 
 
 def _show_value(kv: KeyValue | None, secret: bool = False) -> str:
@@ -56,7 +55,7 @@ def confirm_plan(parent: QWidget, plan: Plan, what: str, *, production: bool) ->
     label = QLabel(question)
     label.setObjectName("confirmQuestion")
     layout.addWidget(label)
-    view = QPlainTextEdit(diff_text(masked_plan(plan)))
+    view = QPlainTextEdit(diff_text(plan))
     view.setObjectName("confirmDiff")
     view.setReadOnly(True)
     view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))

@@ -37,7 +37,6 @@ from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.changes.dialogs import ask_restore, confirm_plan, show_conflict
 from etcdadmin.gui.errors import describe, not_written, show_error
 from etcdadmin.gui.icons import icon
-from etcdadmin.gui.secrets.masking import masked_plan
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
@@ -282,7 +281,7 @@ class ChangesPanel(QWidget):
         )
 
     def _planned(self, plan: Plan) -> None:
-        text = diff_text(masked_plan(plan))
+        text = diff_text(plan)
         if plan.stale:
             keys = ", ".join(display_segment(c.key) for c in plan.stale)
             text = f"!! changed by someone else since staged: {keys}\n\n" + text

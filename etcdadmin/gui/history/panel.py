@@ -22,7 +22,6 @@ from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import preview
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.icons import icon
-from etcdadmin.gui.secrets.masking import masked_pair
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
@@ -158,8 +157,8 @@ class HistoryPanel(QWidget):
         now = getattr(self.current, "value", None)
         old_label = f"revision {version.revision}" + (" (deleted)" if version.value is None else "")
         new_label = "current" + (" (absent)" if now is None else "")
-        before, after = masked_pair(version.value, now)
-        self.diff.setPlainText(value_diff(before, after, old_label, new_label))
+        # the core's one diff masks envelopes by fingerprint and secret-named values by key
+        self.diff.setPlainText(value_diff(version.value, now, old_label, new_label, key=self.key))
 
     def restore(self) -> None:
         version = self._selected()
