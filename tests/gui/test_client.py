@@ -123,7 +123,7 @@ def test_keys_written_elsewhere_show_up_live(qtbot, window, etcd_server):
 
 
 def test_history_shows_earlier_values_and_restores_one(qtbot, window, etcd_server):
-    key = f"{unique('hist')}/password"
+    key = f"{unique('hist')}/level"
     for value in ("v1", "v2", "v3"):
         etcd_server.etcdctl("put", key, value)
     connect(qtbot, window, etcd_server.endpoint)
