@@ -8,15 +8,47 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import urllib.request
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.stack.procs import ManagedProcess, StackError, free_port, require_binary
 
 START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ServerTLS:
+    """TLS for a member's client port: its certificate, the CA it trusts for clients, and the
+    client certificate the stack's own `etcdctl` and health checks present."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    client_cert: Path
+    client_key: Path
+    client_cert_auth: bool = True
+
+    def flags(self) -> list[str]:
+        flags = ["--cert-file", str(self.cert), "--key-file", str(self.key)]
+        flags += ["--trusted-ca-file", str(self.ca)]
+        return [*flags, "--client-cert-auth"] if self.client_cert_auth else flags
+
+    def etcdctl_flags(self) -> list[str]:
+        return [
+            f"--cacert={self.ca}",
+            f"--cert={self.client_cert}",
+            f"--key={self.client_key}",
+        ]
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        context.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return context
 
 
 class EtcdServer:
@@ -37,11 +69,13 @@ class EtcdServer:
         initial_cluster: str | None = None,
         cluster_token: str | None = None,
         extra_args: Sequence[str] = (),
+        tls: ServerTLS | None = None,
     ) -> None:
         self.etcd_bin = require_binary("etcd", "etcd-server")
         self.etcdctl_bin = require_binary("etcdctl", "etcd-client")
         self.state_dir = Path(state_dir)
         self.name = name
+        self.tls = tls
         self.client_port = client_port or free_port()
         self.peer_port = peer_port or free_port()
         self.initial_cluster = initial_cluster or f"{name}={self.peer_url}"
@@ -66,7 +100,7 @@ class EtcdServer:
 
     @property
     def client_url(self) -> str:
-        return f"http://{self.endpoint}"
+        return f"{'https' if self.tls else 'http'}://{self.endpoint}"
 
     @property
     def peer_url(self) -> str:
@@ -99,6 +133,7 @@ class EtcdServer:
             "--initial-cluster-token", self.cluster_token,
             "--logger", "zap",
             "--log-outputs", "stderr",
+            *(self.tls.flags() if self.tls else ()),
             *self.extra_args,
         ]  # fmt: skip
 
@@ -119,7 +154,9 @@ class EtcdServer:
 
     def healthy(self) -> bool:
         """HTTP health check: needs no gRPC client, so it also works where etcdctl is slow."""
-        with urllib.request.urlopen(f"{self.client_url}/health", timeout=2) as response:
+        context = self.tls.context() if self.tls else None
+        url = f"{self.client_url}/health"
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
             body = json.load(response)
         return bool(body.get("health") == "true")
 
@@ -142,8 +179,14 @@ class EtcdServer:
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``etcdctl`` (API v3) against this member; with ``check`` raise on failure."""
+        flags = self.tls.etcdctl_flags() if self.tls else []
         return run_etcdctl(
-            self.etcdctl_bin, [self.client_url], args, input=input, check=check, timeout=timeout
+            self.etcdctl_bin,
+            [self.client_url],
+            [*flags, *args],
+            input=input,
+            check=check,
+            timeout=timeout,
         )
 
 
