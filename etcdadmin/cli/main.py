@@ -14,7 +14,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from etcdadmin.cli import apply, directories, exits, history, keys, status
+from etcdadmin.cli import access, apply, certs, directories, exits, history, keys, status
 from etcdadmin.cli.connection import CliSession, connection_options, resolve_session
 from etcdadmin.core.changes import InvalidChange, TooManyOperations
 from etcdadmin.core.errors import (
@@ -89,7 +89,7 @@ def cli(ctx: click.Context, read_only: bool, name: str, log_level: str, **params
     ctx.call_on_close(session.close)
 
 
-for family in (keys, directories, history, status, apply):
+for family in (keys, directories, history, status, apply, access, certs):
     for command in family.COMMANDS:
         cli.add_command(command)
 
