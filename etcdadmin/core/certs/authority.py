@@ -241,8 +241,10 @@ def init_cluster_certificates(
         server = write_pair(
             directory,
             f"{name}-server",
-            *authority.issue(name, hosts=sans, server=True, client=True),
+            *authority.issue(name, hosts=sans, server=True),
         )
+        # A member dials the others with its peer certificate and serves them with it: both
+        # usages.
         peer = write_pair(
             directory, f"{name}-peer", *authority.issue(name, hosts=sans, server=True, client=True)
         )
