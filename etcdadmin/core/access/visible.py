@@ -13,12 +13,9 @@ import heapq
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 from etcdadmin.core.access.reach import what_user_reaches
+from etcdadmin.core.certs.identity import certificate_user
 from etcdadmin.core.errors import EtcdError, EtcdPermissionDenied
 from etcdadmin.core.etcd import EtcdConnection, prefix_end
 from etcdadmin.core.etcd.auth import RolePermission
@@ -45,12 +42,7 @@ def etcd_identity(conn: EtcdConnection) -> str | None:
     if settings.user:
         return settings.user
     if settings.cert_file:
-        try:
-            cert = x509.load_pem_x509_certificate(Path(settings.cert_file).read_bytes())
-        except (OSError, ValueError):
-            return None
-        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        return str(names[0].value) if names else None
+        return certificate_user(settings.cert_file)
     return None
 
 
