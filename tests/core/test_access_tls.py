@@ -18,7 +18,7 @@ from etcdadmin.core.certs.authority import (
 from etcdadmin.core.errors import CertificateError, EtcdPermissionDenied, EtcdTLSError
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from tests.conftest import _construct
-from tests.stack.etcd import EtcdServer, ServerTLS
+from tests.stack.etcd import EtcdCluster, EtcdServer, ServerTLS
 from tests.stack.procs import wait_until
 
 
@@ -143,3 +143,37 @@ def test_a_client_certificate_logs_in_as_the_user_its_cn_names(pki, tls_member):
         with pytest.raises(EtcdPermissionDenied, match="client certificate's CN lacks read-write"):
             conn.put("bob/k", "not mine")
     assert tls_member.etcdctl("get", "alice/k", "--print-value-only").stdout == "mine\n"
+
+
+def test_three_members_made_by_certs_init_form_a_cluster_with_tls_between_them(tmp_path):
+    certs = init_cluster_certificates(tmp_path / "pki", members=3)
+    tls = [
+        ServerTLS(
+            certs.ca,
+            member.server.cert,
+            member.server.key,
+            certs.client.cert,
+            certs.client.key,
+            peer_cert=member.peer.cert,
+            peer_key=member.peer.key,
+        )
+        for member in certs.members
+    ]
+    cluster = _construct(lambda: EtcdCluster(tmp_path / "cluster", tls=tls))
+    cluster.start()
+    try:
+        assert all(url.startswith("https://") for url in cluster.client_urls)
+        settings = ConnectionSettings(
+            tuple(cluster.endpoints),
+            ca_file=str(certs.ca),
+            cert_file=str(certs.client.cert),
+            key_file=str(certs.client.key),
+        )
+        with EtcdConnection(settings) as conn:
+            members = conn.members()
+            conn.put("tls3/k", "replicated")
+        assert len(members) == 3
+        assert all(url.startswith("https://") for m in members for url in m.peer_urls)
+        assert cluster.etcdctl("get", "tls3/k", "--print-value-only").stdout == "replicated\n"
+    finally:
+        cluster.stop()

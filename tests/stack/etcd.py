@@ -32,11 +32,27 @@ class ServerTLS:
     client_cert: Path
     client_key: Path
     client_cert_auth: bool = True
+    peer_cert: Path | None = None
+    peer_key: Path | None = None
 
     def flags(self) -> list[str]:
         flags = ["--cert-file", str(self.cert), "--key-file", str(self.key)]
         flags += ["--trusted-ca-file", str(self.ca)]
-        return [*flags, "--client-cert-auth"] if self.client_cert_auth else flags
+        if self.client_cert_auth:
+            flags.append("--client-cert-auth")
+        if self.peer_cert and self.peer_key:
+            flags += [
+                "--peer-cert-file",
+                str(self.peer_cert),
+                "--peer-key-file",
+                str(self.peer_key),
+            ]
+            flags += ["--peer-trusted-ca-file", str(self.ca), "--peer-client-cert-auth"]
+        return flags
+
+    @property
+    def peer_scheme(self) -> str:
+        return "https" if self.peer_cert else "http"
 
     def etcdctl_flags(self) -> list[str]:
         return [
@@ -104,7 +120,8 @@ class EtcdServer:
 
     @property
     def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
+        scheme = self.tls.peer_scheme if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.peer_port}"
 
     @property
     def alive(self) -> bool:
@@ -221,14 +238,20 @@ def run_etcdctl(
 class EtcdCluster:
     """Three (or ``size``) etcd members on 127.0.0.1, for quorum and fail-over tests."""
 
-    def __init__(self, state_dir: Path, size: int = 3) -> None:
+    def __init__(
+        self, state_dir: Path, size: int = 3, tls: Sequence[ServerTLS] | None = None
+    ) -> None:
+        """`tls`: one `ServerTLS` per member (with peer files for TLS between members)."""
         if size < 1:
             raise ValueError("an etcd cluster needs at least one member")
         self.state_dir = Path(state_dir)
         ports = [(free_port(), free_port()) for _ in range(size)]
         names = [f"etcd{i}" for i in range(size)]
+        member_tls = list(tls) if tls else [None] * size
+        scheme = member_tls[0].peer_scheme if member_tls[0] else "http"
         initial_cluster = ",".join(
-            f"{name}=http://127.0.0.1:{peer}" for name, (_, peer) in zip(names, ports, strict=True)
+            f"{name}={scheme}://127.0.0.1:{peer}"
+            for name, (_, peer) in zip(names, ports, strict=True)
         )
         token = f"etcdadmin-stack-{uuid.uuid4().hex[:12]}"
         self.members = [
@@ -239,8 +262,9 @@ class EtcdCluster:
                 peer_port=peer,
                 initial_cluster=initial_cluster,
                 cluster_token=token,
+                tls=member,
             )
-            for name, (client, peer) in zip(names, ports, strict=True)
+            for name, (client, peer), member in zip(names, ports, member_tls, strict=True)
         ]
 
     @property
@@ -282,10 +306,11 @@ class EtcdCluster:
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``etcdctl`` with every member as an endpoint."""
+        first = self.members[0].tls
         return run_etcdctl(
             self.members[0].etcdctl_bin,
             self.client_urls,
-            args,
+            [*(first.etcdctl_flags() if first else []), *args],
             input=input,
             check=check,
             timeout=timeout,
