@@ -88,7 +88,9 @@ def test_an_agent_reads_its_directory_and_writes_only_its_own_status_key(auth_et
         conn.put(f"/etcdadmin/agents/{dir_a}/{me}", '{"agent_id": "me"}', lease=lease)
         with pytest.raises(EtcdPermissionDenied, match=f"lacks read-write on {dir_a}/"):
             conn.put(f"{dir_a}/http/addr", ":1")
-        with pytest.raises(EtcdPermissionDenied, match="lacks read-write on /etcdadmin/"):
+        with pytest.raises(
+            EtcdPermissionDenied, match=f"lacks read-write on key /etcdadmin/agents/{dir_a}/{other}"
+        ):
             conn.put(f"/etcdadmin/agents/{dir_a}/{other}", "{}")
         with pytest.raises(EtcdPermissionDenied):
             conn.put(f"/etcdadmin/recipients/{dir_a}/{me}", "{}")

@@ -45,10 +45,14 @@ class Reach:
                 text = _text(key)
             else:
                 top = _top_directory(key)
-                text = _text(top) if top else f"key {_text(key)}"
+                # etcdadmin's own keys (agents' status, recipients) are granted one by one
+                text = _text(top) if top and top != _OWN_SPACE else f"key {_text(key)}"
             if text not in shown:
                 shown.append(text)
         return ", ".join(shown) or "the keys asked for"
+
+
+_OWN_SPACE = b"/etcdadmin/"
 
 
 def _text(key: bytes) -> str:
