@@ -22,6 +22,7 @@ import pytest
 from tests.stack.procs import MissingBinary, StackUnavailable
 
 if TYPE_CHECKING:
+    from tests.stack.access import SecuredEtcd
     from tests.stack.docker_daemon import DockerDaemon
     from tests.stack.etcd import EtcdCluster, EtcdServer
     from tests.stack.keyring_service import KeyringService
@@ -227,3 +228,16 @@ def agent_image(docker_daemon: DockerDaemon, base_image: str) -> str:
     finally:
         client.close()
     return AGENT_TAG
+
+
+@pytest.fixture(scope="module")
+def auth_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredEtcd]:
+    """An etcd of the module's own with auth enabled (root's password:
+    `tests.stack.access.ROOT_PASSWORD`). Never the session's `etcd_server`: other tests share
+    that one without credentials."""
+    from tests.stack.access import enable_auth_with_etcdctl
+    from tests.stack.etcd import EtcdServer
+
+    state = tmp_path_factory.mktemp("auth-etcd")
+    with _running(lambda: EtcdServer(state, "auth")) as server:
+        yield enable_auth_with_etcdctl(server)

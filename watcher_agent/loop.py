@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from etcdadmin.core.errors import EtcdUnavailable
+from etcdadmin.core.errors import EtcdAuthFailed, EtcdError, EtcdPermissionDenied, EtcdUnavailable
 from etcdadmin.core.etcd import EtcdConnection, Page, WatchEvent
 from etcdadmin.core.etcd.follow import Backoff, FollowConsumer, Follower
 from watcher_agent.apply import Applier
@@ -45,8 +45,10 @@ class SyncLoop(FollowConsumer):
         resync_interval: float,
         cluster_id: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        on_refused: Callable[[EtcdError], None] | None = None,
     ) -> None:
         self.conn = conn
+        self.on_refused = on_refused
         self.prefix = prefix
         self.applier = applier
         self.status = status
@@ -120,6 +122,10 @@ class SyncLoop(FollowConsumer):
     def failed(self, error: Exception) -> None:
         if isinstance(error, EtcdUnavailable):
             self.status.update(etcd="unreachable")
+        elif isinstance(error, EtcdPermissionDenied | EtcdAuthFailed) and self.on_refused:
+            # Retrying cannot help until an administrator changes the grants or the password;
+            # the agent says so once and exits (the container's restart policy retries).
+            self.on_refused(error)
 
     def recovered(self) -> None:
         self.status.update(etcd="ok")

@@ -12,7 +12,7 @@ from types import FrameType
 
 from etcdadmin import __version__
 from etcdadmin.core.agents.record import StatusRecord, now_text
-from etcdadmin.core.errors import EtcdAdminError
+from etcdadmin.core.errors import EtcdAdminError, EtcdError
 from etcdadmin.core.etcd import EtcdConnection
 from watcher_agent.apply import Applier
 from watcher_agent.config_file import ConfigWriter
@@ -30,6 +30,11 @@ log = logging.getLogger("watcher_agent")
 # `docker stop` sends SIGKILL 10 s after SIGTERM by default: whatever the agent is blocked in
 # (a restart's health check, etcd calls of ETCD_TIMEOUT each, a read), it exits on its own first.
 STOP_GRACE = 8.0
+
+# Exit codes: 2 bad configuration (before anything is touched); 4 etcd refused the agent's
+# credentials or a permission it needs (its user, its grants); 143 killed after STOP_GRACE.
+EXIT_CONFIG = 2
+EXIT_REFUSED = 4
 
 
 def _on_stop(stop: threading.Event) -> None:
@@ -80,7 +85,7 @@ def main() -> int:
         log.error("bad configuration: %s", text)
         if renderer is not None:
             renderer.close()
-        return 2
+        return EXIT_CONFIG
     for warning in settings.warnings:
         log.warning("%s", warning)
     try:
@@ -131,6 +136,13 @@ def _run(
 
     conn = EtcdConnection(settings.etcd)
     metrics = Metrics(applied_revision=store.state.applied_revision)
+    refusals: list[EtcdError] = []
+
+    def refused(error: EtcdError) -> None:
+        if not refusals:
+            refusals.append(error)
+        stop.set()
+
     status = StatusPublisher(
         conn,
         settings.status_key,
@@ -146,6 +158,7 @@ def _run(
             applied_revision=store.state.applied_revision,
             config_sha256=store.state.applied_sha,
         ),
+        on_refused=refused,
     )
     containers = (
         ServedContainers(
@@ -176,6 +189,7 @@ def _run(
         debounce_max=settings.debounce_max,
         resync_interval=settings.resync_interval,
         cluster_id=store.state.cluster_id,
+        on_refused=refused,
     )
     if server is not None:
         # An apply may legitimately take a restart, a health check and a rollback.
@@ -193,5 +207,8 @@ def _run(
         if containers is not None:
             containers.close()
         conn.close()
+    if refusals:
+        log.error("etcd refused the agent, stopping: %s", refusals[0])
+        return EXIT_REFUSED
     log.info("stopped")
     return 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from etcdadmin.core.agents.status import status_prefix_for
+from etcdadmin.core.certs.identity import certificate_user
 from etcdadmin.core.errors import EtcdAdminError, EtcdError
 from etcdadmin.core.etcd import ConnectionSettings
 from etcdadmin.core.tree.directories import directory_prefix
@@ -81,6 +82,22 @@ def check_endpoints(text: str) -> None:
             raise SettingsError(
                 f"ETCD_HOST: endpoint {raw.strip()!r} has port {port}; ports run from 1 to 65535"
             )
+
+
+def _agent_id(
+    env: Mapping[str, str], user: str | None, cert: str | None, warnings: list[str]
+) -> str:
+    """AGENT_ID, else the etcd user (ETCD_USER, or the client certificate's CN), else the
+    hostname. A team grants each agent user read-write on `<status prefix><dir><user>` only
+    (etcdadmin access team create), so an agent with its own user publishes under that name."""
+    given = env.get("AGENT_ID", "").strip()
+    login = user or (certificate_user(cert) if cert else None)
+    if given and login and given != login:
+        warnings.append(
+            f"AGENT_ID={given} differs from the etcd user {login}: a team's agent may write "
+            "only the status key named after its user; unset AGENT_ID or make them equal"
+        )
+    return given or login or socket.gethostname()
 
 
 def read_config_file(path: Path) -> str:
@@ -303,7 +320,7 @@ class AgentSettings:
             config_path=config_path,
             containers=containers,
             state_root=state_root,
-            agent_id=env.get("AGENT_ID", "").strip() or socket.gethostname(),
+            agent_id=_agent_id(env, user, tls["ETCD_CERT"], warnings),
             private_key=Path(private_key) if private_key else None,
             docker_host=env.get("DOCKER_HOST", "").strip() or None,
             health_url=env.get("HEALTH_URL", "").strip() or None,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from etcdadmin.core.agents.record import StatusRecord
-from etcdadmin.core.errors import EtcdError
+from etcdadmin.core.errors import EtcdError, EtcdPermissionDenied
 from etcdadmin.core.etcd import EtcdConnection
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,16 @@ log = logging.getLogger(__name__)
 class StatusPublisher:
     """Keeps the status key current; `update()` may be called from any thread."""
 
-    def __init__(self, conn: EtcdConnection, key: str, ttl: int, base: StatusRecord) -> None:
+    def __init__(
+        self,
+        conn: EtcdConnection,
+        key: str,
+        ttl: int,
+        base: StatusRecord,
+        on_refused: Callable[[EtcdError], None] | None = None,
+    ) -> None:
         self.conn = conn
+        self.on_refused = on_refused
         self.key = key
         self.ttl = ttl
         self._status = base
@@ -61,6 +70,8 @@ class StatusPublisher:
                     log.info("status key %s published again", self.key)
                 self._failing = False
             except EtcdError as exc:
+                if isinstance(exc, EtcdPermissionDenied) and self.on_refused:
+                    self.on_refused(exc)
                 if not self._failing:
                     log.warning("cannot publish status: %s", exc)
                 self._failing = True

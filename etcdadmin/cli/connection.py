@@ -113,9 +113,16 @@ class CliSession:
 
     def connect(self) -> EtcdConnection:
         if self._conn is None:
-            self.profile = replace(self.profile, password=self._password())
-            self._conn = EtcdConnection(self.profile.settings(self.timeout))
+            self._conn = EtcdConnection(self.settings())
         return self._conn
+
+    def settings(self) -> ConnectionSettings:
+        """The resolved settings (the password asked for if needed), without connecting: for
+        commands that open connections of their own (`access enable` logs in as several
+        users)."""
+        if self.profile.user and not self.profile.password:
+            self.profile = replace(self.profile, password=self._password())
+        return self.profile.settings(self.timeout)
 
     def close(self) -> None:
         if self._conn is not None:

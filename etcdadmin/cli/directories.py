@@ -16,10 +16,13 @@ from etcdadmin.cli.connection import CliSession
 from etcdadmin.cli.output import emit_json, json_option, show, value_fields
 from etcdadmin.cli.secrets import OperatorSealer, operator_opener
 from etcdadmin.cli.writes import apply_changes, yes_option
+from etcdadmin.core.access.reach import describe_permission
+from etcdadmin.core.access.visible import visible_keys
 from etcdadmin.core.changes.desired_display import SECRET
 from etcdadmin.core.config.sensitive import is_secret
 from etcdadmin.core.environments.compare import DiffEntry, compare_directories
 from etcdadmin.core.environments.transfer import copy_changes, prepare_export
+from etcdadmin.core.errors import EtcdPermissionDenied
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.valueformat import preview
 
@@ -32,9 +35,18 @@ from etcdadmin.core.tree.valueformat import preview
 def ls(session: CliSession, directory: bytes | None, recursive: bool, as_json: bool) -> None:
     """List DIR's children: sub-directories end with '/'. No DIR: the top level."""
     prefix = directory or b""
+    conn = session.connect()
     index = KeyIndex()
-    for page in session.connect().iter_plain_pages(prefix):
-        index.extend_sorted(page.keys)
+    try:
+        for page in conn.iter_plain_pages(prefix):
+            index.extend_sorted(page.keys)
+    except EtcdPermissionDenied:
+        # A user granted some directories only: list what its roles let it read.
+        listing = visible_keys(conn, prefix)
+        index = KeyIndex()
+        index.extend_sorted(list(listing.keys))
+        ranges = ", ".join(describe_permission(p) for p in listing.ranges)
+        click.echo(f"showing only what this user may read: {ranges}", err=True)
     records: list[dict[str, object]] = []
     if recursive:
         records = [{"path": show(key), "kind": "key"} for key in index.keys_under(prefix)]

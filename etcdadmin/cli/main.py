@@ -15,7 +15,9 @@ import click
 from click.core import ParameterSource
 
 from etcdadmin.cli import (
+    access,
     apply,
+    certs,
     directories,
     exits,
     history,
@@ -99,7 +101,18 @@ def cli(ctx: click.Context, read_only: bool, name: str, log_level: str, **params
     ctx.call_on_close(session.close)
 
 
-for family in (keys, directories, history, status, apply, secrets, recipients, identity):
+for family in (
+    keys,
+    directories,
+    history,
+    status,
+    apply,
+    secrets,
+    recipients,
+    identity,
+    access,
+    certs,
+):
     for command in family.COMMANDS:
         cli.add_command(command)
 

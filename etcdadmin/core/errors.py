@@ -57,3 +57,11 @@ class ConflictError(EtcdError):
 
 class ReadOnlyConnection(EtcdAdminError):
     """The connection is marked read-only: nothing may be staged, applied or undone."""
+
+
+class CertificateError(EtcdAdminError):
+    """Certificates could not be made or read (`etcdadmin certs`)."""
+
+
+class AccessError(EtcdAdminError):
+    """An access-control change was refused before anything was written, or was undone."""

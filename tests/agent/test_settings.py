@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from etcdadmin.core.certs.authority import init_cluster_certificates
 from watcher_agent.apply import stop_timeout_for
 from watcher_agent.settings import AgentSettings, SettingsError, parse_duration
 
@@ -123,3 +124,26 @@ def test_each_config_file_gets_its_own_state_directory(tmp_path):
     two = AgentSettings.from_env({**SEED, "CONFIG": str(tmp_path / "b.yml")})
     assert one.state_dir == tmp_path / ".watcher-agent" / "a.yml"
     assert two.state_dir == tmp_path / ".watcher-agent" / "b.yml"
+
+
+def test_the_agent_id_is_its_etcd_user_so_a_teams_status_grant_matches(tmp_path):
+    as_user = AgentSettings.from_env({**SEED, "ETCD_USER": "agent-1", "ETCD_PASSWORD": "pw"})
+    assert as_user.agent_id == "agent-1"
+    assert as_user.status_key == "/etcdadmin/agents/hack/agent-1"
+
+    certs = init_cluster_certificates(tmp_path / "pki", client_user="agent-2")
+    by_certificate = AgentSettings.from_env(
+        {
+            **SEED,
+            "ETCD_CACERT": str(certs.ca),
+            "ETCD_CERT": str(certs.client.cert),
+            "ETCD_KEY": str(certs.client.key),
+        }
+    )
+    assert by_certificate.agent_id == "agent-2"
+
+    differs = AgentSettings.from_env(
+        {**SEED, "ETCD_USER": "agent-1", "ETCD_PASSWORD": "pw", "AGENT_ID": "other"}
+    )
+    assert differs.agent_id == "other"
+    assert any("AGENT_ID=other differs from the etcd user agent-1" in w for w in differs.warnings)

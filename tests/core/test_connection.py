@@ -173,8 +173,8 @@ def test_tls_with_a_client_certificate_works_and_a_missing_ca_file_is_named(tls_
     missing = ConnectionSettings((endpoint,), ca_file=str(files.ca) + ".missing")
     with pytest.raises(EtcdTLSError, match=r"ca\.crt\.missing"):
         EtcdConnection(missing).get("tls/k")
-    # Plaintext against a TLS-only etcd is refused, not hung.
-    with pytest.raises(EtcdUnavailable):
+    # Plaintext against a TLS-only etcd is refused, not hung, and told to use TLS.
+    with pytest.raises(EtcdTLSError, match="only accepts TLS"):
         EtcdConnection(ConnectionSettings((endpoint,), timeout=3)).get("tls/k")
 
 

@@ -8,15 +8,63 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import urllib.request
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.stack.procs import ManagedProcess, StackError, free_port, require_binary
 
 START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class ServerTLS:
+    """TLS for a member's client port: its certificate, the CA it trusts for clients, and the
+    client certificate the stack's own `etcdctl` and health checks present."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    client_cert: Path
+    client_key: Path
+    client_cert_auth: bool = True
+    peer_cert: Path | None = None
+    peer_key: Path | None = None
+
+    def flags(self) -> list[str]:
+        flags = ["--cert-file", str(self.cert), "--key-file", str(self.key)]
+        flags += ["--trusted-ca-file", str(self.ca)]
+        if self.client_cert_auth:
+            flags.append("--client-cert-auth")
+        if self.peer_cert and self.peer_key:
+            flags += [
+                "--peer-cert-file",
+                str(self.peer_cert),
+                "--peer-key-file",
+                str(self.peer_key),
+            ]
+            flags += ["--peer-trusted-ca-file", str(self.ca), "--peer-client-cert-auth"]
+        return flags
+
+    @property
+    def peer_scheme(self) -> str:
+        return "https" if self.peer_cert else "http"
+
+    def etcdctl_flags(self) -> list[str]:
+        return [
+            f"--cacert={self.ca}",
+            f"--cert={self.client_cert}",
+            f"--key={self.client_key}",
+        ]
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        context.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return context
 
 
 class EtcdServer:
@@ -37,11 +85,13 @@ class EtcdServer:
         initial_cluster: str | None = None,
         cluster_token: str | None = None,
         extra_args: Sequence[str] = (),
+        tls: ServerTLS | None = None,
     ) -> None:
         self.etcd_bin = require_binary("etcd", "etcd-server")
         self.etcdctl_bin = require_binary("etcdctl", "etcd-client")
         self.state_dir = Path(state_dir)
         self.name = name
+        self.tls = tls
         self.client_port = client_port or free_port()
         self.peer_port = peer_port or free_port()
         self.initial_cluster = initial_cluster or f"{name}={self.peer_url}"
@@ -66,11 +116,12 @@ class EtcdServer:
 
     @property
     def client_url(self) -> str:
-        return f"http://{self.endpoint}"
+        return f"{'https' if self.tls else 'http'}://{self.endpoint}"
 
     @property
     def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
+        scheme = self.tls.peer_scheme if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.peer_port}"
 
     @property
     def alive(self) -> bool:
@@ -99,6 +150,7 @@ class EtcdServer:
             "--initial-cluster-token", self.cluster_token,
             "--logger", "zap",
             "--log-outputs", "stderr",
+            *(self.tls.flags() if self.tls else ()),
             *self.extra_args,
         ]  # fmt: skip
 
@@ -119,7 +171,7 @@ class EtcdServer:
 
     def healthy(self) -> bool:
         """HTTP health check: needs no gRPC client, so it also works where etcdctl is slow."""
-        return etcd_healthy(self.client_url)
+        return etcd_healthy(self.client_url, self.tls.context() if self.tls else None)
 
     def stop(self, timeout: float = 10) -> None:
         self._process.stop(timeout)
@@ -140,14 +192,20 @@ class EtcdServer:
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``etcdctl`` (API v3) against this member; with ``check`` raise on failure."""
+        flags = self.tls.etcdctl_flags() if self.tls else []
         return run_etcdctl(
-            self.etcdctl_bin, [self.client_url], args, input=input, check=check, timeout=timeout
+            self.etcdctl_bin,
+            [self.client_url],
+            [*flags, *args],
+            input=input,
+            check=check,
+            timeout=timeout,
         )
 
 
-def etcd_healthy(client_url: str) -> bool:
+def etcd_healthy(client_url: str, context: ssl.SSLContext | None = None) -> bool:
     """True once the member at `client_url` has a leader and serves requests (``/health``)."""
-    with urllib.request.urlopen(f"{client_url}/health", timeout=2) as response:
+    with urllib.request.urlopen(f"{client_url}/health", timeout=2, context=context) as response:
         body = json.load(response)
     return bool(body.get("health") == "true")
 
@@ -205,14 +263,20 @@ def run_etcdctl(
 class EtcdCluster:
     """Three (or ``size``) etcd members on 127.0.0.1, for quorum and fail-over tests."""
 
-    def __init__(self, state_dir: Path, size: int = 3) -> None:
+    def __init__(
+        self, state_dir: Path, size: int = 3, tls: Sequence[ServerTLS] | None = None
+    ) -> None:
+        """`tls`: one `ServerTLS` per member (with peer files for TLS between members)."""
         if size < 1:
             raise ValueError("an etcd cluster needs at least one member")
         self.state_dir = Path(state_dir)
         ports = [(free_port(), free_port()) for _ in range(size)]
         names = [f"etcd{i}" for i in range(size)]
+        member_tls = list(tls) if tls else [None] * size
+        scheme = member_tls[0].peer_scheme if member_tls[0] else "http"
         initial_cluster = ",".join(
-            f"{name}=http://127.0.0.1:{peer}" for name, (_, peer) in zip(names, ports, strict=True)
+            f"{name}={scheme}://127.0.0.1:{peer}"
+            for name, (_, peer) in zip(names, ports, strict=True)
         )
         token = f"etcdadmin-stack-{uuid.uuid4().hex[:12]}"
         self.members = [
@@ -223,8 +287,9 @@ class EtcdCluster:
                 peer_port=peer,
                 initial_cluster=initial_cluster,
                 cluster_token=token,
+                tls=member,
             )
-            for name, (client, peer) in zip(names, ports, strict=True)
+            for name, (client, peer), member in zip(names, ports, member_tls, strict=True)
         ]
 
     @property
@@ -266,10 +331,11 @@ class EtcdCluster:
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``etcdctl`` with every member as an endpoint."""
+        first = self.members[0].tls
         return run_etcdctl(
             self.members[0].etcdctl_bin,
             self.client_urls,
-            args,
+            [*(first.etcdctl_flags() if first else []), *args],
             input=input,
             check=check,
             timeout=timeout,

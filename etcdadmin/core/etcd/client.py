@@ -21,6 +21,7 @@ from pyetcd import etcdrpc
 from pyetcd import exceptions as pyetcd_errors
 
 from etcdadmin.core.errors import EtcdError, EtcdTLSError, EtcdUnavailable
+from etcdadmin.core.etcd.auth import AuthCalls
 from etcdadmin.core.etcd.cluster import ClusterCalls
 from etcdadmin.core.etcd.keyvalue import KeyValue, prefix_end
 from etcdadmin.core.etcd.records import (
@@ -31,7 +32,12 @@ from etcdadmin.core.etcd.records import (
     TxnResult,
 )
 from etcdadmin.core.etcd.settings import ConnectionSettings
-from etcdadmin.core.etcd.translate import token_needs_renewal, translate_error
+from etcdadmin.core.etcd.translate import (
+    Reach,
+    permission_denied,
+    token_needs_renewal,
+    translate_error,
+)
 from etcdadmin.core.etcd.watch import WatchStream
 
 log = logging.getLogger(__name__)
@@ -64,7 +70,7 @@ def _key_bytes(key: str | bytes) -> bytes:
     return key if isinstance(key, bytes) else key.encode("utf-8")
 
 
-class EtcdConnection(ClusterCalls):
+class EtcdConnection(ClusterCalls, AuthCalls):
     """A connection to one etcd cluster, failing over between its endpoints.
 
     Thread-safe for concurrent unary calls (gRPC channels are); each watch has its own stream.
@@ -153,11 +159,16 @@ class EtcdConnection(ClusterCalls):
                 self._client = None
                 self._retired.append(failed)
 
-    def _translate(self, exc: BaseException, what: str) -> EtcdError:
-        return translate_error(exc, self.settings, what)
+    def _translate(self, exc: BaseException, what: str, reach: Reach | None = None) -> EtcdError:
+        return translate_error(exc, self.settings, what, reach)
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run one unary call; renew an expired auth token once; translate failures."""
+    def _call(
+        self, what: str, fn: Any, *args: Any, reach: Reach | None = None, **kwargs: Any
+    ) -> Any:
+        """Run one unary call; renew an expired auth token once; translate failures.
+
+        `reach` says which keys the call needs, so that a refusal names them.
+        """
         for attempt in (1, 2):
             client = self._get_client()
             try:
@@ -170,7 +181,7 @@ class EtcdConnection(ClusterCalls):
                     log.info("etcd auth token expired or outdated; authenticating again")
                     self._retire_client(client)
                     continue
-                error = self._translate(exc, what)
+                error = self._translate(exc, what, reach)
                 if attempt == 1 and isinstance(error, EtcdUnavailable) and self._can_fail_over():
                     # pyetcd marked the endpoint failed; the retry goes to another member.
                     continue
@@ -209,13 +220,16 @@ class EtcdConnection(ClusterCalls):
         resp = self._call(
             "read the current revision",
             lambda c: c.get_range_response(start, end, keys_only=True, limit=1),
+            reach=Reach.of("read", [_key_bytes(prefix)], prefix=True),
         )
         return resp.header.revision, resp.header.cluster_id
 
     def get(self, key: str | bytes, *, revision: int | None = None) -> KeyValue | None:
         """One key, now or as it was at `revision` (None when absent then)."""
         resp = self._call(
-            "read a key", lambda c: c.get_response(_key_bytes(key), revision=revision)
+            "read a key",
+            lambda c: c.get_response(_key_bytes(key), revision=revision),
+            reach=Reach.of("read", [_key_bytes(key)]),
         )
         return KeyValue.from_proto(resp.kvs[0]) if resp.kvs else None
 
@@ -269,6 +283,7 @@ class EtcdConnection(ClusterCalls):
         """Raw Range responses over a prefix, paged, pinned at the first page's revision."""
         start = _key_bytes(prefix)
         end = prefix_end(start)
+        reach = Reach.of("read", [start], prefix=True)
         if not start:
             start = b"\0"
         pinned = revision
@@ -278,6 +293,7 @@ class EtcdConnection(ClusterCalls):
                 lambda c, s=start, r=pinned: c.get_range_response(
                     s, end, limit=page_size, revision=r, keys_only=keys_only
                 ),
+                reach=reach,
             )
             if pinned is None:
                 pinned = int(resp.header.revision)
@@ -293,14 +309,25 @@ class EtcdConnection(ClusterCalls):
         resp = self._call(
             "write a key",
             lambda c: c.put(_key_bytes(key), _key_bytes(value), lease=lease),
+            reach=Reach.of("read-write", [_key_bytes(key)]),
         )
         return int(resp.header.revision)
 
     def delete(self, key: str | bytes) -> bool:
-        return bool(self._call("delete a key", lambda c: c.delete(_key_bytes(key))))
+        return bool(
+            self._call(
+                "delete a key",
+                lambda c: c.delete(_key_bytes(key)),
+                reach=Reach.of("read-write", [_key_bytes(key)]),
+            )
+        )
 
     def delete_prefix(self, prefix: str | bytes) -> int:
-        resp = self._call("delete keys", lambda c: c.delete_prefix(_key_bytes(prefix)))
+        resp = self._call(
+            "delete keys",
+            lambda c: c.delete_prefix(_key_bytes(prefix)),
+            reach=Reach.of("read-write", [_key_bytes(prefix)], prefix=True),
+        )
         return int(resp.deleted)
 
     def grant_lease(self, ttl: int) -> int:
@@ -361,7 +388,8 @@ class EtcdConnection(ClusterCalls):
                 request, c.timeout, credentials=c.call_credentials, metadata=c.metadata
             )
 
-        resp = self._call("apply a transaction", run)
+        written = [op.key for op in success] + [cmp.key for cmp in compares]
+        resp = self._call("apply a transaction", run, reach=Reach.of("read-write", written))
         found: dict[bytes, KeyValue | None] = {key: None for key in failure_reads}
         if not resp.succeeded:
             for item in resp.responses:
@@ -401,4 +429,11 @@ class EtcdConnection(ClusterCalls):
                 progress_notify=True,
             )
         )
-        return WatchStream(etcdrpc.WatchStub(channel), request, metadata, self._translate)
+        reach = Reach.of("read", [start], prefix=bool(end))
+        return WatchStream(
+            etcdrpc.WatchStub(channel),
+            request,
+            metadata,
+            self._translate,
+            denied=lambda: permission_denied(self.settings, "watch keys", reach),
+        )

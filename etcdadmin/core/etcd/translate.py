@@ -3,6 +3,9 @@ project's exceptions (`etcdadmin.core.errors`) with a message that says what to 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 import grpc
 from pyetcd import exceptions as pyetcd_errors
 
@@ -14,6 +17,63 @@ from etcdadmin.core.errors import (
     RevisionCompacted,
 )
 from etcdadmin.core.etcd.settings import ConnectionSettings
+from etcdadmin.core.etcd.tlsreason import tls_failure
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What a call needs: `need` ("read" or "read-write") on `keys` (prefixes when `prefix`).
+
+    Only used to word a refusal: etcd says "permission denied" and nothing more.
+    """
+
+    need: str
+    keys: tuple[bytes, ...]
+    prefix: bool = False
+
+    @classmethod
+    def of(cls, need: str, keys: Iterable[bytes], *, prefix: bool = False) -> Reach:
+        return cls(need, tuple(keys), prefix)
+
+    def describe(self) -> str:
+        """`registry-production-1.0/`, or `the whole key space`, or several of them."""
+        shown: list[str] = []
+        for key in self.keys:
+            if self.prefix and not key:
+                text = "the whole key space"
+            elif self.prefix:
+                text = _text(key)
+            else:
+                top = _top_directory(key)
+                # etcdadmin's own keys (agents' status, recipients) are granted one by one
+                text = _text(top) if top and top != _OWN_SPACE else f"key {_text(key)}"
+            if text not in shown:
+                shown.append(text)
+        return ", ".join(shown) or "the keys asked for"
+
+
+_OWN_SPACE = b"/etcdadmin/"
+
+
+def _text(key: bytes) -> str:
+    return key.decode("utf-8", errors="backslashreplace")
+
+
+def _top_directory(key: bytes) -> bytes:
+    """The top-level directory a key sits in: `a/` for `a/b/c`, `/a/` for `/a/b` (teams are
+    granted directories, so that is what a refusal names)."""
+    start = 1 if key.startswith(b"/") else 0
+    slash = key.find(b"/", start)
+    return key[: slash + 1] if slash >= 0 else b""
+
+
+def who(settings: ConnectionSettings) -> str:
+    """The etcd identity a connection acts as, for messages."""
+    if settings.user:
+        return f"user {settings.user!r}"
+    if settings.cert_file:
+        return "the user named by the client certificate's CN"
+    return "this client (no user given)"
 
 
 def token_needs_renewal(exc: BaseException) -> bool:
@@ -27,11 +87,34 @@ def token_needs_renewal(exc: BaseException) -> bool:
     ) or "revision of auth store is old" in details
 
 
-def translate_error(exc: BaseException, settings: ConnectionSettings, what: str) -> EtcdError:
+def permission_denied(
+    settings: ConnectionSettings, what: str, reach: Reach | None
+) -> EtcdPermissionDenied:
+    """`user 'alice' lacks read-write on registry-production-1.0/`, with what to do next."""
+    where = settings.describe()
+    if reach is None:
+        return EtcdPermissionDenied(
+            f"etcd {who(settings)} may not {what} at {where}: ask an etcd administrator for "
+            "a role that grants it"
+        )
+    grant = "--readwrite" if reach.need == "read-write" else "--read"
+    return EtcdPermissionDenied(
+        f"etcd {who(settings)} lacks {reach.need} on {reach.describe()} (to {what} at "
+        f"{where}): ask an etcd administrator to grant it to one of the user's roles "
+        f"(etcdadmin access grant ROLE DIR {grant})"
+    )
+
+
+def translate_error(
+    exc: BaseException, settings: ConnectionSettings, what: str, reach: Reach | None = None
+) -> EtcdError:
     """The project's exception, with what to do next, for any failure of a call to etcd."""
     where = settings.describe()
     if isinstance(exc, EtcdError):
         return exc
+    handshake = tls_failure(exc, settings)
+    if handshake is not None:
+        return handshake
     if isinstance(
         exc,
         pyetcd_errors.ConnectionFailedError
@@ -71,9 +154,11 @@ def translate_error(exc: BaseException, settings: ConnectionSettings, what: str)
                 "connect without a user, or enable auth on the cluster"
             )
         if code == grpc.StatusCode.PERMISSION_DENIED:
-            return EtcdPermissionDenied(
-                f"etcd user {settings.user!r} may not {what} at {where}: "
-                "ask for a role that grants it"
+            return permission_denied(settings, what, reach)
+        if code == grpc.StatusCode.INVALID_ARGUMENT and "user name is empty" in details:
+            return EtcdAuthFailed(
+                f"etcd at {where} has authentication enabled and this connection gives no "
+                "user: pass --user (or a client certificate whose CN is an etcd user)"
             )
         if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
             return RevisionCompacted(

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import grpc
 from pyetcd.etcdrpc import kv_pb2
 
-from etcdadmin.core.errors import EtcdUnavailable, RevisionCompacted, WatchCancelled
+from etcdadmin.core.errors import EtcdError, EtcdUnavailable, RevisionCompacted, WatchCancelled
 from etcdadmin.core.etcd.keyvalue import KeyValue
 
 
@@ -63,11 +63,13 @@ class WatchStream:
         create_request: Any,
         metadata: Sequence[tuple[str, str]],
         translate: Any,
+        denied: Callable[[], EtcdError] | None = None,
     ) -> None:
         self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._requests.put(create_request)
         self._closed = False
         self._translate = translate
+        self._denied = denied
         self._call = stub.Watch(iter(self._requests.get, None), metadata=tuple(metadata))
 
     def __iter__(self) -> Iterator[WatchBatch]:
@@ -79,6 +81,10 @@ class WatchStream:
                         f"{rs.compact_revision}); re-reading everything",
                         rs.compact_revision,
                     )
+                if rs.canceled and "permission denied" in rs.cancel_reason and self._denied:
+                    # etcd checks a watch's permission once, at creation (a grant removed
+                    # later does not end it: measured on 3.4.23); this is that refusal
+                    raise self._denied()
                 if rs.canceled:
                     raise WatchCancelled(
                         f"etcd cancelled the watch: {rs.cancel_reason or 'no reason given'}"
