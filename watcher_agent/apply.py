@@ -2,8 +2,8 @@
 
 The order is what keeps the running config safe: open the secrets (one that cannot be opened
 stops here), render (a bad value stops here), look the containers up (a missing one stops
-here), and only then write; a config that fails its health
-check is replaced by the last-known-good one and quarantined so it is not retried in a loop.
+here), and only then write; a config that fails its health check is replaced by the
+last-known-good one and quarantined so it is not retried in a loop.
 """
 
 from __future__ import annotations
