@@ -45,6 +45,13 @@ class SecretValues:
 
     def __init__(self, identities: Sequence[object]) -> None:
         self._opener = SecretOpener(identities)
+        # key -> (envelope, value) of the last render: the sync loop hands over the same bytes
+        # objects while a key is unchanged, so one comparison (identity first) replaces the
+        # opener's SHA-256 of each envelope. Measured with 1,000 cached secrets on a loaded
+        # 2-core machine: 9 ms through the opener alone, 0.7 ms with this, for a render of
+        # 19-55 ms (benchmarks/agent_secrets.py). It also holds a whole directory whatever
+        # the opener's capacity, so a directory of more secrets than that is not re-decrypted.
+        self._last: dict[bytes, tuple[bytes, bytes]] = {}
 
     @property
     def decryptions(self) -> int:
@@ -53,14 +60,24 @@ class SecretValues:
 
     def unseal(self, entries: Mapping[bytes, bytes]) -> Unsealed:
         opened: dict[bytes, bytes] = {}
+        current: dict[bytes, tuple[bytes, bytes]] = {}
         failed: list[SecretError] = []
+        last = self._last
         for key, value in entries.items():
             if not is_envelope(value):
                 continue
-            try:
-                opened[key] = self._opener.open(key, value)
-            except SecretError as exc:
-                failed.append(self._explained(exc))
+            held = last.get(key)
+            if held is not None and held[0] == value:
+                plaintext = held[1]
+            else:
+                try:
+                    plaintext = self._opener.open(key, value)
+                except SecretError as exc:
+                    failed.append(self._explained(exc))
+                    continue
+            opened[key] = plaintext
+            current[key] = (value, plaintext)
+        self._last = current
         if failed:
             first = min(failed, key=lambda exc: exc.key or "")
             return Unsealed(entries, failure=first, failures=len(failed))
