@@ -227,9 +227,9 @@ def test_a_secret_the_agent_cannot_open_applies_nothing_and_the_status_names_key
     before = agent.config.read_bytes()
     history = sorted(p.name for p in (agent.state_dir / "history").glob("*.yml"))
 
-    # Alongside the bad secret, a harmless change that must not be applied either.
-    put(etcd_server.endpoint, f"{directory}/log/level", "debug")
     failed_key, reason = UNREADABLE[case](etcd_server, directory, key, tmp_path)
+    # After the bad secret, a harmless change that must not be applied either.
+    put(etcd_server.endpoint, f"{directory}/log/level", "debug")
 
     wait_until(
         lambda: record(etcd_server, directory).get("last_result") == "secret_failed",
