@@ -1,8 +1,9 @@
 """One apply: render the keys onto the base, write the file, restart, check, roll back on failure.
 
-The order is what keeps the running config safe: render (a bad value stops here), look the
-containers up (a missing one stops here), and only then write; a config that fails its health
-check is replaced by the last-known-good one and quarantined so it is not retried in a loop.
+The order is what keeps the running config safe: open the secrets (one that cannot be opened
+stops here), render (a bad value stops here), look the containers up (a missing one stops
+here), and only then write; a config that fails its health check is replaced by the
+last-known-good one and quarantined so it is not retried in a loop.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from watcher_agent.config_file import ConfigWriter, read_bytes, sha256
 from watcher_agent.docker_control import DockerError, HealthCheckFailed, ServedContainers
 from watcher_agent.metrics import Metrics
 from watcher_agent.render_worker import SLOW_RENDER, Rendered, RenderWorker, stop_timeout_for
+from watcher_agent.secret_values import SecretValues
 from watcher_agent.state import StateStore
 from watcher_agent.status import StatusPublisher
 
@@ -35,6 +37,8 @@ class ApplyResult:
     error: str | None = None
     retry: bool = False
     key: str | None = None
+    # For a secret that cannot be opened: `no_matching_key`, `damaged` or `moved`.
+    reason: str | None = None
 
 
 class Applier:
@@ -48,9 +52,11 @@ class Applier:
         metrics: Metrics,
         directory: str,
         renderer: RenderWorker,
+        secrets: SecretValues | None = None,
         stop: threading.Event | None = None,
     ) -> None:
         self.renderer = renderer
+        self.secrets = secrets or SecretValues(())
         self.stop = stop
         self.store = store
         self.writer = writer
@@ -73,6 +79,7 @@ class Applier:
                 last_result="ok",
                 last_error=None,
                 failed_key=None,
+                failed_reason=None,
             )
         else:
             self.metrics.apply_errors += 1
@@ -82,6 +89,7 @@ class Applier:
                 last_result=outcome.result,
                 last_error=outcome.error,
                 failed_key=outcome.key,
+                failed_reason=outcome.reason,
             )
         return outcome
 
@@ -109,7 +117,27 @@ class Applier:
                 self.status.update(rendering_since=None)
 
     def _apply(self, entries: Mapping[bytes, bytes], revision: int) -> ApplyResult:
-        outcome = self._render(entries)
+        before, started = self.secrets.decryptions, time.monotonic()
+        unsealed = self.secrets.unseal(entries)
+        self.metrics.secret_decryptions = self.secrets.decryptions
+        if self.secrets.decryptions > before:
+            log.info(
+                "decrypted %d secret values in %.2f s",
+                self.secrets.decryptions - before,
+                time.monotonic() - started,
+            )
+        if unsealed.failure is not None:
+            return self._fail(
+                "secret_failed",
+                unsealed.failure_text(),
+                key=unsealed.failure.key,
+                reason=unsealed.failure.reason,
+            )
+        self.metrics.secret_values = unsealed.secrets
+        # A config holding a decrypted secret is written 0600 (and stays so: a later write
+        # keeps the file's mode), like every rendered config in the state directory.
+        private = unsealed.secrets > 0
+        outcome = self._render(unsealed.entries)
         if outcome.interrupted:
             return ApplyResult("stopped")
         if outcome.config is None:
@@ -146,7 +174,7 @@ class Applier:
                 return self._fail("docker_failed", str(exc), retry=True)
         if on_disk != rendered:
             try:
-                self._write(rendered)
+                self._write(rendered, private=private)
             except OSError as exc:
                 return self._write_failed(exc)
             self.store.add_history(rendered, revision)
@@ -164,9 +192,9 @@ class Applier:
         log.info("revision %d applied", revision)
         return ApplyResult("ok")
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, *, private: bool = False) -> None:
         self.store.note_writing(data)
-        self.writer.write(data)
+        self.writer.write(data, private=private)
 
     def _restart(self, targets: list[Any], rendered: bytes) -> None:
         assert self.containers is not None
@@ -226,7 +254,12 @@ class Applier:
         )
 
     def _fail(
-        self, result: str, error: str, retry: bool = False, key: str | None = None
+        self,
+        result: str,
+        error: str,
+        retry: bool = False,
+        key: str | None = None,
+        reason: str | None = None,
     ) -> ApplyResult:
         log.error("not applied (%s): %s", result, error)
-        return ApplyResult(result, error, retry, key)
+        return ApplyResult(result, error, retry, key, reason)

@@ -53,12 +53,14 @@ class ConfigWriter:
         self.private = private
         self._warned_in_place = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, *, private: bool = False) -> None:
+        """Write `data`; `private` (or the writer's own flag) makes the file 0600."""
         try:
             st: os.stat_result | None = os.stat(self.path)
         except FileNotFoundError:
             st = None
-        mode = 0o600 if self.private else (st.st_mode & 0o7777 if st else 0o644)
+        private = private or self.private
+        mode = 0o600 if private else (st.st_mode & 0o7777 if st else 0o644)
         try:
             self._write_atomic(data, mode, st)
         except OSError as exc:

@@ -20,7 +20,13 @@ from watcher_agent.docker_control import HealthPolicy, ServedContainers
 from watcher_agent.loop import SyncLoop
 from watcher_agent.metrics import Metrics, bind, serve
 from watcher_agent.render_worker import RenderWorker
-from watcher_agent.settings import AgentSettings, SettingsError, read_config_file
+from watcher_agent.secret_values import SecretValues
+from watcher_agent.settings import (
+    AgentSettings,
+    SettingsError,
+    load_private_keys,
+    read_config_file,
+)
 from watcher_agent.state import StateStore
 from watcher_agent.state_layout import StateLock, migrate_shared_layout
 from watcher_agent.status import StatusPublisher
@@ -74,7 +80,7 @@ def main() -> int:
         logging.getLogger().setLevel(settings.log_level)
         renderer = RenderWorker(settings.render_timeout, settings.render_memory)
         # Everything is checked before the first write (the lock file, the state).
-        server, base_text = _check(settings, renderer, stop)
+        server, base_text, secrets = _check(settings, renderer, stop)
         lock = StateLock(settings.state_dir)
         lock.acquire()
         store = StateStore(settings.state_dir, settings.config_path, settings.history_keep)
@@ -89,7 +95,7 @@ def main() -> int:
     for warning in settings.warnings:
         log.warning("%s", warning)
     try:
-        return _run(settings, store, renderer, server, stop)
+        return _run(settings, store, renderer, secrets, server, stop)
     finally:
         renderer.close()
         lock.release()
@@ -97,9 +103,11 @@ def main() -> int:
 
 def _check(
     settings: AgentSettings, renderer: RenderWorker, stop: threading.Event
-) -> tuple[ThreadingHTTPServer | None, str]:
-    """The checks that need more than the environment: the config file, the metrics port."""
+) -> tuple[ThreadingHTTPServer | None, str, SecretValues]:
+    """The checks that need more than the environment: the config file, the private keys, the
+    metrics port."""
     base_text = read_config_file(settings.config_path)
+    keys = load_private_keys(settings.private_key) if settings.private_key else []
     server = None
     if settings.metrics_addr:
         try:
@@ -115,13 +123,16 @@ def _check(
         if server is not None:
             server.server_close()
         raise SettingsError(f"CONFIG={settings.config_path}: {outcome.error}")
-    return server, base_text
+    if keys:
+        log.info("%d private keys loaded for secret values", len(keys))
+    return server, base_text, SecretValues([key.identity for key in keys])
 
 
 def _run(
     settings: AgentSettings,
     store: StateStore,
     renderer: RenderWorker,
+    secrets: SecretValues,
     server: ThreadingHTTPServer | None,
     stop: threading.Event,
 ) -> int:
@@ -177,6 +188,7 @@ def _run(
         metrics=metrics,
         directory=settings.watch_prefix,
         renderer=renderer,
+        secrets=secrets,
         stop=stop,
     )
     loop = SyncLoop(

@@ -23,6 +23,9 @@ class Metrics:
     restarts: int = 0
     rollbacks: int = 0
     apply_errors: int = 0
+    # age decryptions since start: a change that touches no secret adds none (the cache).
+    secret_decryptions: int = 0
+    secret_values: int = 0
     last_tick: float = 0.0
     # The step the loop is in (e.g. "rendering"), since when, and how long it may take before
     # /healthz calls the loop stuck. Written by the loop's thread, read by the HTTP thread.
@@ -84,6 +87,18 @@ class Metrics:
                 "counter",
                 "changes that could not be applied",
                 self.apply_errors,
+            ),
+            (
+                "secret_decryptions_total",
+                "counter",
+                "secret values decrypted (values already opened are cached)",
+                self.secret_decryptions,
+            ),
+            (
+                "secret_values",
+                "gauge",
+                "secret values in the config last rendered",
+                self.secret_values,
             ),
         ]
         lines = []

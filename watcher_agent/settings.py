@@ -18,6 +18,8 @@ from etcdadmin.core.agents.status import status_prefix_for
 from etcdadmin.core.certs.identity import certificate_user
 from etcdadmin.core.errors import EtcdAdminError, EtcdError
 from etcdadmin.core.etcd import ConnectionSettings
+from etcdadmin.core.secrets.errors import BadKeyFile
+from etcdadmin.core.secrets.identities import LoadedKey, key_paths, load_key_files
 from etcdadmin.core.tree.directories import directory_prefix
 
 
@@ -143,6 +145,41 @@ def read_config_file(path: Path) -> str:
         raise SettingsError(f"{where} is not UTF-8 text") from None
 
 
+def load_private_keys(spec: str) -> list[LoadedKey]:
+    """The keys PRIVATE_KEY names (a comma list of files, or a directory of them), all usable.
+
+    One bad file stops the agent: running with part of its keys would leave some secrets
+    unreadable and look like a broken secret rather than a broken setting. Each path is checked
+    with stat first: reading a FIFO named there would block the agent before it can answer
+    SIGTERM.
+    """
+    paths = key_paths(spec)
+    if not paths:
+        raise SettingsError(
+            f"PRIVATE_KEY={spec}: no key file there; name the agent's private key file, a "
+            "comma list of them, or a directory holding them"
+        )
+    for path in paths:
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise SettingsError(
+                f"PRIVATE_KEY: {path} does not exist; mount the agent's private key there "
+                "(`etcdadmin keys new` makes one)"
+            ) from None
+        except OSError as exc:
+            raise SettingsError(f"PRIVATE_KEY: cannot read {path} ({exc.strerror})") from None
+        if not stat.S_ISREG(mode):
+            raise SettingsError(
+                f"PRIVATE_KEY: {path} is not a regular file; name the private key file, or a "
+                "directory holding key files"
+            )
+    try:
+        return load_key_files(spec)
+    except BadKeyFile as exc:
+        raise SettingsError(f"PRIVATE_KEY: {exc}") from None
+
+
 # The default debounce, from benchmarks/agent_latency.py on a busy 2-core machine (two runs of
 # 5 bursts per window): 50 puts from one client (about 1 ms apart) were one apply from 50 ms on;
 # from a shell loop of `etcdctl put` processes (gaps p50 30 ms, p99 72 ms) 75 ms still split
@@ -158,7 +195,8 @@ class AgentSettings:
     containers: tuple[str, ...]
     state_root: Path
     agent_id: str
-    private_key: Path | None = None
+    # PRIVATE_KEY as given: a comma list of key files or a directory (`load_private_keys`).
+    private_key: str | None = None
     docker_host: str | None = None
     health_url: str | None = None
     health_timeout: float = 60.0
@@ -284,9 +322,7 @@ class AgentSettings:
         if not containers:
             warnings.append("SERVE_CONTAINER is not set: the config is rendered, nothing restarted")
 
-        private_key = env.get("PRIVATE_KEY", "").strip()
-        if private_key and not Path(private_key).is_file():
-            warnings.append(f"PRIVATE_KEY={private_key}: no such file (needed for secret values)")
+        private_key = env.get("PRIVATE_KEY", "").strip() or None
 
         state_raw = env.get("STATE_DIR", "").strip()
         state_root = Path(state_raw) if state_raw else cls.default_state_root(config_path)
@@ -321,7 +357,7 @@ class AgentSettings:
             containers=containers,
             state_root=state_root,
             agent_id=_agent_id(env, user, tls["ETCD_CERT"], warnings),
-            private_key=Path(private_key) if private_key else None,
+            private_key=private_key,
             docker_host=env.get("DOCKER_HOST", "").strip() or None,
             health_url=env.get("HEALTH_URL", "").strip() or None,
             health_timeout=duration("HEALTH_TIMEOUT", 60.0, 0.1, DAY, zero=False),

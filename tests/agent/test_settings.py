@@ -28,7 +28,8 @@ def test_the_seeds_variables_are_enough_and_the_status_key_sits_outside_the_dire
     assert not settings.status_key.startswith(settings.watch_prefix)
     # A config at the root of the container: its directory is not a mount of its own.
     assert settings.state_dir == Path("/var/lib/watcher-agent/config.yml")
-    assert any("PRIVATE_KEY" in w for w in settings.warnings), "a missing key file is flagged"
+    # The key files are read at start, after the environment (`load_private_keys`).
+    assert settings.private_key == "/id_rsa"
 
 
 def test_comma_lists_of_endpoints_and_containers_are_accepted():

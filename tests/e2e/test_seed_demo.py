@@ -1,18 +1,31 @@
 """The seed's demo, end to end, with the agent running as the container Dockerfile.agent builds.
 
-A registry whose Swift password is wrong is down; the operator sets
-`<dir>/storage/swift/password` in etcd; the agent rewrites config.yml and restarts the registry;
-`GET /v2/` answers 200 and a `docker push` lands its blobs in the Swift container.
+A registry whose Swift password is wrong is down; the operator stores
+`<dir>/storage/swift/password` in etcd as a secret, encrypted to the agent's `id_rsa` (published
+as the directory's recipient) and to the operator's own key, as `etcdadmin secret put` does; the
+agent opens it, rewrites config.yml and restarts the registry; `GET /v2/` answers 200 and a
+`docker push` lands its blobs in the Swift container. etcd never holds the password.
 """
 
 from __future__ import annotations
 
 import json
+import stat
+import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
+from etcdadmin.core.secrets.envelope import is_envelope, seal
+from etcdadmin.core.secrets.recipients import (
+    Recipient,
+    RecipientBook,
+    add_recipient,
+    pyrage_recipients,
+)
+from etcdadmin.core.secrets.sealer import SecretSealer
 from tests.stack.docker_daemon import STACK_LABELS
 from tests.stack.procs import free_port, wait_until
 from tests.stack.registry import (
@@ -48,17 +61,37 @@ def logs(container) -> str:
     return container.logs().decode(errors="replace")[-4000:]
 
 
+def publish_agent_key(etcd_server, directory: str, key_file: Path) -> None:
+    """The agent's public key as the recipient of the directory's secrets."""
+    public_key = key_file.with_name(key_file.name + ".pub").read_text()
+    with EtcdConnection(ConnectionSettings((etcd_server.endpoint,))) as conn:
+        add_recipient(conn, directory, Recipient("watcher", public_key, "agent"))
+
+
+def put_with_etcdctl(etcd_server, key: str, envelope: bytes) -> None:
+    # From stdin: an armored value begins with dashes, which etcdctl would read as a flag.
+    etcd_server.etcdctl("put", key, input=envelope.decode())
+
+
+def assert_ciphertext_only(etcd_server, key: str, plaintext: str) -> None:
+    stored = etcd_server.etcdctl("get", key).stdout
+    assert plaintext not in stored, "etcd holds the password in plaintext"
+    assert is_envelope(stored.split("\n", 1)[1].encode())
+
+
 @pytest.fixture
 def key_file(tmp_path: Path) -> Path:
-    # The seed mounts the agent's private key; secret values arrive with the secrets issue.
-    path = tmp_path / "id_rsa"
-    path.write_text("placeholder private key\n")
-    path.chmod(0o600)
+    """The agent's private key, as the seed mounts it: an id_rsa from `ssh-keygen`."""
+    path = tmp_path / "keys" / "id_rsa"
+    path.parent.mkdir()
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "rsa", "-b", "3072", "-N", "", "-f", str(path)], check=True
+    )
     return path
 
 
 def test_password_set_in_etcd_brings_the_registry_up_and_a_push_lands_in_swift(
-    tmp_path, etcd_server, swift, docker_daemon, registry_image, agent_image, key_file
+    tmp_path, etcd_server, swift, docker_daemon, registry_image, agent_image, key_file, os_keyring
 ):
     client = docker_daemon.client()
     suffix = uuid.uuid4().hex[:8]
@@ -91,7 +124,14 @@ def test_password_set_in_etcd_brings_the_registry_up_and_a_push_lands_in_swift(
     )
     try:
         wait_until(lambda: agent_status(etcd_server, directory) != {}, 60, "agent status")
-        etcd_server.etcdctl("put", f"{directory}/storage/swift/password", swift.key)
+        publish_agent_key(etcd_server, directory, key_file)
+        # What `etcdadmin secret put` does: the operator's identity (OS keyring) joins the
+        # directory's recipients and the value is sealed to all of them.
+        password_key = f"{directory}/storage/swift/password"
+        with EtcdConnection(ConnectionSettings((etcd_server.endpoint,))) as conn:
+            envelope = SecretSealer(conn).seal(password_key.encode(), swift.key.encode())
+        put_with_etcdctl(etcd_server, password_key, envelope)
+        assert_ciphertext_only(etcd_server, password_key, swift.key)
 
         wait_until(lambda: registry_up(port), 90, f"registry up\n--- agent:\n{logs(agent)}")
         wait_until(
@@ -100,6 +140,9 @@ def test_password_set_in_etcd_brings_the_registry_up_and_a_push_lands_in_swift(
             "agent reports ok",
         )
         assert swift.key not in logs(agent), "the agent never logs values"
+        config = config_dir / CONFIG_NAME
+        assert f"password: {swift.key}" in config.read_text()
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600, "the rendered secret is private"
 
         image = client.images.get(registry_image)
         target = f"127.0.0.1:{port}/demo/registry"
@@ -157,10 +200,18 @@ def test_the_seed_run_line_with_single_file_mounts_works_and_warns(
     )
     try:
         wait_until(lambda: agent_status(etcd_server, directory) != {}, 60, "agent status")
-        etcd_server.etcdctl("put", f"{directory}/storage/swift/password", swift.key)
+        publish_agent_key(etcd_server, directory, key_file)
+        password_key = f"{directory}/storage/swift/password"
+        with EtcdConnection(ConnectionSettings((etcd_server.endpoint,))) as conn:
+            recipients = RecipientBook.read(conn).for_key(password_key.encode())
+        envelope = seal(password_key.encode(), swift.key.encode(), pyrage_recipients(recipients))
+        put_with_etcdctl(etcd_server, password_key, envelope)
+        assert_ciphertext_only(etcd_server, password_key, swift.key)
         wait_until(lambda: registry_up(port), 90, f"registry up\n--- agent:\n{logs(agent)}")
         assert "Mount its directory to get atomic updates" in logs(agent)
         assert f"password: {swift.key}" in config.read_text()
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600
+        assert swift.key not in logs(agent)
     finally:
         agent.remove(force=True)
         registry.remove(force=True)

@@ -3,6 +3,12 @@
 Brings up etcd, Swift, a private dockerd, a registry whose Swift password is wrong (so it is
 down) and the watcher agent container, prints how to set the password and watch the registry
 come up, then waits until Ctrl-C and stops everything it started.
+
+The password is a secret: the agent gets an `id_rsa` made with `ssh-keygen`, its public key is
+published as the recipient of the demo's directory, and `etcdadmin secret put` stores the
+password encrypted to it (etcd never holds the plaintext; the agent opens it to render the
+registry's config). Without a desktop session (no D-Bus session bus) the demo starts a keyring
+of its own for the operator's identity and prints how to reach it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
+from etcdadmin.core.secrets.recipients import Recipient, add_recipient
 from tests.stack.docker_daemon import STACK_LABELS, DockerDaemon
 from tests.stack.etcd import EtcdServer
 from tests.stack.images import (
@@ -26,7 +34,8 @@ from tests.stack.images import (
     build_base_image,
     build_registry_image,
 )
-from tests.stack.procs import free_port
+from tests.stack.keyring_service import KeyringService
+from tests.stack.procs import StackError, free_port, run_checked
 from tests.stack.registry import (
     CONFIG_NAME,
     registry_config,
@@ -57,6 +66,39 @@ def _stop_client(client: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         client.kill()
         client.wait()
+
+
+def agent_key(directory: Path) -> Path:
+    """The agent's key pair, as an operator makes one: `ssh-keygen -t rsa` (3072 bits)."""
+    directory.mkdir(mode=0o700)
+    path = directory / "id_rsa"
+    run_checked(
+        ["ssh-keygen", "-q", "-t", "rsa", "-b", "3072", "-N", "", "-C", "watcher", "-f", str(path)],
+        "ssh-keygen of the agent's key",
+    )
+    return path
+
+
+def publish_agent_key(endpoint: str, directory: str, key: Path) -> None:
+    """The agent's public key as the recipient of the directory's secrets."""
+    public_key = key.with_name(key.name + ".pub").read_text()
+    with EtcdConnection(ConnectionSettings((endpoint,))) as conn:
+        add_recipient(conn, directory, Recipient("watcher", public_key, "agent"))
+
+
+def operator_keyring(root: Path, cleanup: contextlib.ExitStack) -> str:
+    """What to put before `etcdadmin secret put` so it finds an OS keyring: nothing in a
+    desktop session, else the bus of a keyring the demo starts (and stops) itself."""
+    if os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        return ""
+    try:
+        keyring = KeyringService(root / "keyring")
+        cleanup.callback(keyring.stop)
+        keyring.start()
+    except StackError as exc:
+        print(f"no OS keyring for `etcdadmin secret put` ({exc})", flush=True)
+        return ""
+    return f"DBUS_SESSION_BUS_ADDRESS={keyring.address} "
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         build_base_image(client, BASE_TAG)
         agent_image = build_agent_image(client, REPO, BASE_TAG)
 
+        key = agent_key(root / "agent-key")
+        publish_agent_key(etcd.endpoint, DIRECTORY, key)
+        keyring_env = operator_keyring(root, cleanup)
+
         port = _port(5000)
         config_dir = root / "registry"
         write_registry_config(
@@ -108,12 +154,14 @@ def main(argv: list[str] | None = None) -> int:
             network_mode="host",
             volumes={
                 str(config_dir): {"bind": "/etc/docker/registry", "mode": "rw"},
+                str(key): {"bind": "/id_rsa", "mode": "ro"},
                 str(dockerd.socket_path): {"bind": "/var/run/docker.sock", "mode": "rw"},
             },
             environment={
                 "ETCD_HOST": etcd.endpoint,
                 "WATCH_ETCD_DIR": DIRECTORY,
                 "CONFIG": f"/etc/docker/registry/{CONFIG_NAME}",
+                "PRIVATE_KEY": "/id_rsa",
                 "SERVE_CONTAINER": "registry",
                 "HEALTH_URL": f"http://127.0.0.1:{port}/v2/",
             },
@@ -137,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                 client_cmd
             )
         etcdctl = f"ETCDCTL_API=3 etcdctl --endpoints {etcd.endpoint}"
+        etcdadmin = f"{keyring_env}{REPO / '.venv/bin/etcdadmin'} --endpoints {etcd.endpoint}"
+        password_key = f"{DIRECTORY}/storage/swift/password"
         print(
             f"""
 The demo is up.
@@ -144,11 +194,13 @@ The demo is up.
   Swift     {swift.auth_url}  (user {swift.user}, key {swift.key})
   registry  http://127.0.0.1:{port}/v2/  is DOWN: its Swift password is wrong
   agent     container 'watcher', watching {DIRECTORY}/ -> {config_dir / CONFIG_NAME}
+            its key {key} (public key published as the recipient of {DIRECTORY}/)
   docker    docker -H {dockerd.host} ps -a   (logs: docker -H {dockerd.host} logs -f watcher)
   client    {client_line}
 
-Set the right password in etcd and watch the registry come back:
-  {etcdctl} put {DIRECTORY}/storage/swift/password {swift.key}
+Set the right password in etcd, encrypted to the agent's key, and watch the registry come back:
+  printf %s {swift.key} | {etcdadmin} secret put {password_key}
+  {etcdctl} get {password_key}     # ciphertext only
   curl -i http://127.0.0.1:{port}/v2/
   {etcdctl} get --prefix /etcdadmin/agents/     # the agent's status
 

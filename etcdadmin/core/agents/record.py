@@ -23,6 +23,7 @@ RESULTS: Final = (
     "rendering",  # a render has been running for a while (`rendering_since`)
     "render_failed",  # a key or value cannot be rendered (`failed_key`, `last_error`)
     "render_timeout",  # the render took longer than RENDER_TIMEOUT and was stopped
+    "secret_failed",  # a secret value cannot be opened (`failed_key`, `failed_reason`)
     "write_failed",  # the config file could not be written
     "docker_failed",  # the containers could not be restarted or found
     "rolled_back",  # the new config failed its health check; the last good one is back
@@ -49,6 +50,9 @@ class StatusRecord:
     last_result: str = "starting"
     last_error: str | None = None
     failed_key: str | None = None
+    # Why `failed_key` failed, in one word: for a secret `no_matching_key`, `damaged` or
+    # `moved` (the `reason` of etcdadmin.core.secrets.errors); None for other failures.
+    failed_reason: str | None = None
     applied_revision: int | None = None
     seen_revision: int | None = None
     failed_revision: int | None = None
@@ -108,6 +112,7 @@ _FIELDS: Final[dict[str, str]] = {
     "last_result": "text",
     "last_error": "str",
     "failed_key": "str",
+    "failed_reason": "str",
     "applied_revision": "int",
     "seen_revision": "int",
     "failed_revision": "int",
