@@ -25,6 +25,7 @@ from etcdadmin.core.local.sandbox import Sandbox
 from etcdadmin.core.tree.directories import parent_directory
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.names import display_segment
+from etcdadmin.gui.access.gating import WriteGate
 from etcdadmin.gui.access.panel import AccessPanel
 from etcdadmin.gui.actions import install_actions
 from etcdadmin.gui.agents.panel import AgentsPanel
@@ -108,6 +109,7 @@ class MainWindow(QMainWindow):
         self.revision_label = self.status.revision_label
         self.actions_by_name = install_actions(self)
         self.connect_action = self.actions_by_name["connectAction"]
+        self.write_gate = WriteGate(self.actions_by_name)
         self._wire()
         self._restore_window_state()
 
@@ -126,6 +128,8 @@ class MainWindow(QMainWindow):
         self.tree.key_selected.connect(self._key_selected)
         self.tree.directory_selected.connect(self.agents.set_directory)
         self.tree.directory_selected.connect(self.access.set_directory)
+        self.tree.directory_selected.connect(self.write_gate.directory_selected)
+        self.tree.key_selected.connect(self.write_gate.key_selected)
         self.access.signed_in.connect(self.connections.log_in_as)
         self.editor.staged.connect(self.changes.stage)
         self.history.staged.connect(self.changes.stage)
@@ -279,6 +283,7 @@ class MainWindow(QMainWindow):
         self.cluster.set_session(None)
         self.agents.set_session(None)
         self.access.set_session(None)
+        self.write_gate.set_permits(None)
         self.secret_marks.set_session(None)
         self.indicator.disconnected()
         self.model.reset()
@@ -328,6 +333,7 @@ class MainWindow(QMainWindow):
         refuse the rest before etcd does (etcd still refuses what changed since)."""
         self.editor.set_permits(permits)
         self.changes.set_permits(permits)
+        self.write_gate.set_permits(permits)
 
     def _partial(self, prefixes: tuple[bytes, ...]) -> None:
         shown = ", ".join(p.decode("utf-8", "backslashreplace") for p in prefixes) or "nothing"

@@ -14,12 +14,13 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox, QWidget
 
 from etcdadmin.core.access.teams import create_team
 from etcdadmin.core.changes import SetValue
+from etcdadmin.core.local.example import seed_example
 from etcdadmin.gui.access.dialogs import PasswordDialog, TeamDialog
 from etcdadmin.gui.compare.transfer import stage_import
 from etcdadmin.gui.mainwindow import MainWindow
 from tests.gui.conftest import SCREENSHOTS, connect
 from tests.gui.dialogs import answer_next_dialog
-from tests.stack.access import ROOT_PASSWORD
+from tests.stack.access import ROOT_PASSWORD, secured_etcd
 
 NEW_ROOT_PASSWORD = "root-pw-set-from-the-client"
 
@@ -100,56 +101,66 @@ def test_enabling_auth_from_the_client_locks_no_one_out_and_round_trips(
 
 
 def test_a_new_team_made_in_one_dialog_has_the_roles_and_grants_etcdctl_shows(
-    qtbot, window, auth_etcd
+    qtbot, window, tmp_path
 ):
-    tag = uuid.uuid4().hex[:6]
-    team, directory = f"t{tag}", f"registry-{tag}"
-    operator, agent = f"alice-{tag}", f"host-{tag}"
-    auth_etcd.root("put", f"{directory}/http/addr", ":5000")
-    connect(qtbot, window, auth_etcd.endpoint, user="root", password=ROOT_PASSWORD)
-    window.tabs.setCurrentWidget(window.access)
-    access_read(qtbot, window, True)
-    window.tree.view.setCurrentIndex(window.model.find(directory.encode()))
-    assert window.access.directory == f"{directory}/".encode()
+    """On an etcd of its own, so that the README's picture shows only this test's names."""
+    directory, team, operator, agent = "example-test", "registry-test", "alice", "registry-host-1"
+    with secured_etcd(tmp_path / "etcd") as etcd:
+        with etcd.connect() as root:
+            seed_example(root)
+            create_team(
+                root,
+                "registry-production",
+                "example-production",
+                operators=["bob"],
+                passwords={"bob": "pw-bob"},
+            )
+        connect(qtbot, window, etcd.endpoint, user="root", password=ROOT_PASSWORD)
+        window.tabs.setCurrentWidget(window.access)
+        access_read(qtbot, window, True)
+        window.tree.view.setCurrentIndex(window.model.find(directory.encode()))
+        assert window.access.directory == f"{directory}/".encode()
 
-    window.access.new_team()
-    dialog = window.access.dialog
-    assert isinstance(dialog, TeamDialog)
-    assert dialog.directory.text() == f"{directory}/"  # the tree's directory by default
-    dialog.name.setText(team)
-    dialog.operators.setText(operator)
-    dialog.agents.setText(agent)
-    assert set(dialog.passwords) == {operator, agent}  # both are new: each needs a password
-    dialog.passwords[operator].setText("pw-alice")
-    dialog.passwords[agent].setText("pw-agent")
-    press_ok(dialog)
-    qtbot.waitUntil(
-        lambda: (
-            window.access.overview is not None
-            and any(t.name == team for t in window.access.overview.teams)
-        ),
-        timeout=20_000,
-    )
+        window.access.new_team()
+        dialog = window.access.dialog
+        assert isinstance(dialog, TeamDialog)
+        assert dialog.directory.text() == f"{directory}/"  # the tree's directory by default
+        dialog.name.setText(team)
+        dialog.operators.setText(f"{operator}, bob")
+        dialog.agents.setText(agent)
+        # bob exists already: only the new users need a password
+        assert set(dialog.passwords) == {operator, agent}
+        dialog.passwords[operator].setText("pw-alice")
+        dialog.passwords[agent].setText("pw-agent")
+        press_ok(dialog)
+        qtbot.waitUntil(
+            lambda: (
+                window.access.overview is not None
+                and any(t.name == team for t in window.access.overview.teams)
+            ),
+            timeout=20_000,
+        )
 
-    operators = auth_etcd.root("role", "get", f"{team}-operators").stdout
-    assert "KV Read:" in operators and f"[{directory}/, {directory}0)" in operators
-    agents = auth_etcd.root("role", "get", f"{team}-agents").stdout
-    assert f"[{directory}/, {directory}0)" in agents.split("KV Write:")[0]
-    assert f"{directory}/" not in agents.split("KV Write:")[1]
-    assert f"{team}-operators" in auth_etcd.root("user", "get", operator).stdout
-    assert f"{team}-agents" in auth_etcd.root("user", "get", agent).stdout
-    # the new operator logs in and reads the directory with etcdctl
-    read = auth_etcd.etcdctl_as(operator, "pw-alice", "get", f"{directory}/http/addr")
-    assert ":5000" in read.stdout
+        operators = etcd.root("role", "get", f"{team}-operators").stdout
+        assert "KV Read:" in operators and f"[{directory}/, {directory}0)" in operators
+        agents = etcd.root("role", "get", f"{team}-agents").stdout
+        assert f"[{directory}/, {directory}0)" in agents.split("KV Write:")[0]
+        assert f"{directory}/" not in agents.split("KV Write:")[1]
+        assert f"{team}-operators" in etcd.root("user", "get", operator).stdout
+        assert f"{team}-operators" in etcd.root("user", "get", "bob").stdout
+        assert f"{team}-agents" in etcd.root("user", "get", agent).stdout
+        # the new operator logs in and reads the directory with etcdctl
+        read = etcd.etcdctl_as(operator, "pw-alice", "get", f"{directory}/http/addr")
+        assert ":5000" in read.stdout
 
-    window.access.who_can_reach()
-    qtbot.waitUntil(lambda: window.access.reach.rowCount() >= 3, timeout=10_000)
-    reaching = {
-        window.access.reach.item(r, 0).text() for r in range(window.access.reach.rowCount())
-    }
-    assert {"root", operator, agent} <= reaching
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    assert window.grab().save(str(SCREENSHOTS / "access.png"))
+        window.access.who_can_reach()
+        reach = window.access.reach
+        qtbot.waitUntil(lambda: reach.rowCount() >= 4, timeout=10_000)
+        reaching = {reach.item(r, 0).text() for r in range(reach.rowCount())}
+        assert reaching == {"root", operator, "bob", agent}
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        assert window.grab().save(str(SCREENSHOTS / "access.png"))
+        window.disconnect_session()
 
 
 @pytest.fixture
@@ -180,6 +191,8 @@ def test_a_team_operator_sees_only_its_directory_and_cannot_stage_a_write_to_ano
     connect(qtbot, window, auth_etcd.endpoint, user=operator, password="pw-op")
     assert top_level_names(window) == [dir_a]  # the whole key space is refused: no failure
     qtbot.waitUntil(lambda: window.changes.permits is not None)
+    window.tree.view.setCurrentIndex(window.model.find(dir_a.encode()))
+    assert window.actions_by_name["newKeyAction"].isEnabled()
 
     # a paste from a file into team b: etcd refuses even reading it, and says who lacks what
     path = tmp_path / "b.yml"
@@ -236,6 +249,9 @@ def test_a_user_who_may_only_read_cannot_stage_edits(qtbot, window, auth_etcd, t
     assert f"user '{reader}' lacks read-write on {dir_a}/" in editor.read_only_note.text()
     editor.stage()  # the shortcut, pressed anyway
     assert not len(window.changes.changes)
+    window.tree.view.setCurrentIndex(window.model.find(dir_a.encode()))
+    assert not window.actions_by_name["newKeyAction"].isEnabled()
+    assert not window.actions_by_name["importAction"].isEnabled()
     # the Access panel shows what the user holds, and offers no change
     window.tabs.setCurrentWidget(window.access)
     access_read(qtbot, window, True)
