@@ -63,8 +63,15 @@ def switch_auth(qtbot, win: MainWindow, on: bool, password: str) -> list[str]:
     return seen
 
 
+@pytest.fixture
+def own_profiles(monkeypatch: pytest.MonkeyPatch, tmp_path, os_keyring) -> None:
+    """Profiles of the test's own (before the window opens), and the real keyring for the
+    password the client keeps after enabling auth: nothing leaks into later tests' profiles."""
+    monkeypatch.setenv("ETCDADMIN_CONFIG_DIR", str(tmp_path / "config"))
+
+
 def test_enabling_auth_from_the_client_locks_no_one_out_and_round_trips(
-    qtbot, window, private_etcd
+    qtbot, own_profiles, window, private_etcd
 ):
     private_etcd.etcdctl("put", "app/http/addr", ":5000")
     connect(qtbot, window, private_etcd.endpoint)
@@ -86,6 +93,9 @@ def test_enabling_auth_from_the_client_locks_no_one_out_and_round_trips(
     assert refused.returncode != 0  # auth is on: no anonymous reads
     as_root = private_etcd.etcdctl(f"--user=root:{NEW_ROOT_PASSWORD}", "user", "list")
     assert "root" in as_root.stdout.split()
+    # the next start logs in too: the profile keeps root, the keyring its password
+    kept = window.store.load("test")
+    assert (kept.user, kept.password) == ("root", NEW_ROOT_PASSWORD)
 
     switch_auth(qtbot, window, False, NEW_ROOT_PASSWORD)
     access_read(qtbot, window, False)
