@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox, QWidget
 from etcdadmin.core.access.teams import create_team
 from etcdadmin.core.changes import SetValue
 from etcdadmin.core.local.example import seed_example
-from etcdadmin.gui.access.dialogs import PasswordDialog, TeamDialog
+from etcdadmin.gui.access.dialogs import PasswordDialog, RoleDialog, TeamDialog
 from etcdadmin.gui.compare.transfer import stage_import
 from etcdadmin.gui.mainwindow import MainWindow
 from tests.gui.conftest import SCREENSHOTS, connect
@@ -268,3 +268,33 @@ def test_a_user_who_may_only_read_cannot_stage_edits(qtbot, window, auth_etcd, t
     assert "does not hold the root role" in window.access.state.text()
     assert not window.access.team_button.isEnabled()
     assert not window.access.enable_button.isEnabled()
+
+
+def test_on_a_production_profile_an_access_change_is_asked_about_first(qtbot, window, auth_etcd):
+    role = f"role-{uuid.uuid4().hex[:6]}"
+    connect(qtbot, window, auth_etcd.endpoint, user="root", password=ROOT_PASSWORD, production=True)
+    access_read(qtbot, window, True)
+    window.access.add_role()
+    dialog = window.access.dialog
+    assert isinstance(dialog, RoleDialog)
+    dialog.name.setText(role)
+    seen: list[str] = []
+    answer_next_dialog("No", seen)
+    press_ok(dialog)
+    assert "PRODUCTION" in seen[0] and role in seen[0]
+    assert role not in auth_etcd.root("role", "list").stdout.split()
+
+    window.access.add_role()
+    dialog = window.access.dialog
+    assert isinstance(dialog, RoleDialog)
+    dialog.name.setText(role)
+    answer_next_dialog("Yes", seen)
+    press_ok(dialog)
+    qtbot.waitUntil(
+        lambda: (
+            window.access.overview is not None
+            and role in [r.name for r in window.access.overview.roles]
+        ),
+        timeout=10_000,
+    )
+    assert role in auth_etcd.root("role", "list").stdout.split()
