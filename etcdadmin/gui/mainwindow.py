@@ -18,12 +18,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from etcdadmin.core.access.permits import Permits
 from etcdadmin.core.changes.recovery import StagedWork
 from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.local.sandbox import Sandbox
 from etcdadmin.core.tree.directories import parent_directory
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.names import display_segment
+from etcdadmin.gui.access.gating import WriteGate
+from etcdadmin.gui.access.panel import AccessPanel
 from etcdadmin.gui.actions import install_actions
 from etcdadmin.gui.agents.panel import AgentsPanel
 from etcdadmin.gui.changes.panel import ChangesPanel
@@ -71,6 +74,7 @@ class MainWindow(QMainWindow):
         self.history = HistoryPanel()
         self.agents = AgentsPanel()
         self.cluster = ClusterPanel()
+        self.access = AccessPanel()
         self.profiles = ProfilePicker(self.store)
 
         self.status = StatusLine(self.statusBar(), self)
@@ -89,6 +93,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.agents, "Agents")
         self.tabs.addTab(self.cluster, "Cluster")
+        self.tabs.addTab(self.access, "Access")
         split.addWidget(self.tabs)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
@@ -104,6 +109,7 @@ class MainWindow(QMainWindow):
         self.revision_label = self.status.revision_label
         self.actions_by_name = install_actions(self)
         self.connect_action = self.actions_by_name["connectAction"]
+        self.write_gate = WriteGate(self.actions_by_name)
         self._wire()
         self._restore_window_state()
 
@@ -121,12 +127,17 @@ class MainWindow(QMainWindow):
         )
         self.tree.key_selected.connect(self._key_selected)
         self.tree.directory_selected.connect(self.agents.set_directory)
+        self.tree.directory_selected.connect(self.access.set_directory)
+        self.tree.directory_selected.connect(self.write_gate.directory_selected)
+        self.tree.key_selected.connect(self.write_gate.key_selected)
+        self.access.signed_in.connect(self.connections.log_in_as)
         self.editor.staged.connect(self.changes.stage)
         self.history.staged.connect(self.changes.stage)
         self.changes.discarded.connect(self.editor.discarded)
         self.changes.applied.connect(self._applied)
         self.changes.failed.connect(self._apply_failed)
-        for panel in (self.editor, self.changes, self.history, self.agents, self.cluster):
+        panels = (self.editor, self.changes, self.history, self.agents, self.cluster, self.access)
+        for panel in panels:
             panel.message.connect(self.show_message)
 
     def _restore_window_state(self) -> None:
@@ -248,6 +259,8 @@ class MainWindow(QMainWindow):
         session.revision_changed.connect(self.cluster.revision_changed)
         session.failed.connect(self._session_failed)
         session.recovered.connect(self._session_recovered)
+        session.permits_known.connect(self._permits_known)
+        session.partial.connect(self._partial)
         self.editor.set_session(session)
         self.tree.session = session
         self.secret_marks.set_session(session)
@@ -257,6 +270,7 @@ class MainWindow(QMainWindow):
         self.history.set_session(session)
         self.agents.set_session(session)
         self.cluster.set_session(session, profile.read_only)
+        self.access.set_session(session, profile.production, profile.read_only)
         self.indicator.connected(session, profile)
 
     def _disconnected(self) -> None:
@@ -268,6 +282,8 @@ class MainWindow(QMainWindow):
         self.changes.set_session(None, production=False, read_only=False)
         self.cluster.set_session(None)
         self.agents.set_session(None)
+        self.access.set_session(None)
+        self.write_gate.set_permits(None)
         self.secret_marks.set_session(None)
         self.indicator.disconnected()
         self.model.reset()
@@ -311,6 +327,17 @@ class MainWindow(QMainWindow):
         self.status.set_busy(False)
         self.show_message(message)
         self.indicator.failed(message)
+
+    def _permits_known(self, permits: Permits) -> None:
+        """What the user may write, once per connection: the editor and the pending list
+        refuse the rest before etcd does (etcd still refuses what changed since)."""
+        self.editor.set_permits(permits)
+        self.changes.set_permits(permits)
+        self.write_gate.set_permits(permits)
+
+    def _partial(self, prefixes: tuple[bytes, ...]) -> None:
+        shown = ", ".join(p.decode("utf-8", "backslashreplace") for p in prefixes) or "nothing"
+        self.show_message(f"the tree shows what this user may read: {shown}")
 
     def _session_recovered(self) -> None:
         self.indicator.recovered()

@@ -15,12 +15,15 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
-from etcdadmin.core.errors import EtcdAdminError
-from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, Page, WatchEvent
+from etcdadmin.core.access.permits import Permits, read_permits
+from etcdadmin.core.access.visible import readable_ranges
+from etcdadmin.core.errors import EtcdAdminError, EtcdError
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, Page, WatchEvent, prefix_end
 from etcdadmin.core.etcd.follow import Backoff, FollowConsumer, Follower
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.gui.secrets.keeper import SecretKeeper
@@ -33,6 +36,8 @@ COALESCE_SECONDS = 0.2
 LOAD_PAGE = 25_000
 # A person is waiting on the window: retry sooner than the agent's 30 s cap.
 RETRY_CAP = 10.0
+
+T = TypeVar("T")
 
 
 class Session(QObject):
@@ -48,6 +53,9 @@ class Session(QObject):
         revision_changed(int): the newest revision seen.
         failed(str): the loader lost etcd; it retries by itself.
         recovered(): the loader is back in sync after a failure.
+        permits_known(object): the Permits of the connection's user, read once before loading.
+        partial(object): the user may read only these prefixes (tuple[bytes, ...]); only they
+            are loaded.
     """
 
     load_started = Signal(object)
@@ -56,6 +64,8 @@ class Session(QObject):
     revision_changed = Signal(int)
     failed = Signal(str)
     recovered = Signal()
+    permits_known = Signal(object)
+    partial = Signal(object)
 
     def __init__(self, settings: ConnectionSettings, name: str) -> None:
         super().__init__()
@@ -65,14 +75,11 @@ class Session(QObject):
         self.secrets = SecretKeeper(self.conn)
         self.index = KeyIndex()
         self.revision = 0
-        self._follower = Follower(
-            self.conn,
-            b"",
-            _Loader(self),
-            keys_only=True,
-            page_size=LOAD_PAGE,
-            backoff=Backoff(cap=RETRY_CAP),
-        )
+        self.permits: Permits | None = None
+        # Every follower watches this: a close stops them all, even one not yet made.
+        self._stop = threading.Event()
+        self._followers: list[Follower] = []
+        self._followers_lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -90,10 +97,15 @@ class Session(QObject):
             self.revision_changed,
             self.failed,
             self.recovered,
+            self.permits_known,
+            self.partial,
         ):
             with contextlib.suppress(RuntimeError, TypeError):  # nothing was connected
                 signal.disconnect()
-        self._follower.stop()
+        self._stop.set()
+        with self._followers_lock:
+            for follower in self._followers:
+                follower.stop()
         if self._thread is None or not self._thread.is_alive():
             self.conn.close()
 
@@ -101,9 +113,95 @@ class Session(QObject):
 
     def _run(self) -> None:
         try:
-            self._follower.run()
+            permits = self._read_permits()
+            if permits is None:
+                return
+            self.permits = permits
+            self.permits_known.emit(permits)
+            if permits.everything:
+                self._follow(b"", _Loader(self)).run()
+                return
+            prefixes = self._readable_prefixes()
+            if prefixes is not None:
+                self._follow_each(prefixes)
         finally:
             self.conn.close()
+
+    def _follow(self, prefix: bytes, consumer: FollowConsumer) -> Follower:
+        follower = Follower(
+            self.conn,
+            prefix,
+            consumer,
+            keys_only=True,
+            page_size=LOAD_PAGE,
+            backoff=Backoff(cap=RETRY_CAP),
+            stop=self._stop,
+        )
+        with self._followers_lock:
+            self._followers.append(follower)
+        if self._stop.is_set():
+            follower.stop()
+        return follower
+
+    def _retrying(self, what: str, read: Callable[[], T]) -> T | None:
+        """`read()` until it succeeds (None once closed), reporting failures as the loader
+        does: a person waits on the window, so the same backoff as the followers'."""
+        backoff, failing = Backoff(cap=RETRY_CAP), False
+        while not self._stop.is_set():
+            try:
+                result = read()
+            except EtcdError as exc:
+                log.warning("could not read %s; retrying", what)
+                if not failing:
+                    failing = True
+                    self.failed.emit(str(exc))
+                self._stop.wait(backoff.next())
+                continue
+            if failing:
+                self.recovered.emit()
+            return result
+        return None
+
+    def _read_permits(self) -> Permits | None:
+        return self._retrying("the user's permissions", lambda: read_permits(self.conn))
+
+    def _readable_prefixes(self) -> tuple[bytes, ...] | None:
+        ranges = self._retrying(
+            "the user's readable ranges", lambda: readable_ranges(self.conn, b"")
+        )
+        if ranges is None:
+            return None
+        # A grant on one key (an agent's status key) cannot be followed as a prefix: etcd
+        # refuses a watch on a range wider than the grant. Nested prefixes load once.
+        prefixes = sorted(r.key for r in ranges if r.range_end and r.range_end == prefix_end(r.key))
+        kept: list[bytes] = []
+        for prefix in prefixes:
+            if not any(prefix.startswith(outer) for outer in kept):
+                kept.append(prefix)
+        return tuple(kept)
+
+    def _follow_each(self, prefixes: tuple[bytes, ...]) -> None:
+        """One follower per readable prefix, on threads of their own, into one index."""
+        log.info("the user may read %d prefixes only; following each", len(prefixes))
+        self.partial.emit(prefixes)
+        self.load_started.emit(self.index)
+        progress = _RangeProgress(self, len(prefixes))
+        if not prefixes:
+            self.page_loaded.emit(0, 0, True)
+            self._stop.wait()
+            return
+        threads = [
+            threading.Thread(
+                target=self._follow(prefix, _RangeLoader(self, prefix, progress)).run,
+                name="etcd-loader-range",
+                daemon=True,
+            )
+            for prefix in prefixes
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
 class _Loader(FollowConsumer):
@@ -179,3 +277,57 @@ class _Loader(FollowConsumer):
     def recovered(self) -> None:
         self.failing = False
         self.session.recovered.emit()
+
+
+class _RangeProgress:
+    """Whether every prefix of a partial load has been read once (any follower's thread)."""
+
+    def __init__(self, session: Session, count: int) -> None:
+        self.session = session
+        self.waiting = count
+        self.lock = threading.Lock()
+
+    def first_loaded(self, revision: int) -> None:
+        with self.lock:
+            self.waiting -= 1
+            last = self.waiting == 0
+        self.session.page_loaded.emit(len(self.session.index), revision, last)
+        if last:
+            gc.freeze()
+
+
+class _RangeLoader(_Loader):
+    """One readable prefix of a partial load: its keys go into the session's shared index
+    (so pages are merged, not appended), and a re-read replaces only this prefix's keys."""
+
+    def __init__(self, session: Session, prefix: bytes, progress: _RangeProgress) -> None:
+        super().__init__(session)
+        self.prefix = prefix
+        self.progress = progress
+        self.loaded_once = False
+        self.before: set[bytes] = set()
+        self.seen: set[bytes] = set()
+
+    def load_started(self) -> None:
+        self.puts, self.deletes, self.first_pending = set(), set(), 0.0
+        self.before = set(self.index.keys_under(self.prefix))
+        self.seen = set()
+
+    def page_loaded(self, page: Page) -> None:
+        self.index.apply(puts=page.keys)
+        self.seen.update(page.keys)
+        if not self.loaded_once:
+            self.session.page_loaded.emit(len(self.index), page.revision, False)
+
+    def loaded(self, revision: int, cluster_id: int) -> None:
+        gone = self.before - self.seen
+        if gone:
+            self.index.apply(deletes=gone)
+        with self.progress.lock:
+            self.session.revision = max(self.session.revision, revision)
+        if not self.loaded_once:
+            self.loaded_once = True
+            self.progress.first_loaded(revision)
+        else:
+            self.session.keys_changed.emit(gone | (self.seen - self.before))
+        self.session.revision_changed.emit(self.session.revision)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from etcdadmin.core.access.permits import Permits
 from etcdadmin.core.changes import (
     Applied,
     Batch,
@@ -70,6 +71,9 @@ class ChangesPanel(QWidget):
         self.setObjectName("changesPanel")
         self.session: Session | None = None
         self.workspace = Workspace(confirm=self._confirm, ask_before_undo=True)
+        # What the connection's user may write, once known: a change it may not write is
+        # refused when staged, named by user and directory, rather than failing at apply.
+        self.permits: Permits | None = None
         self._plan_task: Task | None = None
         self.stale: dict[bytes, Conflict] = {}
         # Where the staged list is kept for the next start; None until the operator answered
@@ -141,6 +145,7 @@ class ChangesPanel(QWidget):
             self._plan_task = None
         self._replan.stop()
         self.session = session
+        self.permits = None
         self.workspace = Workspace(
             read_only=read_only,
             production=production,
@@ -182,9 +187,19 @@ class ChangesPanel(QWidget):
         self.recovery = recovery
         self._refresh()
 
+    def set_permits(self, permits: Permits) -> None:
+        self.permits = permits
+
     def stage(self, change: PendingChange, reread: bool = False) -> None:
         """Stage `change`, replacing a staged change of the same keys (see `Workspace.stage`);
-        `reread`: the operator's view of the key was read again since it was first staged."""
+        `reread`: the operator's view of the key was read again since it was first staged.
+        A change the user may not write is refused, saying what the user lacks."""
+        if self.permits is not None and self.session is not None:
+            refusal = self.permits.refusal(self.session.settings, change.keys(), "stage a change")
+            if refusal:
+                self._show_problem(f"Not staged: {refusal}")
+                self.message.emit(f"not staged: {refusal}")
+                return
         try:
             self.workspace.stage(change, reread=reread)
         except ReadOnlyConnection as exc:

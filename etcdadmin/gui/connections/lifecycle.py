@@ -3,6 +3,7 @@ disconnect, and stop the sandbox when the window closes."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -112,6 +113,20 @@ class ConnectionLifecycle(QObject):
         log.info("connecting a profile")
         self.connected.emit(session, profile)
         session.start()
+
+    def log_in_as(self, user: str, password: str) -> None:
+        """Reconnect the current profile as `user` ("": none) after auth was switched from
+        the window. The profile keeps the user; its password goes to the keyring, or, when
+        the keyring refuses it, is used for this connection only."""
+        if self.profile is None:
+            return
+        profile = dataclasses.replace(self.profile, user=user, password=password)
+        if not profile.sandbox:
+            try:
+                self.store.save(profile)  # the profile is written before the keyring is asked
+            except EtcdAdminError:
+                log.warning("the keyring refused the password; it is kept for this session")
+        self.connect_profile(profile)
 
     def reconnect(self) -> None:
         if self.profile is not None:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from etcdadmin.core.access.permits import Permits
 from etcdadmin.core.changes import DeleteKey, SetValue
 from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.secrets.envelope import is_envelope
@@ -55,6 +56,10 @@ class EditorPanel(QWidget):
         self.current: KeyValue | None = None
         # Whether `current` is still what etcd holds, as far as the watch has said.
         self.fresh = False
+        # What the connection's user may write (None until read): a key it may only read
+        # is shown, never staged.
+        self.permits: Permits | None = None
+        self._on = False
         self._task: Task | None = None
         layout = QVBoxLayout(self)
         self.title = QLabel("Select a key")
@@ -99,6 +104,11 @@ class EditorPanel(QWidget):
         self.error.setStyleSheet("color: #c0392b")
         self.error.setWordWrap(True)
         layout.addWidget(self.error)
+        self.read_only_note = QLabel("")
+        self.read_only_note.setObjectName("readOnlyNote")
+        self.read_only_note.setWordWrap(True)
+        self.read_only_note.hide()
+        layout.addWidget(self.read_only_note)
         buttons = QHBoxLayout()
         self.stage_button = QPushButton("Stage change")
         self.stage_button.setObjectName("stageButton")
@@ -129,7 +139,18 @@ class EditorPanel(QWidget):
 
     def set_session(self, session: Session | None) -> None:
         self.session = session
+        self.permits = None
         self.clear()
+
+    def set_permits(self, permits: Permits) -> None:
+        self.permits = permits
+        self._set_enabled(self._on)
+
+    def refusal(self) -> str:
+        """Why the open key may not be changed by this user ("" when it may)."""
+        if self.permits is None or self.session is None or self.key is None:
+            return ""
+        return self.permits.refusal(self.session.settings, [self.key], "change this key")
 
     def clear(self) -> None:
         self.key = None
@@ -142,11 +163,20 @@ class EditorPanel(QWidget):
         self._set_enabled(False)
 
     def _set_enabled(self, on: bool) -> None:
-        for widget in (self.text, self.format, self.stage_button, self.revert_button):
+        self._on = on
+        refusal = self.refusal()
+        writable = on and not refusal
+        for widget in (self.text, self.revert_button):
             widget.setEnabled(on)
-        self.delete_button.setEnabled(on and self.current is not None)
+        # read-only rather than disabled: the value can still be selected and copied
+        self.text.setReadOnly(not writable)
+        self.stage_button.setEnabled(writable)
+        self.delete_button.setEnabled(writable and self.current is not None)
         self.format.setEnabled(on and not self.is_secret)
-        self.make_secret_button.setEnabled(on and not self.is_secret)
+        self.make_secret_button.setEnabled(writable and not self.is_secret)
+        self.secret.setEnabled(writable or not on)
+        self.read_only_note.setText(f"Read only: {refusal}" if refusal else "")
+        self.read_only_note.setVisible(bool(refusal))
 
     @property
     def is_secret(self) -> bool:
@@ -275,7 +305,7 @@ class EditorPanel(QWidget):
         return from_text(self.text.toPlainText(), self.format.currentData())
 
     def stage(self) -> None:
-        if self.key is None:
+        if self.key is None or not self.stage_button.isEnabled():
             return
         if self.is_secret:
             self._stage_secret(self.secret.typed())
@@ -339,7 +369,7 @@ class EditorPanel(QWidget):
         )
 
     def stage_delete(self) -> None:
-        if self.key is None or self.current is None:
+        if self.key is None or self.current is None or not self.delete_button.isEnabled():
             return
         self.staged.emit(DeleteKey(self.key, self.current.mod_revision), self.fresh)
         self.message.emit(f"staged delete: {display_segment(self.key)}")
