@@ -118,7 +118,9 @@ class Catalog:
             return None
 
     def _save(self, entries: list[CatalogEntry]) -> list[CatalogEntry]:
-        ordered = sorted({e.id: e for e in entries}.values(), key=lambda e: (e.created, e.id))
+        ordered = sorted(
+            {e.id: e for e in entries}.values(), key=lambda e: (e.created, e.revision, e.id)
+        )
         body = {
             "format": FORMAT,
             "updated": iso(utc_now()),
