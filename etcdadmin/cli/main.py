@@ -14,8 +14,14 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from etcdadmin.cli import apply, directories, exits, history, keys, status
+from etcdadmin.cli import apply, backup, directories, exits, history, keys, status
 from etcdadmin.cli.connection import CliSession, connection_options, resolve_session
+from etcdadmin.core.backup.errors import (
+    BackupDamaged,
+    BackupNotFound,
+    LocationAuthFailed,
+    LocationUnreachable,
+)
 from etcdadmin.core.changes import InvalidChange, TooManyOperations
 from etcdadmin.core.errors import (
     ConflictError,
@@ -32,6 +38,12 @@ def _exit_for(exc: Exception) -> exits.CliError:
     """The exit code and message for an exception a command let through."""
     if isinstance(exc, ConflictError):
         return exits.Conflict(str(exc))
+    if isinstance(exc, BackupNotFound):
+        return exits.NotFound(str(exc))
+    if isinstance(exc, BackupDamaged):
+        return exits.Different(str(exc))
+    if isinstance(exc, LocationUnreachable | LocationAuthFailed):
+        return exits.Unreachable(str(exc))
     if isinstance(exc, RevisionCompacted | MappingError | InvalidChange | TooManyOperations):
         return exits.Refused(str(exc))
     if isinstance(exc, EtcdError):
@@ -89,7 +101,7 @@ def cli(ctx: click.Context, read_only: bool, name: str, log_level: str, **params
     ctx.call_on_close(session.close)
 
 
-for family in (keys, directories, history, status, apply):
+for family in (keys, directories, history, status, apply, backup):
     for command in family.COMMANDS:
         cli.add_command(command)
 
