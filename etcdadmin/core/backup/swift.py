@@ -30,6 +30,7 @@ import swiftclient
 from swiftclient.exceptions import ClientException
 
 from etcdadmin.core.backup.errors import (
+    BackupDamaged,
     BackupError,
     BackupNotFound,
     LocationAuthFailed,
@@ -209,9 +210,10 @@ class SwiftLocation:
         except (requests.RequestException, ClientException, OSError) as exc:
             # Swift checks each SLO segment against the ETag its manifest recorded and cuts
             # the download short when one was replaced.
-            raise LocationUnreachable(
-                f"{name} could not be read back whole from Swift ({type(exc).__name__}: {exc}): "
-                "a segment is missing or was altered; verify again, or use another backup"
+            raise BackupDamaged(
+                f"{name} could not be read back whole from Swift ({type(exc).__name__}): a "
+                "segment is missing or was altered (or the connection dropped); verify again, "
+                "and if it fails again use another backup"
             ) from None
 
     def read_small(self, name: str) -> bytes | None:

@@ -75,17 +75,24 @@ def _check(location: Location, stored: StoredObject, copy_to: int | None) -> Non
         TrailingHashCheck(stored.name) if stored.kind == SNAPSHOT and not stored.encrypted else None
     )
     size = 0
-    for chunk in location.read(stored.name):
-        digest.update(chunk)
-        size += len(chunk)
-        if trailing is not None:
-            trailing.feed(chunk)
-        if copy_to is not None:
-            os.write(copy_to, chunk)
-    if size != stored.size or digest.hexdigest() != stored.sha256:
+    try:
+        for chunk in location.read(stored.name):
+            digest.update(chunk)
+            size += len(chunk)
+            if trailing is not None:
+                trailing.feed(chunk)
+            if copy_to is not None:
+                os.write(copy_to, chunk)
+    except BackupNotFound:
         raise BackupDamaged(
-            f"{stored.name} differs from its manifest (size {size}, expected {stored.size}; "
-            "SHA-256 differs): the stored copy was altered or damaged; use another backup"
+            f"{stored.name} is listed in the manifest but missing from {location.description}: "
+            "use another backup"
+        ) from None
+    if size != stored.size or digest.hexdigest() != stored.sha256:
+        what = f"{size} bytes, not {stored.size}" if size != stored.size else "its SHA-256 differs"
+        raise BackupDamaged(
+            f"{stored.name} differs from its manifest ({what}): the stored copy was altered or "
+            "damaged; use another backup"
         )
     if trailing is not None:
         trailing.finish()
