@@ -7,6 +7,7 @@ import json
 import uuid
 
 import pytest
+from swiftclient.exceptions import ClientException
 
 from etcdadmin.cli import exits
 from etcdadmin.cli.backup import STOP_AFTER_SEGMENTS_VARIABLE
@@ -91,3 +92,19 @@ def test_wrong_swift_credentials_exit_3_with_one_line_saying_what_to_check(
     assert done.returncode == exits.ETCD
     assert done.stderr.count("\n") == 1 and "ST_USER / ST_KEY" in done.stderr
     assert "not-the-key" not in done.stderr
+
+
+def test_ls_of_an_empty_location_lists_nothing_and_creates_nothing(at, where, tmp_path, request):
+    options, env = where
+    listed = at("backup", *options, "ls", "--json", **env)
+    assert listed.exit_code == 0, listed.stderr
+    assert json.loads(listed.stdout) == []
+    if "ST_AUTH" in env:
+        connection = request.getfixturevalue("swift").connection()
+        try:
+            with pytest.raises(ClientException):
+                connection.head_container(options[1])
+        finally:
+            connection.close()
+    else:
+        assert not (tmp_path / "backups" / "catalog.json").exists()

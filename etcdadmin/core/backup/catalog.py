@@ -50,11 +50,15 @@ class Catalog:
         """The catalog made again from every manifest in the location."""
         log.info("rebuilding the backup catalog from the manifests")
         entries = []
-        for cluster in self._clusters():
+        clusters = self._clusters()
+        for cluster in clusters:
             for stamp in self.location.children(f"{cluster}/"):
                 entry = self._entry_of(f"{cluster}/{stamp}")
                 if entry is not None:
                     entries.append(entry)
+        if not clusters:
+            # an empty location (perhaps no Swift container yet): reading creates nothing
+            return []
         return self._save(entries)
 
     def find(self, backup: str) -> CatalogEntry | None:

@@ -15,17 +15,24 @@ consistent point in time even while etcd keeps changing.
 from __future__ import annotations
 
 import base64
+import binascii
 import gzip
 import json
 import logging
 import zlib
 from collections.abc import Iterator
+from functools import partial
 
 from etcdadmin.core.etcd import EtcdConnection
 
 log = logging.getLogger(__name__)
 
 COMPRESS_LEVEL = 1
+# Two pages are alive while the next one is read. Measured exporting 1M keys of 100 bytes
+# (peak RSS of the export alone): pages of 100,000 keys 248-261 MiB, 50,000 165-173 MiB,
+# 25,000 113-114 MiB. Half the client's page keeps a whole backup under 256 MiB; smaller ones
+# make etcd count the remaining keys more often (each Range counts its whole range).
+PAGE_SIZE = 50_000
 
 
 class ExportStream:
@@ -42,8 +49,9 @@ class ExportStream:
     def __iter__(self) -> Iterator[bytes]:
         # zlib with wbits=31 writes the gzip format (header and CRC): what `zcat` reads.
         packer = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, 31)
-        b64 = base64.b64encode
-        for page in self.conn.iter_pages(self.prefix, revision=self.revision):
+        b64 = partial(binascii.b2a_base64, newline=False)  # base64.b64encode without a call
+        pages = self.conn.iter_pages(self.prefix, revision=self.revision, page_size=PAGE_SIZE)
+        for page in pages:
             # Formatted by hand rather than json.dumps: base64 and integers never need
             # escaping, and this is the export's inner loop (one call per key).
             lines = [

@@ -233,12 +233,15 @@ class SwiftLocation:
 
     def children(self, prefix: str, after: str = "") -> list[str]:
         marker = f"{prefix}{after}\uffff" if after else ""
-        _, listing = self._call(
-            "list backups",
-            lambda c: c.get_container(
-                self.container, prefix=prefix, delimiter="/", marker=marker, full_listing=True
-            ),
-        )
+        try:
+            _, listing = self._call(
+                "list backups",
+                lambda c: c.get_container(
+                    self.container, prefix=prefix, delimiter="/", marker=marker, full_listing=True
+                ),
+            )
+        except BackupNotFound:
+            return []  # no container yet: no backups
         names = []
         for entry in listing:
             full = entry.get("subdir") or entry.get("name", "")
