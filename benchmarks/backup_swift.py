@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--segment-mib", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=0, help="ours: upload threads (0: default)")
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="etcdadmin-bench-"))
@@ -125,17 +126,18 @@ def main(argv: list[str] | None = None) -> int:
                 Run(save.seconds + upload.seconds, max(save.peak_mib, upload.peak_mib))
             )
             ours = [sys.executable, "-m", "etcdadmin", "backup", "--container"]
+            tuning = ["--workers", str(args.workers)] if args.workers else []
             snapshot_only.append(
                 run(
                     [*ours, f"ours-{uuid.uuid4().hex[:8]}", "create", "--no-export",
-                     "--segment-size", str(args.segment_mib)],
+                     "--segment-size", str(args.segment_mib), *tuning],
                     ours_env,
                 )
             )  # fmt: skip
             whole.append(
                 run(
                     [*ours, f"ours-{uuid.uuid4().hex[:8]}", "create",
-                     "--segment-size", str(args.segment_mib)],
+                     "--segment-size", str(args.segment_mib), *tuning],
                     ours_env,
                 )
             )  # fmt: skip
@@ -146,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     ref, snap, full = median(reference), median(snapshot_only), median(whole)
     print(
         f"\n{args.keys:,} keys, database {db_size / 1e6:.0f} MB, segments of "
-        f"{args.segment_mib} MiB; median of {args.rounds} runs, whole processes, peak RSS"
+        f"{args.segment_mib} MiB, workers {args.workers or 'default'}; median of "
+        f"{args.rounds} runs, whole processes, peak RSS"
     )
     print("| operation | time | peak RSS | speed-up |\n|---|---|---|---|")
     print(
