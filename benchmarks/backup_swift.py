@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         swift.stop()
         server.stop()
+        # a 1M-key run leaves about 2 GB (etcd's data, every uploaded copy in Swift)
+        shutil.rmtree(work, ignore_errors=True)
 
     ref, snap, full = median(reference), median(snapshot_only), median(whole)
     print(
