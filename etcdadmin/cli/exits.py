@@ -1,8 +1,9 @@
 """Exit codes scripts can trust, and the one exception a command raises to end with one.
 
-0 done; 1 a conflict (nothing written), differences found by `diff`, or a key `get` did not
-find; 2 bad usage or input, or a write refused (read-only, production without --yes); 3 etcd
-unreachable, or it refused the credentials or the request; 130 stopped by Ctrl-C (what was
+0 done; 1 a conflict (nothing written), differences found by `diff` (or by `backup verify`),
+or a key `get` (or a backup) it did not find; 2 bad usage or input, or a write refused
+(read-only, production without --yes); 3 etcd (or the backup location) unreachable, or it
+refused the credentials or the request; 130 stopped by Ctrl-C (what was
 written by then is complete and said); 70 a bug in etcdadmin (sysexits'
 EX_SOFTWARE, so a script can tell "our fault" from every answer above).
 """
@@ -45,7 +46,17 @@ class Refused(CliError):
     exit_code = USAGE
 
 
+class Different(CliError):
+    exit_code = DIFFERENT
+
+
 class EtcdFailure(CliError):
+    exit_code = ETCD
+
+
+class Unreachable(CliError):
+    """The backup location (Swift, a directory) cannot be reached or refused the credentials."""
+
     exit_code = ETCD
 
 

@@ -17,6 +17,7 @@ from click.core import ParameterSource
 from etcdadmin.cli import (
     access,
     apply,
+    backup,
     certs,
     directories,
     exits,
@@ -28,6 +29,12 @@ from etcdadmin.cli import (
     status,
 )
 from etcdadmin.cli.connection import CliSession, connection_options, resolve_session
+from etcdadmin.core.backup.errors import (
+    BackupDamaged,
+    BackupNotFound,
+    LocationAuthFailed,
+    LocationUnreachable,
+)
 from etcdadmin.core.changes import InvalidChange, TooManyOperations
 from etcdadmin.core.errors import (
     ConflictError,
@@ -44,6 +51,12 @@ def _exit_for(exc: Exception) -> exits.CliError:
     """The exit code and message for an exception a command let through."""
     if isinstance(exc, ConflictError):
         return exits.Conflict(str(exc))
+    if isinstance(exc, BackupNotFound):
+        return exits.NotFound(str(exc))
+    if isinstance(exc, BackupDamaged):
+        return exits.Different(str(exc))
+    if isinstance(exc, LocationUnreachable | LocationAuthFailed):
+        return exits.Unreachable(str(exc))
     if isinstance(exc, RevisionCompacted | MappingError | InvalidChange | TooManyOperations):
         return exits.Refused(str(exc))
     if isinstance(exc, EtcdError):
@@ -112,6 +125,7 @@ for family in (
     identity,
     access,
     certs,
+    backup,
 ):
     for command in family.COMMANDS:
         cli.add_command(command)

@@ -3,10 +3,13 @@ defragmentation. A mixin of `EtcdConnection`, so every caller still has one conn
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import grpc
 from pyetcd import etcdrpc
 
+from etcdadmin.core.errors import EtcdError
 from etcdadmin.core.etcd.records import Member, MemberStatus
 from etcdadmin.core.etcd.settings import ConnectionSettings
 
@@ -28,6 +31,55 @@ class ClusterCalls:
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
+
+    def _translate(self, exc: BaseException, what: str) -> EtcdError:
+        raise NotImplementedError
+
+    def status(self) -> MemberStatus:
+        """Status of the member this connection talks to now (the one a snapshot comes from)."""
+        resp = self._call(
+            "read member status",
+            lambda c: c.maintenancestub.Status(
+                etcdrpc.StatusRequest(),
+                c.timeout,
+                credentials=c.call_credentials,
+                metadata=c.metadata,
+            ),
+        )
+        return MemberStatus(
+            endpoint="",
+            member_id=resp.header.member_id,
+            version=resp.version,
+            db_size=resp.dbSize,
+            leader=resp.leader,
+            raft_index=resp.raftIndex,
+            raft_term=resp.raftTerm,
+            revision=resp.header.revision,
+            cluster_id=resp.header.cluster_id,
+        )
+
+    def snapshot_stream(self) -> Iterator[bytes]:
+        """etcd's Maintenance.Snapshot as it arrives: the bolt database in 32 KiB pieces, then
+        the SHA-256 of the database as the last 32 bytes (checked by `core.backup.snapshot`).
+
+        No deadline: the connection's per-call timeout would cut a large database short.
+        """
+        stream = self._call(
+            "take a snapshot",
+            lambda c: c.maintenancestub.Snapshot(
+                etcdrpc.SnapshotRequest(),
+                None,
+                credentials=c.call_credentials,
+                metadata=c.metadata,
+            ),
+        )
+        try:
+            for response in stream:
+                yield response.blob
+        except grpc.RpcError as exc:
+            raise self._translate(exc, "stream a snapshot") from None
+        finally:
+            stream.cancel()
 
     def members(self) -> list[Member]:
         resp = self._call(
@@ -76,6 +128,7 @@ class ClusterCalls:
             raft_index=resp.raftIndex,
             raft_term=resp.raftTerm,
             revision=resp.header.revision,
+            cluster_id=resp.header.cluster_id,
         )
 
     def alarms(self) -> list[tuple[int, str]]:

@@ -84,3 +84,4 @@ class MemberStatus:
     raft_index: int
     raft_term: int
     revision: int
+    cluster_id: int = 0

@@ -1,0 +1,134 @@
+"""The catalog: one object (`catalog.json`) listing every complete backup of a location, so
+listing 10,000 backups reads one object instead of 10,000 manifests.
+
+Every command that adds, verifies or removes a backup updates it. It is rebuilt from the
+manifests when missing or unreadable, and brought up to date cheaply when stale: backup ids
+sort by time, so one listing per cluster of the ids after the newest one the catalog knows
+finds a backup whose writer stopped between its manifest and the catalog. Two writers at once
+may each miss the other's entry; the next refresh finds it again from its manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from etcdadmin.core.backup.errors import BackupDamaged
+from etcdadmin.core.backup.location import CATALOG_NAME, Location
+from etcdadmin.core.backup.manifest import (
+    BackupManifest,
+    CatalogEntry,
+    iso,
+    manifest_name,
+    utc_now,
+)
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+_CLUSTER = re.compile(r"^[0-9a-f]{16}$")
+
+
+class Catalog:
+    def __init__(self, location: Location) -> None:
+        self.location = location
+
+    def entries(self, *, rebuild: bool = False) -> list[CatalogEntry]:
+        """Every complete backup, oldest first."""
+        loaded = None if rebuild else self._load()
+        if loaded is None:
+            return self.rebuild()
+        added = self._newer_than_known(loaded)
+        if added:
+            log.info("catalog was stale; adding backups found by their manifests")
+            loaded = self._save([*loaded, *added])
+        return loaded
+
+    def rebuild(self) -> list[CatalogEntry]:
+        """The catalog made again from every manifest in the location."""
+        log.info("rebuilding the backup catalog from the manifests")
+        entries = []
+        clusters = self._clusters()
+        for cluster in clusters:
+            for stamp in self.location.children(f"{cluster}/"):
+                entry = self._entry_of(f"{cluster}/{stamp}")
+                if entry is not None:
+                    entries.append(entry)
+        if not clusters:
+            # an empty location (perhaps no Swift container yet): reading creates nothing
+            return []
+        return self._save(entries)
+
+    def find(self, backup: str) -> CatalogEntry | None:
+        return next((e for e in self.entries() if e.id == backup), None)
+
+    def add(self, manifest: BackupManifest) -> None:
+        entries = [e for e in self.entries() if e.id != manifest.id]
+        self._save([*entries, CatalogEntry.of(manifest)])
+
+    def remove(self, backups: set[str]) -> None:
+        self._save([e for e in self.entries() if e.id not in backups])
+
+    def mark_verified(self, backup: str, when: str | None = None) -> None:
+        stamp = when or iso(utc_now())
+        entries = []
+        for e in self.entries():
+            if e.id == backup:
+                e = CatalogEntry(**{**e.as_dict(), "verified_at": stamp})
+            entries.append(e)
+        self._save(entries)
+
+    # -- storage ------------------------------------------------------------------------------
+
+    def _clusters(self) -> list[str]:
+        return [name for name in self.location.children("") if _CLUSTER.match(name)]
+
+    def _entry_of(self, backup: str) -> CatalogEntry | None:
+        data = self.location.read_small(manifest_name(backup))
+        if data is None:
+            return None  # incomplete: an upload stopped before its manifest
+        try:
+            return CatalogEntry.of(BackupManifest.from_json(data, manifest_name(backup)))
+        except BackupDamaged:
+            log.warning("a manifest is unreadable; its backup is left out of the catalog")
+            return None
+
+    def _newer_than_known(self, entries: list[CatalogEntry]) -> list[CatalogEntry]:
+        newest: dict[str, str] = {}
+        for e in entries:
+            cluster, _, stamp = e.id.partition("/")
+            newest[cluster] = max(newest.get(cluster, ""), stamp)
+        found = []
+        for cluster in self._clusters():
+            for stamp in self.location.children(f"{cluster}/", after=newest.get(cluster, "")):
+                entry = self._entry_of(f"{cluster}/{stamp}")
+                if entry is not None:
+                    found.append(entry)
+        return found
+
+    def _load(self) -> list[CatalogEntry] | None:
+        data = self.location.read_small(CATALOG_NAME)
+        if data is None:
+            return None
+        try:
+            raw: dict[str, Any] = json.loads(data)
+            if raw.get("format") != FORMAT:
+                return None
+            return [CatalogEntry(**item) for item in raw["backups"]]
+        except (ValueError, TypeError, KeyError):
+            log.warning("the backup catalog is unreadable; rebuilding it")
+            return None
+
+    def _save(self, entries: list[CatalogEntry]) -> list[CatalogEntry]:
+        ordered = sorted(
+            {e.id: e for e in entries}.values(), key=lambda e: (e.created, e.revision, e.id)
+        )
+        body = {
+            "format": FORMAT,
+            "updated": iso(utc_now()),
+            "backups": [e.as_dict() for e in ordered],
+        }
+        self.location.write_small(CATALOG_NAME, json.dumps(body, indent=1).encode("utf-8"))
+        return ordered

@@ -1,0 +1,33 @@
+"""What can go wrong with backups, in an operator's words (each message says what to do next)."""
+
+from __future__ import annotations
+
+from etcdadmin.core.errors import EtcdAdminError
+
+
+class BackupError(EtcdAdminError):
+    """Base of the backup errors."""
+
+
+class LocationUnreachable(BackupError):
+    """The backup location (Swift, a directory) cannot be reached or written."""
+
+
+class LocationAuthFailed(BackupError):
+    """Swift refused the credentials."""
+
+
+class BackupNotFound(BackupError):
+    """No complete backup has that id in this location."""
+
+
+class BackupDamaged(BackupError):
+    """A stored object differs from what its manifest recorded, or etcd's own hash fails."""
+
+
+class SnapshotHashMismatch(BackupDamaged):
+    """The snapshot's bytes do not match the SHA-256 etcd appended to them."""
+
+
+class BackupAborted(BackupError):
+    """An upload stopped before its manifest was written: the backup is incomplete."""

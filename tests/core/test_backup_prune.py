@@ -1,0 +1,153 @@
+"""Retention and clean-up: the policy keeps exactly the expected backups, never the newest
+verified one, and the leftovers of an interrupted upload go at the next prune."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from etcdadmin.core.backup import (
+    BackupOptions,
+    Catalog,
+    RetentionPolicy,
+    create_backup,
+    prune,
+    remove_backup,
+    verify_backup,
+)
+from etcdadmin.core.backup.errors import BackupAborted, BackupError
+from etcdadmin.core.backup.location import CATALOG_NAME
+from etcdadmin.core.backup.manifest import CatalogEntry
+from etcdadmin.core.backup.retention import kept
+from tests.core.backup_support import KINDS, MiB, connect, fill, new_location
+
+
+def _entry(created: str, verified: bool = False, cluster: str = "c") -> CatalogEntry:
+    return CatalogEntry(
+        id=f"{cluster}/{created}",
+        cluster_id=cluster,
+        created=created,
+        revision=1,
+        size=1,
+        key_count=0,
+        prefix="",
+        encrypted=False,
+        verified_at="2026-01-01T00:00:00Z" if verified else None,
+    )
+
+
+# Two backups a day (00:00 and 12:00) from 2026-01-01 to 2026-03-31.
+_DAYS = [
+    f"2026-{m:02d}-{d:02d}"
+    for m in (1, 2, 3)
+    for d in range(1, 32)
+    if (m, d) not in {(2, 29), (2, 30), (2, 31)}
+]
+_ENTRIES = [_entry(f"{day}T{hour}:00:00Z") for day in _DAYS for hour in ("00", "12")]
+
+
+def _ids(*stamps: str) -> set[str]:
+    return {f"c/{s}" for s in stamps}
+
+
+def test_keep_last_keeps_the_newest_n():
+    assert kept(_ENTRIES, RetentionPolicy(keep_last=3)) == _ids(
+        "2026-03-31T12:00:00Z", "2026-03-31T00:00:00Z", "2026-03-30T12:00:00Z"
+    )
+
+
+def test_daily_weekly_monthly_keep_the_newest_of_each_period():
+    got = kept(_ENTRIES, RetentionPolicy(keep_daily=2, keep_weekly=2, keep_monthly=3))
+    assert got == _ids(
+        # daily: 31 and 30 March
+        "2026-03-31T12:00:00Z",
+        "2026-03-30T12:00:00Z",
+        # weekly: the week of 30 March (already kept), then the newest of the week before
+        "2026-03-29T12:00:00Z",
+        # monthly: March (kept), February, January
+        "2026-02-28T12:00:00Z",
+        "2026-01-31T12:00:00Z",
+    )
+
+
+def test_the_newest_verified_backup_is_always_kept():
+    entries = [*_ENTRIES[:-5], _entry("2026-03-29T12:00:00Z", verified=True), *_ENTRIES[-4:]]
+    assert "c/2026-03-29T12:00:00Z" in kept(entries, RetentionPolicy(keep_last=1))
+
+
+def test_each_cluster_keeps_its_own_newest():
+    entries = [_entry("2026-01-01T00:00:00Z", cluster="a"), _entry("2026-01-02T00:00:00Z")]
+    assert kept(entries, RetentionPolicy(keep_last=1)) == {
+        "a/2026-01-01T00:00:00Z",
+        "c/2026-01-02T00:00:00Z",
+    }
+
+
+def test_prune_without_a_policy_refuses_and_says_which_options(tmp_path, request):
+    with pytest.raises(BackupError, match="--keep-last"):
+        prune(new_location("local", request, tmp_path), RetentionPolicy())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_prune_keeps_exactly_the_newest_and_the_newest_verified(
+    kind, etcd_server, request, tmp_path
+):
+    location = new_location(kind, request, tmp_path)
+    ids = []
+    with connect(etcd_server) as conn:
+        for i in range(4):
+            conn.put(f"prune-{kind}/k", str(i))
+            ids.append(create_backup(conn, location, BackupOptions(prefix=f"prune-{kind}/")).id)
+    verify_backup(location, ids[0])
+    dry = prune(location, RetentionPolicy(keep_last=2), dry_run=True)
+    assert set(dry.removed) == {ids[1]} and set(dry.kept) == {ids[0], ids[2], ids[3]}
+    assert [e.id for e in Catalog(location).entries()] == ids
+    prune(location, RetentionPolicy(keep_last=2))
+    assert [e.id for e in Catalog(location).entries(rebuild=True)] == [ids[0], ids[2], ids[3]]
+    assert not [o for o in location.list_all() if o.name.startswith(ids[1])]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_interrupted_upload_is_never_listed_and_its_leftovers_go_at_the_next_prune(
+    kind, private_etcd, request, tmp_path
+):
+    location = new_location(kind, request, tmp_path)
+    with connect(private_etcd) as conn:
+        fill(conn, "i/", 2500)
+        kept_one = create_backup(conn, location, BackupOptions(prefix="i/", segment_size=MiB))
+        conn.put("i/changed", "so the next backup has another id")
+        with pytest.raises(BackupAborted):
+            create_backup(conn, location, BackupOptions(segment_size=MiB, stop_after_segments=2))
+    leftovers = [o for o in location.list_all() if not o.name.startswith(kept_one.id)]
+    assert any(o.name != CATALOG_NAME for o in leftovers)
+    assert [e.id for e in Catalog(location).entries(rebuild=True)] == [kept_one.id]
+
+    # A fresh upload may still be running: leftovers younger than the age are kept.
+    assert prune(location, RetentionPolicy(keep_last=5)).leftovers == ()
+    result = prune(location, RetentionPolicy(keep_last=5), leftover_age=0)
+    assert len(result.leftovers) == 1
+    remaining = {o.name for o in location.list_all()}
+    assert all(name.startswith(kept_one.id) or name == CATALOG_NAME for name in remaining)
+    verify_backup(location, kept_one.id)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_catalog_is_rebuilt_when_missing_and_caught_up_when_stale(
+    kind, etcd_server, request, tmp_path
+):
+    location = new_location(kind, request, tmp_path)
+    with connect(etcd_server) as conn:
+        first = create_backup(conn, location, BackupOptions(prefix="cat/"))
+        conn.put("cat/x", "1")
+        second = create_backup(conn, location, BackupOptions(prefix="cat/"))
+    # as if the second backup's writer died between its manifest and the catalog
+    stale = json.loads(location.read_small(CATALOG_NAME))
+    stale["backups"] = [b for b in stale["backups"] if b["id"] == first.id]
+    location.write_small(CATALOG_NAME, json.dumps(stale).encode())
+    assert [e.id for e in Catalog(location).entries()] == [first.id, second.id]
+
+    location.delete(next(o for o in location.list_all() if o.name == CATALOG_NAME))
+    assert [e.id for e in Catalog(location).entries()] == [first.id, second.id]
+    remove_backup(location, first.id)
+    assert [e.id for e in Catalog(location).entries(rebuild=True)] == [second.id]
