@@ -1,4 +1,4 @@
-"""Directories: `ls`, `export` (the agent's YAML), `diff` of two directories, `copy`.
+"""Directories: `ls`, `diff` of two directories, `copy` (`export` has a module of its own).
 
 `diff` never prints the values of secret paths (`etcdadmin.core.config.sensitive`): it says
 that they differ.
@@ -16,7 +16,7 @@ from etcdadmin.cli.writes import apply_changes, yes_option
 from etcdadmin.core.changes import CopyDirectory, PendingChange, SetValue
 from etcdadmin.core.changes.desired_display import SECRET
 from etcdadmin.core.config.sensitive import is_secret
-from etcdadmin.core.environments.compare import DiffEntry, compare_directories, export_directory
+from etcdadmin.core.environments.compare import DiffEntry, compare_directories
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.valueformat import preview
 
@@ -49,17 +49,6 @@ def ls(session: CliSession, directory: bytes | None, recursive: bool, as_json: b
         return
     for record in records:
         click.echo(str(record["path"]))
-
-
-@click.command()
-@click.argument("directory", metavar="DIR", type=DIR)
-@click.pass_obj
-def export(session: CliSession, directory: bytes) -> None:
-    """Print DIR as the YAML config file an agent renders from it.
-
-    No --json: YAML is already what scripts (and the coming `apply -f`) read.
-    """
-    click.echo(export_directory(session.connect(), directory), nl=False)
 
 
 def _secret(entry: DiffEntry) -> bool:
@@ -161,4 +150,4 @@ def copy(session: CliSession, source: bytes, target: bytes, force: bool, yes: bo
     apply_changes(session, changes, yes=yes)
 
 
-COMMANDS = (ls, export, diff, copy)
+COMMANDS = (ls, diff, copy)
