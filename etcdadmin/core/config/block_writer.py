@@ -43,9 +43,15 @@ import yaml
 _STR_TAG: Final = "tag:yaml.org,2002:str"
 _FLOAT_TAG: Final = "tag:yaml.org,2002:float"
 
-# Characters libyaml writes raw with allow_unicode (its IS_PRINTABLE), minus the blank and the
-# ones it writes raw although YAML readers fold them (U+2028, U+2029) or drop them (U+FEFF).
-_RAW: Final = "\x21-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
+# Characters libyaml writes raw with allow_unicode (its IS_PRINTABLE), minus the ones it writes
+# raw although YAML readers fold them (U+2028, U+2029) or drop them (U+FEFF): every character
+# but the C0 controls (which each class below lists with the blank, break or tab it allows) and
+# these. Negated classes because a class listing the allowed ranges up to U+FFFD took 20 ms to
+# compile (a bitmap of the whole plane), a fifth of this module's import.
+_NEVER_RAW: Final = "\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff\U00010000-\U0010ffff"
+_RAW: Final = f"[^\x00-\x20{_NEVER_RAW}]"
+_RAW_OR_SPACE: Final = f"[^\x00-\x1f{_NEVER_RAW}]"
+_RAW_SPACE_OR_BREAK: Final = f"[^\x00-\x09\x0b-\x1f{_NEVER_RAW}]"
 
 # Which texts libyaml's block context writes plain (if they also read back as text), as one
 # compiled expression per scalar instead of its character-by-character analysis: only raw
@@ -54,15 +60,15 @@ _RAW: Final = "\x21-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
 # ``---`` or ``...`` at the start. Written with no alternation per character, which made a
 # 1 MB value take 0.7 s to check; these scan it in milliseconds.
 _PLAIN: Final = re.compile(
-    rf"(?!---|\.\.\.)(?:[{_RAW}](?<![#,\[\]{{}}&*!|>'\"%@`?:\-])|[?:\-](?=[{_RAW}]))"
-    rf"[ {_RAW}]*(?<![ :])"
+    rf"(?!---|\.\.\.)(?:{_RAW}(?<![#,\[\]{{}}&*!|>'\"%@`?:\-])|[?:\-](?={_RAW}))"
+    rf"{_RAW_OR_SPACE}*(?<![ :])"
 )
 _PLAIN_INSIDE: Final = re.compile(r": | #")
 # One line libyaml writes single-quoted when it cannot be plain.
-_QUOTABLE: Final = re.compile(rf"[ {_RAW}]*")
+_QUOTABLE: Final = re.compile(f"{_RAW_OR_SPACE}*")
 # Multi-line text libyaml writes as a literal block: no space right before a line break or at
 # the very end (its `space_break` and `trailing_space`).
-_LITERAL: Final = re.compile(rf"[ \n{_RAW}]*(?<! )")
+_LITERAL: Final = re.compile(f"{_RAW_SPACE_OR_BREAK}*(?<! )")
 _SPACE_BREAK: Final = " \n"
 _PADDED_EMPTY_LINE: Final = re.compile(r"^ +$", re.MULTILINE)
 
