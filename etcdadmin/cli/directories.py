@@ -1,4 +1,4 @@
-"""Directories: `ls`, `export` (the agent's YAML), `diff` of two directories, `copy`.
+"""Directories: `ls`, `diff` of two directories, `copy` (`export` has a module of its own).
 
 `diff` never prints the values of secret paths (`etcdadmin.core.config.sensitive`): it says
 that they differ. Secrets encrypted in etcd are compared by their opened values ("secret same",
@@ -21,7 +21,7 @@ from etcdadmin.core.access.visible import visible_keys
 from etcdadmin.core.changes.desired_display import SECRET
 from etcdadmin.core.config.sensitive import is_secret
 from etcdadmin.core.environments.compare import DiffEntry, compare_directories
-from etcdadmin.core.environments.transfer import copy_changes, prepare_export
+from etcdadmin.core.environments.transfer import copy_changes
 from etcdadmin.core.errors import EtcdPermissionDenied
 from etcdadmin.core.tree.index import KeyIndex
 from etcdadmin.core.tree.valueformat import preview
@@ -64,26 +64,6 @@ def ls(session: CliSession, directory: bytes | None, recursive: bool, as_json: b
         return
     for record in records:
         click.echo(str(record["path"]))
-
-
-@click.command()
-@click.argument("directory", metavar="DIR", type=DIR)
-@click.option("--reveal", is_flag=True, help="print secrets' values (`!secret VALUE`)")
-@click.pass_obj
-def export(session: CliSession, directory: bytes, reveal: bool) -> None:
-    """Print DIR as the YAML config file an agent renders from it.
-
-    Encrypted values are printed `!secret sha256:...` (their fingerprint): `apply -f` of the
-    file keeps them as they are. With --reveal, `!secret VALUE`. No --json: YAML is already
-    what scripts (and `apply -f`) read.
-    """
-    opener = operator_opener() if reveal else None
-    if opener is not None and not opener.available:
-        raise exits.Refused(
-            "--reveal needs your identity and none is on this workstation: import it "
-            "(`etcdadmin identity import FILE`)"
-        )
-    click.echo(prepare_export(session.connect(), directory, reveal=opener).text, nl=False)
 
 
 def _secret(entry: DiffEntry) -> bool:
@@ -182,4 +162,4 @@ def copy(session: CliSession, source: bytes, target: bytes, force: bool, yes: bo
     apply_changes(session, changes, yes=yes)
 
 
-COMMANDS = (ls, export, diff, copy)
+COMMANDS = (ls, diff, copy)

@@ -2,11 +2,14 @@
 
 This module holds the group, its global options, and the one place where exceptions become an
 exit code and one line on stderr (`_exit_for`). Nothing here imports PySide6: the window is
-imported only when it is opened, so the CLI runs on hosts without the `gui` extra.
+imported only when it is opened, so the CLI runs on hosts without the `gui` extra. Nor does it
+import the commands: each module of `_COMMAND_MODULES` is imported when one of its commands
+runs (click's lazily loaded subcommands).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import Any
@@ -14,28 +17,8 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from etcdadmin.cli import (
-    access,
-    apply,
-    backup,
-    certs,
-    directories,
-    exits,
-    history,
-    identity,
-    keys,
-    recipients,
-    secrets,
-    status,
-)
+from etcdadmin.cli import exits
 from etcdadmin.cli.connection import CliSession, connection_options, resolve_session
-from etcdadmin.core.backup.errors import (
-    BackupDamaged,
-    BackupNotFound,
-    LocationAuthFailed,
-    LocationUnreachable,
-)
-from etcdadmin.core.changes import InvalidChange, TooManyOperations
 from etcdadmin.core.errors import (
     ConflictError,
     EtcdAdminError,
@@ -47,8 +30,43 @@ from etcdadmin.core.errors import (
 log = logging.getLogger(__name__)
 
 
+# Command name -> the module (in etcdadmin.cli) whose COMMANDS holds it. Imported when the
+# command runs: `export` of 100,000 keys spent 0.42 s of CPU importing every command's modules
+# (the staged changes, the agents' records, the plan display), 0.29 s importing its own.
+_COMMAND_MODULES = {
+    "get": "keys",
+    "put": "keys",
+    "del": "keys",
+    "ls": "directories",
+    "diff": "directories",
+    "copy": "directories",
+    "export": "export",
+    "history": "history",
+    "restore": "history",
+    "agents": "status",
+    "cluster": "status",
+    "apply": "apply",
+    "secret": "secrets",
+    "keys": "recipients",
+    "identity": "identity",
+    "access": "access",
+    "certs": "certs",
+    "backup": "backup",
+}
+
+
 def _exit_for(exc: Exception) -> exits.CliError:
     """The exit code and message for an exception a command let through."""
+    # Imported here: only a failing command needs them (the changes package, and the backup
+    # package, which imports swiftclient).
+    from etcdadmin.core.backup.errors import (
+        BackupDamaged,
+        BackupNotFound,
+        LocationAuthFailed,
+        LocationUnreachable,
+    )
+    from etcdadmin.core.changes import InvalidChange, TooManyOperations
+
     if isinstance(exc, ConflictError):
         return exits.Conflict(str(exc))
     if isinstance(exc, BackupNotFound):
@@ -72,7 +90,18 @@ def _exit_for(exc: Exception) -> exits.CliError:
 
 
 class EtcdAdminGroup(click.Group):
-    """Click's group, turning the project's exceptions into exit codes (see `exits`)."""
+    """Click's group, turning the project's exceptions into exit codes (see `exits`), with its
+    commands imported on first use (`_COMMAND_MODULES`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *_COMMAND_MODULES})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMAND_MODULES:
+            module = importlib.import_module(f"etcdadmin.cli.{_COMMAND_MODULES[cmd_name]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -112,23 +141,6 @@ def cli(ctx: click.Context, read_only: bool, name: str, log_level: str, **params
     session: CliSession = resolve_session(ctx, params, read_only)
     ctx.obj = session
     ctx.call_on_close(session.close)
-
-
-for family in (
-    keys,
-    directories,
-    history,
-    status,
-    apply,
-    secrets,
-    recipients,
-    identity,
-    access,
-    certs,
-    backup,
-):
-    for command in family.COMMANDS:
-        cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:

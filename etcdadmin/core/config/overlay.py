@@ -30,6 +30,7 @@ from etcdadmin.core.config.values import (
     display_key,
     format_value,
     typed_value,
+    typed_values,
 )
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.tree.directories import directory_prefix
@@ -47,8 +48,8 @@ _MISSING: Final = _Missing()
 class _Leaf:
     """A key holding a value: the end of a path in the tree built from etcd.
 
-    Plain classes with slots rather than dataclasses: one is made per key, and 100,000 frozen
-    dataclasses took 0.10 s to make, these 0.03 s.
+    Plain classes with slots rather than dataclasses: one is made per key, and 100,000
+    frozen dataclasses took 0.10 s to make, these 0.03 s.
     """
 
     __slots__ = ("key", "value")
@@ -91,22 +92,86 @@ def build_tree(entries: Mapping[Any, str | bytes], directory: str, spent: Extent
     so the first error (and every message) does not depend on the order of ``entries``.
     """
     prefix = directory_prefix(directory)
-    located = [found for found in map(_locator(prefix), entries) if found is not None]
+    located = _locate_text_keys(entries, prefix)
+    if located is None:
+        located = [found for found in map(_locator(prefix), entries) if found is not None]
     if not located:
         return None
     located.sort(key=itemgetter(0))
-    nodes, text = spent.nodes, spent.text
+    typed = _typed_within_budget(entries, located, spent)
     root = _Branch(first_key=located[0][1])
-    for segments, name, raw_key in located:
-        value, value_nodes, value_text = typed_value(entries[raw_key], name)
+    # Sorted keys come in runs under one parent (`svc0001/key00` ... `svc0001/key99`): the
+    # parent is looked up once per run instead of walking the path for every key (100,000
+    # keys, CPU on 2 busy cores: 0.18 s walking, 0.15 s this way).
+    parent_path: tuple[str, ...] | None = None
+    parent = root
+    for (segments, name, _raw_key), (value, _nodes, _text) in zip(located, typed, strict=True):
+        path = segments[:-1]
+        if path != parent_path:
+            parent = _parent(root, path, name)
+            parent_path = path
+        last = segments[-1]
+        existing = parent.children.get(last)
+        if type(existing) is _Branch:  # cannot happen in sorted order; kept as a safety net
+            raise _conflict(name, existing.first_key)
+        parent.children[last] = _Leaf(name, value)
+    return root
+
+
+def _typed_within_budget(
+    entries: Mapping[Any, str | bytes],
+    located: list[tuple[tuple[str, ...], str, Any]],
+    spent: Extent,
+) -> list[tuple[Any, int, int]]:
+    """The typed values of the located keys, in their order, within MAX_NODES and MAX_TEXT.
+
+    All at once (`typed_values`) when that succeeds within the budget; otherwise key by key, so
+    that the error reported is the first in key order, a refused value or the budget exceeded.
+    """
+    raws = [entries[raw_key] for _segments, _name, raw_key in located]
+    names = [name for _segments, name, _raw_key in located]
+    try:
+        typed = typed_values(raws, names)
+    except MappingError:
+        pass
+    else:
+        if (
+            spent.nodes + sum(map(itemgetter(1), typed)) <= MAX_NODES
+            and spent.text + sum(map(itemgetter(2), typed)) <= MAX_TEXT
+        ):
+            return typed
+    nodes, text = spent.nodes, spent.text
+    typed = []
+    for raw, name in zip(raws, names, strict=True):
+        value, value_nodes, value_text = typed_value(raw, name)
         nodes += value_nodes
         text += value_text
         if nodes > MAX_NODES:
             raise _over_budget(too_many_nodes, name)
         if text > MAX_TEXT:
             raise _over_budget(too_much_text, name)
-        _insert(root, segments, _Leaf(name, value))
-    return root
+        typed.append((value, value_nodes, value_text))
+    return typed
+
+
+def _locate_text_keys(
+    entries: Mapping[Any, str | bytes], prefix: str
+) -> list[tuple[tuple[str, ...], str, Any]] | None:
+    """What `_locator` finds for every key, when all keys are text and all are well formed;
+    None otherwise (then `_locator`, key by key, raises the error of the first bad one).
+
+    List comprehensions rather than a function call per key (100,000 keys, CPU on 2 busy
+    cores: 0.14 s, against 0.20 s through `_locator`).
+    """
+    start = len(prefix)
+    try:
+        inside = [key for key in entries if key.startswith(prefix) and len(key) > start]
+    except TypeError:  # a key given as bytes
+        return None
+    split = [tuple(key[start:].split("/")) for key in inside]
+    if any("" in segments or len(segments) > MAX_KEY_DEPTH for segments in split):
+        return None
+    return list(zip(split, inside, inside, strict=True))
 
 
 def _locator(prefix: str) -> Any:
@@ -169,19 +234,17 @@ def _over_budget(limit: Any, key: str) -> LimitExceeded:
     return LimitExceeded(str(error), key=key)
 
 
-def _insert(root: _Branch, segments: tuple[str, ...], leaf: _Leaf) -> None:
+def _parent(root: _Branch, path: tuple[str, ...], key: str) -> _Branch:
+    """The branch at ``path``, made where missing; a key on the way is a conflict with ``key``."""
     node = root
-    for segment in segments[:-1]:
+    for segment in path:
         child = node.children.get(segment)
         if isinstance(child, _Leaf):
-            raise _conflict(child.key, leaf.key)
+            raise _conflict(child.key, key)
         if child is None:
-            child = node.children[segment] = _Branch(first_key=leaf.key)
+            child = node.children[segment] = _Branch(first_key=key)
         node = child
-    existing = node.children.get(segments[-1])
-    if isinstance(existing, _Branch):  # cannot happen in sorted order; kept as a safety net
-        raise _conflict(leaf.key, existing.first_key)
-    node.children[segments[-1]] = leaf
+    return node
 
 
 def _conflict(holder: str, below: str) -> MappingError:
