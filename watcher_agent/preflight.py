@@ -191,7 +191,7 @@ class Preflight:
             lines = [line for line in output.splitlines() if line.strip()][-OUTPUT_LINES:]
             tail = masked("\n".join(lines), secrets)
             raise PreflightFailed(
-                f"PREFLIGHT_CMD exited with code {done.returncode}"
+                f"PREFLIGHT_CMD failed (exit code {done.returncode})"
                 + (f"; its last output:\n{tail}" if tail else "")
             )
 
