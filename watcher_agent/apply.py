@@ -2,8 +2,10 @@
 
 The order is what keeps the running config safe: open the secrets (one that cannot be opened
 stops here), render (a bad value stops here), look the containers up (a missing one stops
-here), and only then write; a config that fails its health check is replaced by the
-last-known-good one and quarantined so it is not retried in a loop.
+here), try it before the live service sees it (`preflight`: a canary container or
+PREFLIGHT_CMD; a failure stops here and is quarantined), and only then write; a config that
+fails its health check is replaced by the last-known-good one and quarantined so it is not
+retried in a loop.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from etcdadmin.core.errors import EtcdAdminError
 from watcher_agent.config_file import ConfigWriter, read_bytes, sha256
 from watcher_agent.docker_control import DockerError, HealthCheckFailed, ServedContainers
 from watcher_agent.metrics import Metrics
+from watcher_agent.preflight import Preflight, PreflightFailed, secret_texts
 from watcher_agent.render_worker import SLOW_RENDER, Rendered, RenderWorker, stop_timeout_for
 from watcher_agent.secret_values import SecretValues
 from watcher_agent.state import StateStore
@@ -54,8 +57,10 @@ class Applier:
         renderer: RenderWorker,
         secrets: SecretValues | None = None,
         stop: threading.Event | None = None,
+        preflight: Preflight | None = None,
     ) -> None:
         self.renderer = renderer
+        self.preflight = preflight
         self.secrets = secrets or SecretValues(())
         self.stop = stop
         self.store = store
@@ -172,6 +177,11 @@ class Applier:
                 targets = self.containers.resolve()
             except DockerError as exc:
                 return self._fail("docker_failed", str(exc), retry=True)
+        if self.preflight is not None:
+            secrets = secret_texts(entries, unsealed.entries, self.store.base_text, self.directory)
+            failed = self._preflight(rendered, targets, secrets, sha, revision)
+            if failed is not None:
+                return failed
         if on_disk != rendered:
             try:
                 self._write(rendered, private=private)
@@ -191,6 +201,24 @@ class Applier:
         self.store.record_applied(rendered, revision)
         log.info("revision %d applied", revision)
         return ApplyResult("ok")
+
+    def _preflight(
+        self, rendered: bytes, targets: list[Any], secrets: list[str], sha: str, revision: int
+    ) -> ApplyResult | None:
+        """None when `rendered` passed its pre-flight; else the result, the live config and
+        containers untouched (a failing config is quarantined like one rolled back)."""
+        assert self.preflight is not None
+        try:
+            self.preflight.check(rendered, targets, secrets)
+        except DockerError as exc:
+            return self._fail("docker_failed", str(exc), retry=True)
+        except PreflightFailed as exc:
+            if self.stop is not None and self.stop.is_set():
+                return ApplyResult("stopped")
+            if exc.quarantine:
+                self.store.record_rollback(self.store.last_good, sha, revision, healthy=False)
+            return self._fail("preflight_failed", str(exc))
+        return None
 
     def _write(self, data: bytes, *, private: bool = False) -> None:
         self.store.note_writing(data)

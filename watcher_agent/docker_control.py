@@ -8,6 +8,7 @@ one, answering the optional HTTP probe, and staying up for a short stable window
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -53,6 +54,10 @@ class ServedContainers:
         self.policy = policy
         self._client: docker.DockerClient | None = None
 
+    def client(self) -> docker.DockerClient:
+        """The Docker client, connected on first use (a canary shares it)."""
+        return self._docker()
+
     def _docker(self) -> docker.DockerClient:
         if self._client is None:
             try:
@@ -92,20 +97,32 @@ class ServedContainers:
                 container.restart(timeout=stop_timeout)
             except _DOCKER_FAILURES as exc:
                 raise DockerError(f"Docker could not restart {container.name}: {exc}") from None
-            self._wait_healthy(container, before)
+            self.wait_healthy(container, before)
             log.info(
                 "container %s healthy %.1fs after restart",
                 container.name,
                 time.monotonic() - started,
             )
 
-    def _wait_healthy(self, container: Any, started_before: str | None) -> None:
+    def wait_healthy(
+        self,
+        container: Any,
+        started_before: str | None,
+        url: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Wait until `container`, started after `started_before`, passes the health policy;
+        `url` replaces the policy's HTTP probe (a canary listens elsewhere). A set `stop` ends
+        the wait with HealthCheckFailed, so a stopping agent does not wait out the timeout."""
         policy = self.policy
+        url = url or policy.url
         deadline = time.monotonic() + policy.timeout
         first_started: str | None = None
         up_since: float | None = None
         reason = "it did not start"
         while time.monotonic() < deadline:
+            if stop is not None and stop.is_set():
+                raise HealthCheckFailed("the agent is stopping")
             try:
                 container.reload()
             except docker.errors.NotFound:
@@ -146,8 +163,8 @@ class ServedContainers:
                     reason = "its HEALTHCHECK has not passed yet"
                     time.sleep(POLL_INTERVAL)
                     continue
-            if policy.url and not _probe(policy.url):
-                reason = f"{policy.url} does not answer"
+            if url and not _probe(url):
+                reason = f"{url} does not answer"
                 time.sleep(POLL_INTERVAL)
                 continue
             if time.monotonic() - up_since >= policy.stable:

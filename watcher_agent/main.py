@@ -19,6 +19,8 @@ from watcher_agent.config_file import ConfigWriter
 from watcher_agent.docker_control import HealthPolicy, ServedContainers
 from watcher_agent.loop import SyncLoop
 from watcher_agent.metrics import Metrics, bind, serve
+from watcher_agent.preflight import Preflight
+from watcher_agent.preflight_settings import PreflightSettings
 from watcher_agent.render_worker import RenderWorker
 from watcher_agent.secret_values import SecretValues
 from watcher_agent.settings import (
@@ -77,6 +79,7 @@ def main() -> int:
     lock: StateLock | None = None
     try:
         settings = AgentSettings.from_env()
+        preflight = PreflightSettings.from_env(os.environ, settings)
         logging.getLogger().setLevel(settings.log_level)
         renderer = RenderWorker(settings.render_timeout, settings.render_memory)
         # Everything is checked before the first write (the lock file, the state).
@@ -95,7 +98,7 @@ def main() -> int:
     for warning in settings.warnings:
         log.warning("%s", warning)
     try:
-        return _run(settings, store, renderer, secrets, server, stop)
+        return _run(settings, preflight, store, renderer, secrets, server, stop)
     finally:
         renderer.close()
         lock.release()
@@ -130,6 +133,7 @@ def _check(
 
 def _run(
     settings: AgentSettings,
+    preflight_settings: PreflightSettings,
     store: StateStore,
     renderer: RenderWorker,
     secrets: SecretValues,
@@ -180,6 +184,21 @@ def _run(
         if settings.containers
         else None
     )
+    preflight = None
+    if preflight_settings.enabled:
+        preflight = Preflight(
+            preflight_settings,
+            containers=containers,
+            renderer=renderer,
+            directory=settings.watch_prefix,
+            config_path=settings.config_path,
+            agent_id=settings.agent_id,
+            state_dir=settings.state_dir,
+            timeout=settings.health_timeout,
+            stop=stop,
+        )
+        preflight.remove_leftovers()
+        log.info("pre-flight: %s", preflight_settings.mode)
     applier = Applier(
         store=store,
         writer=ConfigWriter(settings.config_path),
@@ -190,6 +209,7 @@ def _run(
         renderer=renderer,
         secrets=secrets,
         stop=stop,
+        preflight=preflight,
     )
     loop = SyncLoop(
         conn=conn,

@@ -109,7 +109,9 @@ def test_a_config_that_breaks_the_registry_is_rolled_back_and_reported(
 ):
     served = served_registry
     good = served.config.read_bytes()
-    agent = make_agent(agent_env(etcd_server, docker_daemon, served), config=served.config)
+    # Without pre-flight (which would catch the config first): the second line of defence.
+    env = agent_env(etcd_server, docker_daemon, served, PREFLIGHT="off")
+    agent = make_agent(env, config=served.config)
     wait_until(lambda: first_status(etcd_server, served).get("last_result") == "ok", 30, "start")
 
     etcd_server.etcdctl("put", f"{served.directory}/storage/swift/password", "not-the-password")
@@ -232,7 +234,9 @@ def test_the_images_healthcheck_decides_whether_a_restart_succeeded(
     container = run_registry(client, image, config_dir, name, port)
     try:
         served = Served(container, port, config, name)
-        agent = make_agent(agent_env(etcd_server, docker_daemon, served), config=config)
+        # Without pre-flight, which would judge the canary by the same HEALTHCHECK first.
+        env = agent_env(etcd_server, docker_daemon, served, PREFLIGHT="off")
+        agent = make_agent(env, config=config)
         wait_until(lambda: first_status(etcd_server, served).get("last_result"), 30, "start")
         revision = put(etcd_server, f"{name}/log/level", "debug")
         if healthy:

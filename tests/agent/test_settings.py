@@ -8,6 +8,7 @@ import pytest
 
 from etcdadmin.core.certs.authority import init_cluster_certificates
 from watcher_agent.apply import stop_timeout_for
+from watcher_agent.preflight_settings import PreflightSettings
 from watcher_agent.settings import AgentSettings, SettingsError, parse_duration
 
 SEED = {
@@ -148,3 +149,44 @@ def test_the_agent_id_is_its_etcd_user_so_a_teams_status_grant_matches(tmp_path)
     )
     assert differs.agent_id == "other"
     assert any("AGENT_ID=other differs from the etcd user agent-1" in w for w in differs.warnings)
+
+
+def test_preflight_defaults_to_a_canary_with_a_served_container_and_to_the_command_alone():
+    def preflight(**env: str) -> PreflightSettings:
+        full = {**SEED, **env}
+        return PreflightSettings.from_env(full, AgentSettings.from_env(full))
+
+    seeded = preflight()
+    assert (seeded.mode, seeded.addr_key, seeded.port) == ("container", "http.addr", None)
+    assert seeded.staging_dir == Path("/var/lib/watcher-agent/config.yml/preflight")
+    assert preflight(SERVE_CONTAINER="").mode == "off"
+    checked = preflight(PREFLIGHT_CMD="check-config --file {}")
+    assert (checked.mode, checked.command) == ("cmd", ("check-config", "--file", "{}"))
+    both = preflight(PREFLIGHT="container", PREFLIGHT_CMD="true", PREFLIGHT_PORT="5001")
+    assert (both.mode, both.command, both.port) == ("container", ("true",), 5001)
+    assert preflight(PREFLIGHT="off").enabled is False
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PREFLIGHT": "canary"},
+        {"PREFLIGHT": "container", "SERVE_CONTAINER": ""},
+        {"PREFLIGHT": "cmd"},
+        {"PREFLIGHT_CMD": "check 'unterminated"},
+        {"PREFLIGHT_PORT": "70000"},
+        {"PREFLIGHT_ADDR_KEY": "http/addr"},
+    ],
+    ids=[
+        "unknown mode",
+        "canary without container",
+        "cmd without command",
+        "bad quoting",
+        "bad port",
+        "slash key",
+    ],
+)
+def test_a_bad_preflight_setting_is_refused_naming_the_variable(env):
+    full = {**SEED, **env}
+    with pytest.raises(SettingsError, match="PREFLIGHT"):
+        PreflightSettings.from_env(full, AgentSettings.from_env(full))

@@ -26,6 +26,7 @@ RESULTS: Final = (
     "secret_failed",  # a secret value cannot be opened (`failed_key`, `failed_reason`)
     "write_failed",  # the config file could not be written
     "docker_failed",  # the containers could not be restarted or found
+    "preflight_failed",  # the new config failed its canary or PREFLIGHT_CMD; nothing touched
     "rolled_back",  # the new config failed its health check; the last good one is back
     "quarantined",  # these keys failed before; nothing is tried until they change
 )
