@@ -43,6 +43,8 @@ class BackupOptions:
     # the logical export's prefix ("" = every key); etcd's snapshot always holds every key
     prefix: str = ""
     export: bool = True
+    # False: the export alone (the safety backup a restore takes of the prefix it rewrites)
+    snapshot: bool = True
     recipients: tuple[str, ...] = ()
     segment_size: int = DEFAULT_SEGMENT_SIZE
     workers: int = DEFAULT_WORKERS
@@ -57,34 +59,42 @@ def create_backup(
     progress: Callable[[int], None] | None = None,
 ) -> BackupManifest:
     """Back up the cluster `conn` reaches into `location`; returns the manifest written."""
+    if not (options.snapshot or options.export):
+        raise BackupError("a backup needs the snapshot, the export or both: ask for one")
     recipients = parse_recipients(options.recipients)
     location.prepare()
     before = conn.status()
-    stream = iter(conn.snapshot_stream())
-    # etcd opens the snapshot's read transaction before it sends the first bytes, and its
-    # Snapshot messages carry no header: a revision read before and again after the first
-    # bytes pins the snapshot exactly when both agree.
-    first = next(stream, b"")
-    after = conn.status()
+    if options.snapshot:
+        stream = iter(conn.snapshot_stream())
+        # etcd opens the snapshot's read transaction before it sends the first bytes, and its
+        # Snapshot messages carry no header: a revision read before and again after the first
+        # bytes pins the snapshot exactly when both agree.
+        first = next(stream, b"")
+        after = conn.status()
+    else:
+        # the export alone is read pinned at `revision`: exact by construction
+        after = before
     revision = before.revision
     created = utc_now()
     backup = backup_id(before.cluster_id, created, revision)
     if location.read_small(manifest_name(backup)) is not None:
         raise BackupError(f"a backup {backup} exists already: wait a second and run it again")
     log.info("backup started")
-    check = TrailingHashCheck(f"the snapshot from member {before.member_id:x}")
-    objects = [
-        _store(
-            location,
-            f"{backup}/{SNAPSHOT_NAME}",
-            SNAPSHOT,
-            check.passing(itertools.chain([first], stream)),
-            options,
-            recipients,
-            progress,
-            options.stop_after_segments,
+    objects = []
+    if options.snapshot:
+        check = TrailingHashCheck(f"the snapshot from member {before.member_id:x}")
+        objects.append(
+            _store(
+                location,
+                f"{backup}/{SNAPSHOT_NAME}",
+                SNAPSHOT,
+                check.passing(itertools.chain([first], stream)),
+                options,
+                recipients,
+                progress,
+                options.stop_after_segments,
+            )
         )
-    ]
     key_count = 0
     if options.export:
         export = ExportStream(conn, options.prefix.encode("utf-8"), revision)
