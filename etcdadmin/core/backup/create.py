@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from etcdadmin.core.backup.catalog import Catalog
 from etcdadmin.core.backup.encryption import AGE_SUFFIX, encrypt_stream, parse_recipients
-from etcdadmin.core.backup.errors import BackupError
+from etcdadmin.core.backup.errors import BackupAborted, BackupError
 from etcdadmin.core.backup.export import ExportStream
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import (
@@ -57,8 +58,12 @@ def create_backup(
     location: Location,
     options: BackupOptions = BackupOptions(),
     progress: Callable[[int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> BackupManifest:
-    """Back up the cluster `conn` reaches into `location`; returns the manifest written."""
+    """Back up the cluster `conn` reaches into `location`; returns the manifest written.
+
+    `cancel`, once set, stops the backup at its next chunk with BackupAborted: no manifest is
+    written, and what was stored is left for the next prune."""
     if not (options.snapshot or options.export):
         raise BackupError("a backup needs the snapshot, the export or both: ask for one")
     recipients = parse_recipients(options.recipients)
@@ -88,7 +93,7 @@ def create_backup(
                 location,
                 f"{backup}/{SNAPSHOT_NAME}",
                 SNAPSHOT,
-                check.passing(itertools.chain([first], stream)),
+                _cancellable(check.passing(itertools.chain([first], stream)), cancel),
                 options,
                 recipients,
                 progress,
@@ -103,7 +108,7 @@ def create_backup(
                 location,
                 f"{backup}/{EXPORT_NAME}",
                 EXPORT,
-                export,
+                _cancellable(export, cancel),
                 options,
                 recipients,
                 progress,
@@ -129,6 +134,13 @@ def create_backup(
     Catalog(location).add(manifest)
     log.info("backup complete")
     return manifest
+
+
+def _cancellable(chunks: Iterable[bytes], cancel: threading.Event | None) -> Iterator[bytes]:
+    for chunk in chunks:
+        if cancel is not None and cancel.is_set():
+            raise BackupAborted("the backup was cancelled: nothing is listed")
+        yield chunk
 
 
 def _store(
