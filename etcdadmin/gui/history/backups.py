@@ -183,7 +183,7 @@ class BackupsPanel(QWidget):
                 entry.created,
                 str(entry.revision),
                 str(entry.key_count),
-                f"{entry.size / 1e6:.1f} MB",
+                _size(entry.size),
                 entry.verified_at or "not verified",
                 entry.prefix or "(all)",
             )
@@ -331,6 +331,12 @@ class BackupsPanel(QWidget):
         self.message.emit(text)
         self.restored.emit(report)
         self.refresh()
+
+
+def _size(n: int) -> str:
+    if n < 1e3:
+        return f"{n} B"
+    return f"{n / 1e3:.0f} kB" if n < 1e6 else f"{n / 1e6:.1f} MB"
 
 
 def confirm_restore(parent: QWidget, planned: BackupRestorePlan, *, production: bool) -> bool:

@@ -68,6 +68,8 @@ class HistoryPanel(QWidget):
         self.backups = BackupsPanel()
         self.backups.message.connect(self.message)
         beside.addWidget(self.backups)
+        beside.setStretchFactor(0, 2)
+        beside.setStretchFactor(1, 3)  # six columns against one
         layout.addWidget(beside, 1)
         self.restore_button = QPushButton("Restore this version")
         self.restore_button.setObjectName("restoreButton")
