@@ -188,3 +188,20 @@ def test_restore_names_what_to_restore_and_refuses_a_backup_without_that_prefix(
     assert wider.exit_code == exits.USAGE and f"only the keys under {top}/app/" in wider.stderr
     missing = at("backup", *options, "restore", "0000000000000000/x-r1", "--prefix", top)
     assert missing.exit_code == exits.NOT_FOUND
+
+
+def test_an_altered_export_fails_the_restore_with_nothing_written(at, top, etcd_server, tmp_path):
+    options = ["--dir", str(tmp_path / "backups")]
+    etcd_server.etcdctl("put", f"{top}/a", "1")
+    backup_id = at("backup", *options, "create", "--prefix", f"{top}/").stdout.strip()
+    etcd_server.etcdctl("put", f"{top}/a", "2")
+    export = tmp_path / "backups" / backup_id / "keys.jsonl.gz"
+    damaged = bytearray(export.read_bytes())
+    damaged[-9] ^= 0xFF  # inside the gzip trailer's CRC: still a file, no longer the one stored
+    export.write_bytes(bytes(damaged))
+
+    done = at("backup", *options, "restore", backup_id, "--prefix", top, "--yes")
+
+    assert done.exit_code == exits.DIFFERENT
+    assert "keys.jsonl.gz" in done.stderr and "use another backup" in done.stderr
+    assert values(etcd_server, f"{top}/") == {f"{top}/a": "2"}
