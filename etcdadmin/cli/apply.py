@@ -15,7 +15,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -36,6 +36,8 @@ from etcdadmin.core.config.documents import SECRET_TAG
 from etcdadmin.core.etcd import EtcdConnection
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @click.command()
@@ -128,11 +130,11 @@ def _apply(conn: EtcdConnection, plan: DesiredPlan, *, show_progress: bool) -> D
     )
 
 
-def run_interruptible(work: Callable[[threading.Event], DesiredResult]) -> DesiredResult:
+def run_interruptible(work: Callable[[threading.Event], T]) -> T:
     """Run batched writes on a worker thread so Ctrl-C here asks it to stop between batches
     instead of breaking a transaction in flight (whose outcome would then be unknown)."""
     cancel = threading.Event()
-    outcome: list[DesiredResult | BaseException] = []
+    outcome: list[T | BaseException] = []
 
     def run() -> None:
         try:

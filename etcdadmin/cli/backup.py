@@ -1,4 +1,5 @@
-"""`backup create|ls|show|verify|rm|prune`: backups of the cluster to Swift or a directory.
+"""`backup create|ls|show|verify|rm|prune`: backups of the cluster to Swift or a directory
+(`backup restore` lives in `backup_restore`).
 
 Where backups go: `--dir PATH`; else Swift when `ST_AUTH` (tempauth: `ST_USER`, `ST_KEY`) or
 `OS_AUTH_URL` (Keystone v3: `OS_USERNAME`, `OS_PASSWORD`, `OS_PROJECT_NAME`, ...) is set, into
@@ -282,5 +283,14 @@ def prune_backups(
         click.echo(f"{verb}\t{backup_id}\t(incomplete upload)")
     click.echo(f"kept {len(result.kept)} backups", err=True)
 
+
+def _register_restore() -> None:
+    # Its own module (the restore flow is as long as the rest of this file), on this group.
+    from etcdadmin.cli.backup_restore import restore
+
+    backup.add_command(restore)
+
+
+_register_restore()
 
 COMMANDS = (backup,)

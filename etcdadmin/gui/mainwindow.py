@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         )
         self.tree.key_selected.connect(self._key_selected)
         self.tree.directory_selected.connect(self.agents.set_directory)
+        self.tree.directory_selected.connect(self.history.backups.set_target)
         self.tree.directory_selected.connect(self.access.set_directory)
         self.tree.directory_selected.connect(self.write_gate.directory_selected)
         self.tree.key_selected.connect(self.write_gate.key_selected)
@@ -268,6 +269,7 @@ class MainWindow(QMainWindow):
         recovery = None if profile.sandbox else StagedWork(profile.name)
         self.changes.set_session(session, profile.production, profile.read_only, recovery)
         self.history.set_session(session)
+        self.history.backups.set_session(session, profile.production, profile.read_only)
         self.agents.set_session(session)
         self.cluster.set_session(session, profile.read_only)
         self.access.set_session(session, profile.production, profile.read_only)
@@ -282,6 +284,7 @@ class MainWindow(QMainWindow):
         self.changes.set_session(None, production=False, read_only=False)
         self.cluster.set_session(None)
         self.agents.set_session(None)
+        self.history.backups.set_session(None)
         self.access.set_session(None)
         self.write_gate.set_permits(None)
         self.secret_marks.set_session(None)
@@ -348,6 +351,7 @@ class MainWindow(QMainWindow):
     def _key_selected(self, key: bytes) -> None:
         self.editor.open_key(key)
         self.history.set_key(key)
+        self.history.backups.set_target(key)
 
     def _current_directory(self) -> bytes:
         index = self.tree.view.currentIndex()

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from etcdadmin.core.backup.catalog import Catalog
 from etcdadmin.core.backup.encryption import AGE_SUFFIX, encrypt_stream, parse_recipients
-from etcdadmin.core.backup.errors import BackupError
+from etcdadmin.core.backup.errors import BackupAborted, BackupError
 from etcdadmin.core.backup.export import ExportStream
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import (
@@ -43,6 +44,8 @@ class BackupOptions:
     # the logical export's prefix ("" = every key); etcd's snapshot always holds every key
     prefix: str = ""
     export: bool = True
+    # False: the export alone (the safety backup a restore takes of the prefix it rewrites)
+    snapshot: bool = True
     recipients: tuple[str, ...] = ()
     segment_size: int = DEFAULT_SEGMENT_SIZE
     workers: int = DEFAULT_WORKERS
@@ -55,36 +58,48 @@ def create_backup(
     location: Location,
     options: BackupOptions = BackupOptions(),
     progress: Callable[[int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> BackupManifest:
-    """Back up the cluster `conn` reaches into `location`; returns the manifest written."""
+    """Back up the cluster `conn` reaches into `location`; returns the manifest written.
+
+    `cancel`, once set, stops the backup at its next chunk with BackupAborted: no manifest is
+    written, and what was stored is left for the next prune."""
+    if not (options.snapshot or options.export):
+        raise BackupError("a backup needs the snapshot, the export or both: ask for one")
     recipients = parse_recipients(options.recipients)
     location.prepare()
     before = conn.status()
-    stream = iter(conn.snapshot_stream())
-    # etcd opens the snapshot's read transaction before it sends the first bytes, and its
-    # Snapshot messages carry no header: a revision read before and again after the first
-    # bytes pins the snapshot exactly when both agree.
-    first = next(stream, b"")
-    after = conn.status()
+    if options.snapshot:
+        stream = iter(conn.snapshot_stream())
+        # etcd opens the snapshot's read transaction before it sends the first bytes, and its
+        # Snapshot messages carry no header: a revision read before and again after the first
+        # bytes pins the snapshot exactly when both agree.
+        first = next(stream, b"")
+        after = conn.status()
+    else:
+        # the export alone is read pinned at `revision`: exact by construction
+        after = before
     revision = before.revision
     created = utc_now()
     backup = backup_id(before.cluster_id, created, revision)
     if location.read_small(manifest_name(backup)) is not None:
         raise BackupError(f"a backup {backup} exists already: wait a second and run it again")
     log.info("backup started")
-    check = TrailingHashCheck(f"the snapshot from member {before.member_id:x}")
-    objects = [
-        _store(
-            location,
-            f"{backup}/{SNAPSHOT_NAME}",
-            SNAPSHOT,
-            check.passing(itertools.chain([first], stream)),
-            options,
-            recipients,
-            progress,
-            options.stop_after_segments,
+    objects = []
+    if options.snapshot:
+        check = TrailingHashCheck(f"the snapshot from member {before.member_id:x}")
+        objects.append(
+            _store(
+                location,
+                f"{backup}/{SNAPSHOT_NAME}",
+                SNAPSHOT,
+                _cancellable(check.passing(itertools.chain([first], stream)), cancel),
+                options,
+                recipients,
+                progress,
+                options.stop_after_segments,
+            )
         )
-    ]
     key_count = 0
     if options.export:
         export = ExportStream(conn, options.prefix.encode("utf-8"), revision)
@@ -93,7 +108,7 @@ def create_backup(
                 location,
                 f"{backup}/{EXPORT_NAME}",
                 EXPORT,
-                export,
+                _cancellable(export, cancel),
                 options,
                 recipients,
                 progress,
@@ -119,6 +134,13 @@ def create_backup(
     Catalog(location).add(manifest)
     log.info("backup complete")
     return manifest
+
+
+def _cancellable(chunks: Iterable[bytes], cancel: threading.Event | None) -> Iterator[bytes]:
+    for chunk in chunks:
+        if cancel is not None and cancel.is_set():
+            raise BackupAborted("the backup was cancelled: nothing is listed")
+        yield chunk
 
 
 def _store(

@@ -20,7 +20,8 @@ import gzip
 import json
 import logging
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import partial
 
 from etcdadmin.core.etcd import EtcdConnection
@@ -66,6 +67,40 @@ class ExportStream:
                 if packed:
                     yield packed
         yield packer.flush()
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One key of an export, as a restore needs it: the key and its value, as stored."""
+
+    key: bytes
+    value: bytes
+
+
+def iter_export(chunks: Iterable[bytes]) -> Iterator[ExportRecord]:
+    """The keys of an export from its gzip bytes as they arrive (never the whole file in
+    memory); raises ValueError on bytes that are not an export."""
+    unpacker = zlib.decompressobj(31)
+    rest = b""
+    for chunk in chunks:
+        rest += unpacker.decompress(chunk)
+        *lines, rest = rest.split(b"\n")
+        for line in lines:
+            yield _record(line)
+    rest += unpacker.flush()
+    if not unpacker.eof:
+        raise ValueError("the export ends before its gzip stream does")
+    for line in rest.split(b"\n"):
+        if line:
+            yield _record(line)
+
+
+def _record(line: bytes) -> ExportRecord:
+    try:
+        raw = json.loads(line)
+        return ExportRecord(base64.b64decode(raw["k"]), base64.b64decode(raw["v"]))
+    except (KeyError, TypeError, binascii.Error) as exc:
+        raise ValueError(f"an export line is not a key record ({type(exc).__name__})") from None
 
 
 def read_export(data: bytes) -> list[dict[str, object]]:

@@ -26,9 +26,10 @@ READ_CHUNK = 1024 * 1024
 
 
 def default_directory() -> Path:
-    import platformdirs
+    # the one owner of the user data directory (ETCDADMIN_DATA_DIR overrides it)
+    from etcdadmin.core.changes.recovery import default_data_dir
 
-    return Path(platformdirs.user_data_dir("etcdadmin")) / "backups"
+    return default_data_dir() / "backups"
 
 
 class _FileUpload:

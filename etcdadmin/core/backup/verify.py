@@ -69,6 +69,20 @@ def verify_backup(location: Location, backup: str, *, deep: bool = False) -> Ver
     return VerifyReport(backup, stamp, tuple(o.name for o in manifest.objects), status)
 
 
+def download_verified(location: Location, stored: StoredObject, path: Path) -> None:
+    """Download `stored` into a new file at `path` (mode 0600), checked as `verify` checks it;
+    raises BackupDamaged (and removes the file) when it differs from its manifest."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        _check(location, stored, fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    log.info("backup object downloaded and checked")
+
+
 def _check(location: Location, stored: StoredObject, copy_to: int | None) -> None:
     digest = hashlib.sha256()
     trailing = (

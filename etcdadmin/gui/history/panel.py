@@ -1,4 +1,5 @@
-"""A key's earlier values from etcd's MVCC history, a diff against now, and one-click restore."""
+"""A key's earlier values from etcd's MVCC history, a diff against now, and one-click restore;
+beside them, the backups holding the selected directory or key (`backups.BackupsPanel`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from etcdadmin.core.secrets.envelope import fingerprint, is_envelope
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.core.tree.valueformat import preview
 from etcdadmin.gui.errors import describe
+from etcdadmin.gui.history.backups import BackupsPanel
 from etcdadmin.gui.icons import icon
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
@@ -60,7 +62,15 @@ class HistoryPanel(QWidget):
         self.diff.setReadOnly(True)
         self.diff.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         split.addWidget(self.diff)
-        layout.addWidget(split, 1)
+        # etcd's own history of the key, and beside it the backups holding the selection
+        beside = QSplitter(Qt.Orientation.Horizontal)
+        beside.addWidget(split)
+        self.backups = BackupsPanel()
+        self.backups.message.connect(self.message)
+        beside.addWidget(self.backups)
+        beside.setStretchFactor(0, 2)
+        beside.setStretchFactor(1, 3)  # six columns against one
+        layout.addWidget(beside, 1)
         self.restore_button = QPushButton("Restore this version")
         self.restore_button.setObjectName("restoreButton")
         self.restore_button.setToolTip("Stage this value as a change guarded by the current one")

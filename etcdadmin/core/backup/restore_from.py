@@ -1,0 +1,232 @@
+"""Restoring from a stored backup: the one flow the CLI and the client share.
+
+Online: `plan_from_backup` reads the backup's key export back (checked against the SHA-256 its
+manifest recorded before anything is planned), keeps the keys of one directory or one key, and
+plans against live etcd (`restore_online.plan_restore`); `restore_from_backup` takes a safety
+backup of what it is about to overwrite (the export alone, into the same location) and then
+writes the plan in guarded batches (`restore_online.apply_restore`).
+
+Disaster recovery: `recover_from_backup` downloads the snapshot, checks it as `verify` does,
+and makes the data directories with etcd's own tool (`disaster.restore_snapshot`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import threading
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from etcdadmin.core.backup.create import BackupOptions, create_backup
+from etcdadmin.core.backup.disaster import RecoveredCluster, RestoredMember, restore_snapshot
+from etcdadmin.core.backup.errors import BackupDamaged, BackupError, BackupNotFound
+from etcdadmin.core.backup.export import ExportRecord, iter_export
+from etcdadmin.core.backup.location import Location
+from etcdadmin.core.backup.manifest import EXPORT, SNAPSHOT, BackupManifest, StoredObject
+from etcdadmin.core.backup.restore_online import (
+    RestorePlan,
+    RestoreReport,
+    apply_restore,
+    plan_restore,
+)
+from etcdadmin.core.backup.verify import download_verified, load_manifest
+from etcdadmin.core.changes.desired import plan_state
+from etcdadmin.core.errors import MappingError
+from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.tree.directories import directory_prefix
+from etcdadmin.core.tree.names import display_segment
+
+log = logging.getLogger(__name__)
+
+
+class BackupNotUsable(BackupError):
+    """The backup cannot restore what was asked (no export, encrypted, another prefix)."""
+
+
+@dataclass(frozen=True)
+class BackupRestorePlan:
+    """A restore planned from one stored backup: which one, and what it writes.
+
+    `key` is set when a single key is restored (then `plan.prefix` is that key)."""
+
+    backup: BackupManifest
+    plan: RestorePlan
+    key: bytes | None = None
+
+    @property
+    def target(self) -> bytes:
+        """The directory prefix or the key the restore rewrites (and the safety backup keeps)."""
+        return self.key if self.key is not None else self.plan.prefix
+
+
+def plan_from_backup(
+    conn: EtcdConnection,
+    location: Location,
+    backup: str,
+    *,
+    directory: bytes | None = None,
+    key: bytes | None = None,
+) -> BackupRestorePlan:
+    """What restoring `directory` (or the single `key`) from `backup` would write now.
+
+    Raises BackupNotFound, BackupNotUsable (no export, encrypted, or the export does not cover
+    what was asked), BackupDamaged (the export differs from its manifest: nothing planned).
+    """
+    if (directory is None) == (key is None):
+        raise MappingError("restore either a directory or a single key: name one of them")
+    manifest = load_manifest(location, backup)
+    stored = _export_of(manifest)
+    wanted = key if key is not None else directory_prefix(directory or b"")
+    covered = manifest.prefix.encode("utf-8")
+    if not wanted.startswith(covered):
+        raise BackupNotUsable(
+            f"backup {backup} exported only the keys under {manifest.prefix}: restore "
+            f"{display_segment(wanted)} from a backup that holds it (`etcdadmin backup ls`)"
+        )
+    records = _read_export(location, stored, wanted, exact=key is not None)
+    if key is None:
+        plan = plan_restore(conn, wanted, records, backup_revision=manifest.revision)
+        return BackupRestorePlan(manifest, plan)
+    if not records:
+        raise BackupNotUsable(
+            f"{display_segment(key)} did not exist when backup {backup} was taken: nothing to "
+            "put back; delete it (`etcdadmin del`) if it should go, or restore its directory"
+        )
+    value = records[0].value
+    # The key itself as the prefix read, without pruning: keys that merely start with it stay.
+    differences = plan_state(conn, key, lambda: {key: value}, prune=False)
+    return BackupRestorePlan(manifest, RestorePlan(key, manifest.revision, differences), key)
+
+
+def take_safety_backup(conn: EtcdConnection, location: Location, target: bytes) -> BackupManifest:
+    """The keys under `target` as they are now, exported into `location` (no snapshot): what
+    a restore overwrites can be restored again from it."""
+    try:
+        prefix = target.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BackupNotUsable(
+            f"{display_segment(target)} is not UTF-8, which backups name prefixes in: back it "
+            "up with `etcdctl get --prefix` before restoring it"
+        ) from None
+    manifest = create_backup(conn, location, BackupOptions(prefix=prefix, snapshot=False))
+    log.info("safety backup taken before a restore")
+    return manifest
+
+
+def restore_from_backup(
+    conn: EtcdConnection,
+    location: Location,
+    planned: BackupRestorePlan,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
+    on_safety_backup: Callable[[BackupManifest], None] | None = None,
+) -> RestoreReport:
+    """Take the safety backup, then write the plan (see `restore_online.apply_restore` for
+    conflicts, interruptions and cancel). The report's `safety_backup` is its manifest;
+    `on_safety_backup` hears of it before the first write."""
+
+    def safety() -> BackupManifest:
+        manifest = take_safety_backup(conn, location, planned.target)
+        if on_safety_backup is not None:
+            on_safety_backup(manifest)
+        return manifest
+
+    return apply_restore(conn, planned.plan, before_write=safety, progress=progress, cancel=cancel)
+
+
+def recover_from_backup(
+    location: Location,
+    backup: str,
+    members: Sequence[RestoredMember],
+    *,
+    bump_revision: int | None = None,
+) -> RecoveredCluster:
+    """Download and check the backup's snapshot next to the first data dir, then restore it
+    into one data dir per member with etcd's tool; the downloaded file is removed after."""
+    manifest = load_manifest(location, backup)
+    stored = manifest.object(SNAPSHOT)
+    if stored is None:
+        raise BackupNotUsable(
+            f"backup {backup} holds no snapshot (an export only, such as a safety backup): "
+            "restore a directory from it with --prefix, or pick a full backup"
+        )
+    if stored.encrypted:
+        raise BackupNotUsable(
+            f"backup {backup} is encrypted: download {stored.name} with `etcdadmin backup "
+            "show`'s object name, open it with `age -d -i IDENTITY`, then run `etcdctl "
+            "snapshot restore` on it"
+        )
+    if not members:
+        raise BackupNotUsable("name at least one member to restore the snapshot into")
+    # Next to the data dir: the same disk, and no copy of the whole database in /tmp.
+    parent = members[0].data_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".etcdadmin-snapshot-", dir=parent) as folder:
+        path = Path(folder, "snapshot.db")
+        download_verified(location, stored, path)
+        if bump_revision is None:
+            return restore_snapshot(path, members)
+        return restore_snapshot(path, members, bump_revision=bump_revision)
+
+
+# -- the export, read back ------------------------------------------------------------------
+
+
+def _export_of(manifest: BackupManifest) -> StoredObject:
+    stored = manifest.object(EXPORT)
+    if stored is None:
+        raise BackupNotUsable(
+            f"backup {manifest.id} has no key export (taken with --no-export): restore it "
+            "whole with --data-dir, or pick another backup"
+        )
+    if stored.encrypted:
+        raise BackupNotUsable(
+            f"backup {manifest.id} is encrypted to {', '.join(manifest.encrypted_to)}: an "
+            "online restore of an encrypted backup is not supported yet; restore it whole "
+            "with --data-dir after opening its snapshot with age"
+        )
+    return stored
+
+
+def _read_export(
+    location: Location, stored: StoredObject, wanted: bytes, *, exact: bool
+) -> list[ExportRecord]:
+    """The export's keys under `wanted` (or equal to it, `exact`), in key order, once its
+    bytes have matched the manifest's SHA-256 and size."""
+    digest = hashlib.sha256()
+    size = [0]
+
+    def hashed() -> Iterator[bytes]:
+        for chunk in location.read(stored.name):
+            digest.update(chunk)
+            size[0] += len(chunk)
+            yield chunk
+
+    try:
+        records = [
+            r
+            for r in iter_export(hashed())
+            if (r.key == wanted if exact else r.key.startswith(wanted))
+        ]
+    except BackupNotFound:
+        raise BackupDamaged(
+            f"{stored.name} is listed in the manifest but missing from {location.description}: "
+            "use another backup"
+        ) from None
+    except (ValueError, zlib.error):
+        raise BackupDamaged(
+            f"{stored.name} is not a readable key export: the stored copy was altered or "
+            "damaged; nothing was restored; use another backup"
+        ) from None
+    if size[0] != stored.size or digest.hexdigest() != stored.sha256:
+        raise BackupDamaged(
+            f"{stored.name} differs from its manifest: the stored copy was altered or damaged; "
+            "nothing was restored; use another backup"
+        )
+    log.info("backup export read back: %d keys kept", len(records))
+    return records
