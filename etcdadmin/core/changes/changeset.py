@@ -33,6 +33,7 @@ from etcdadmin.core.changes.commands import (
 from etcdadmin.core.errors import ConflictError, EtcdAdminError
 from etcdadmin.core.etcd import Compare, EtcdConnection, TxnOp, prefix_end
 from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.releases.history import PublishNote, record_ops
 from etcdadmin.core.tree.names import display_segment
 
 log = logging.getLogger(__name__)
@@ -247,19 +248,34 @@ class ChangeSet:
         )
         return plan
 
-    def apply(self, conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_OPS) -> Applied:
+    def apply(
+        self,
+        conn: EtcdConnection,
+        plan: Plan,
+        *,
+        max_txn_ops: int = MAX_TXN_OPS,
+        record: PublishNote | None = None,
+    ) -> Applied:
         """Write `plan` as one transaction guarded by every key it read; return the undo.
 
         The same as `apply_plan`: the plan, not the change set, says what is written.
         """
-        return apply_plan(conn, plan, max_txn_ops=max_txn_ops)
+        return apply_plan(conn, plan, max_txn_ops=max_txn_ops, record=record)
 
 
-def apply_plan(conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_OPS) -> Applied:
+def apply_plan(
+    conn: EtcdConnection,
+    plan: Plan,
+    *,
+    max_txn_ops: int = MAX_TXN_OPS,
+    record: PublishNote | None = None,
+) -> Applied:
     """Write `plan` as one transaction guarded by every key it read; return the undo.
 
     Whoever made the plan (`ChangeSet.plan`, or a desired state's batches) applies it here:
-    one way to write guarded changes.
+    one way to write guarded changes. With `record`, the publish is recorded in the release
+    history (`etcdadmin.core.releases.history`) by a put in the same transaction, so the
+    history holds it exactly when the keys were written.
 
     Raises `ChangeConflict` (nothing written) when a change was already stale at planning
     or a key changed since, and `TooManyOperations` when one transaction cannot hold it.
@@ -269,7 +285,8 @@ def apply_plan(conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_O
         raise ChangeConflict(
             _conflict_message("staged changes no longer match etcd", plan.stale), plan.stale
         )
-    count = plan.operation_count
+    history = record_ops(record, [step.key for step in plan.steps]) if record else []
+    count = max(plan.operation_count, len(plan.steps) + len(history))
     if count > max_txn_ops:
         raise TooManyOperations(
             f"these changes touch {count} keys, but one etcd transaction may hold at most "
@@ -284,6 +301,7 @@ def apply_plan(conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_O
         else TxnOp("put", step.key, step.after, step.lease)
         for step in plan.steps
     ]
+    success.extend(history)
     keys = [key for key, _ in plan.basis]
     result = conn.txn(plan.guards, success, failure_reads=keys)
     if not result.succeeded:
