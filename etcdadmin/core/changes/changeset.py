@@ -30,7 +30,7 @@ from etcdadmin.core.changes.commands import (
     SetValue,
     Staging,
 )
-from etcdadmin.core.errors import ConflictError, EtcdAdminError
+from etcdadmin.core.errors import ConflictError, EtcdAdminError, EtcdPermissionDenied
 from etcdadmin.core.etcd import Compare, EtcdConnection, TxnOp, prefix_end
 from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.releases.history import PublishNote, record_ops
@@ -301,9 +301,20 @@ def apply_plan(
         else TxnOp("put", step.key, step.after, step.lease)
         for step in plan.steps
     ]
-    success.extend(history)
     keys = [key for key, _ in plan.basis]
-    result = conn.txn(plan.guards, success, failure_reads=keys)
+    try:
+        result = conn.txn(plan.guards, success + history, failure_reads=keys)
+    except EtcdPermissionDenied:
+        if not history:
+            raise
+        # etcd checks permissions before it runs a transaction, so nothing was written. A role
+        # made before the history existed may write the keys but not the record: the publish
+        # is worth more than its record, so it is written without it.
+        log.warning(
+            "the release history is not writable with this etcd user: publishing without a "
+            "record (grant readwrite on /etcdadmin/releases/<directory>/ to record it)"
+        )
+        result = conn.txn(plan.guards, success, failure_reads=keys)
     if not result.succeeded:
         conflicts = tuple(
             _changed(key, seen, result.current.get(key))
