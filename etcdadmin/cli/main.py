@@ -24,6 +24,7 @@ from etcdadmin.cli import (
     identity,
     keys,
     recipients,
+    releases,
     secrets,
     status,
 )
@@ -112,6 +113,7 @@ for family in (
     identity,
     access,
     certs,
+    releases,
 ):
     for command in family.COMMANDS:
         cli.add_command(command)
