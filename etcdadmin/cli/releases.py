@@ -248,11 +248,8 @@ def history(session: CliSession, directory: bytes, as_json: bool) -> None:
     if not records:
         click.echo(f"no publish recorded for {show(directory)}", err=True)
     for r in reversed(records):
-        what = (
-            r.kind + (f" {r.release}" if r.release else "") + (f" ({r.detail})" if r.detail else "")
-        )
         keys = ", ".join(r.keys[:5]) + (f" and {r.key_count - 5} more" if r.key_count > 5 else "")
-        click.echo(f"{r.revision}\t{what}\t{r.who}\t{r.when}\t{keys}")
+        click.echo(f"{r.revision}\t{r.title}\t{r.who}\t{r.when}\t{keys}")
 
 
 @release.command()

@@ -255,7 +255,7 @@ class MainWindow(QMainWindow):
         recovery = None if profile.sandbox else StagedWork(profile.name)
         self.changes.set_session(session, profile.production, profile.read_only, recovery)
         self.history.set_session(session)
-        self.agents.set_session(session)
+        self.agents.set_session(session, profile.production, profile.read_only)
         self.cluster.set_session(session, profile.read_only)
         self.indicator.connected(session, profile)
 

@@ -99,13 +99,15 @@ class PublishRecord:
     batch: str | None = None
     key: bytes = field(default=b"", compare=False)
 
-    def describe(self) -> str:
+    @property
+    def title(self) -> str:
+        """What was published, in a few words: `gray-create 2026...-3fa2 (to labels region=eu)`."""
         what = self.kind + (f" {self.release}" if self.release else "")
+        if self.detail:
+            what += f" ({self.detail})"
         if self.batch:
-            what += f" (batch {self.batch})"
-        return (
-            f"revision {self.revision}: {what} by {self.who} at {self.when}, {self.key_count} keys"
-        )
+            what += f" [batch {self.batch}]"
+        return what
 
 
 def records_prefix(directory: bytes) -> bytes:
