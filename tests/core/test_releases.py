@@ -33,6 +33,10 @@ from etcdadmin.core.releases.rollback import (
     plan_rollback,
     target_revision,
 )
+from etcdadmin.core.secrets.envelope import open_envelope
+from etcdadmin.core.secrets.identities import load_key_files, new_agent_key, write_key_pair
+from etcdadmin.core.secrets.recipients import Recipient, add_recipient
+from etcdadmin.core.secrets.sealer import SecretSealer
 
 WHO = "tester@host"
 
@@ -234,3 +238,31 @@ def test_rollback_to_a_compacted_revision_points_to_backups(private_etcd):
         private_etcd.etcdctl("compact", str(conn.header(b"rb/")[0]))
         with pytest.raises(RollbackCompacted, match="backup"):
             plan_rollback(conn, b"rb", old)
+
+
+def test_a_secret_in_a_release_is_sealed_for_its_directory_key_and_promoted_verbatim(
+    conn, etcd_server, os_keyring, directory, tmp_path
+):
+    key = new_agent_key("ed25519", comment="agent")
+    write_key_pair(tmp_path / "agent", key)
+    add_recipient(conn, directory, Recipient("agent", key.public_key))
+    draft = draft_release(
+        conn,
+        directory.encode(),
+        "storage:\n  password: !secret hunter2\n",
+        who=WHO,
+        labels={"region": "eu"},
+        secrets=SecretSealer(conn),
+    )
+    create_release(conn, draft)
+    target = f"{directory}/storage/password".encode()
+    root = f"/etcdadmin/gray/{directory}/{draft.release.release_id}/"
+    stored = etcd_server.etcdctl(
+        "get", "--print-value-only", root + "keys/storage/password"
+    ).stdout.rstrip("\n")
+    assert "hunter2" not in stored
+    identity = load_key_files(str(tmp_path / "agent"))[0].identity
+    assert open_envelope(target, stored.encode(), [identity]) == b"hunter2"
+    promote_release(conn, draft.release.release_id, who=WHO)
+    promoted = etcd_server.etcdctl("get", "--print-value-only", target.decode()).stdout
+    assert promoted.rstrip("\n") == stored
