@@ -164,13 +164,25 @@ def list_releases(session: CliSession, directory: bytes, as_json: bool) -> None:
         )
 
 
+def dir_option(f: Any) -> Any:
+    return click.option(
+        "--dir",
+        "directory",
+        type=DIR,
+        help="the release's directory (a user granted some directories only must name it)",
+    )(f)
+
+
 @release.command(name="show")
 @click.argument("release_id", metavar="ID")
+@dir_option
 @json_option
 @click.pass_obj
-def show_release(session: CliSession, release_id: str, as_json: bool) -> None:
+def show_release(
+    session: CliSession, release_id: str, directory: bytes | None, as_json: bool
+) -> None:
     """One gray release: its targets and the keys it changes (secret values masked)."""
-    r = find_release(session.connect(), release_id)
+    r = find_release(session.connect(), release_id, directory)
     data = _release_json(r)
     if as_json:
         emit_json(data)
@@ -186,9 +198,10 @@ def show_release(session: CliSession, release_id: str, as_json: bool) -> None:
 
 @release.command()
 @click.argument("release_id", metavar="ID")
+@dir_option
 @yes_option
 @click.pass_obj
-def promote(session: CliSession, release_id: str, yes: bool) -> None:
+def promote(session: CliSession, release_id: str, directory: bytes | None, yes: bool) -> None:
     """Write the release into its directory for every agent, and remove it.
 
     One guarded transaction (batches past etcd's 128 operations, saying how far they got).
@@ -196,27 +209,28 @@ def promote(session: CliSession, release_id: str, yes: bool) -> None:
     """
     refuse_if_read_only(session)
     conn = session.connect()
-    r = find_release(conn, release_id)
+    r = find_release(conn, release_id, directory)
     confirm_production(
         session, [f"promote {release_id}: {len(r.keys)} keys of {show(r.directory)}"], yes=yes
     )
-    result = promote_release(conn, release_id, who=_who(session))
+    result = promote_release(conn, release_id, who=_who(session), directory=r.directory)
     click.echo(f"promoted {release_id}: {result.describe()}")
 
 
 @release.command()
 @click.argument("release_id", metavar="ID")
+@dir_option
 @yes_option
 @click.pass_obj
-def abandon(session: CliSession, release_id: str, yes: bool) -> None:
+def abandon(session: CliSession, release_id: str, directory: bytes | None, yes: bool) -> None:
     """Remove the release: its agents return to the directory's config."""
     refuse_if_read_only(session)
     conn = session.connect()
-    r = find_release(conn, release_id)
+    r = find_release(conn, release_id, directory)
     confirm_production(
         session, [f"abandon {release_id} ({r.describe_targets()} of {show(r.directory)})"], yes=yes
     )
-    result = abandon_release(conn, release_id, who=_who(session))
+    result = abandon_release(conn, release_id, who=_who(session), directory=r.directory)
     click.echo(f"abandoned {release_id}: {result.describe()}")
 
 

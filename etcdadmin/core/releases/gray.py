@@ -233,10 +233,16 @@ def read_releases(conn: EtcdConnection, directory: bytes | None = None) -> list[
     return [replace(r, stored=tuple(by_root.get(r.root, ()))) for r in releases]
 
 
-def find_release(conn: EtcdConnection, release_id: str) -> GrayRelease:
-    """The active release with this id, whichever directory it is in."""
+def find_release(
+    conn: EtcdConnection, release_id: str, directory: bytes | None = None
+) -> GrayRelease:
+    """The active release with this id, in `directory` or (None) whichever directory it is in.
+
+    Naming the directory reads only its releases: a user granted some directories only may not
+    read the whole gray prefix.
+    """
     check_release_id(release_id)
-    for release in read_releases(conn):
+    for release in read_releases(conn, directory):
         if release.release_id == release_id:
             return release
     raise ReleaseNotFound(

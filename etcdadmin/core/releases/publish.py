@@ -187,13 +187,14 @@ def promote_release(
     release_id: str,
     *,
     who: str,
+    directory: bytes | None = None,
     max_txn_ops: int = MAX_TXN_OPS,
     progress: Callable[[int, int], None] | None = None,
 ) -> PromoteResult:
     """Write the release into its directory and remove it, in one guarded transaction when it
     fits (else batches, the manifest removed last). A touched directory key changed since the
     release was made refuses the promote with nothing written."""
-    release = find_release(conn, release_id)
+    release = find_release(conn, release_id, directory)
     revision = conn.header(release.root)[0]
     current = {key: conn.get(key, revision=revision) for key in release.keys}
     moved = tuple(
@@ -215,9 +216,10 @@ def promote_release(
     for key in release.keys:
         kv = current.get(key)
         if key in release.puts:
+            # Written even when the directory already holds the value: the put carries the
+            # key's guard, so a write landing between this read and the promote conflicts.
             value = release.puts[key]
-            if kv is None or kv.value != value:
-                steps.append(PlannedStep(key, kv, value, kv.lease if kv else 0))
+            steps.append(PlannedStep(key, kv, value, kv.lease if kv else 0))
         elif kv is not None:
             steps.append(PlannedStep(key, kv, None))
     steps += _removal(release, manifest_first=False)
@@ -234,10 +236,11 @@ def abandon_release(
     release_id: str,
     *,
     who: str,
+    directory: bytes | None = None,
     max_txn_ops: int = MAX_TXN_OPS,
 ) -> PromoteResult:
     """Remove the release; its agents return to the directory's config."""
-    release = find_release(conn, release_id)
+    release = find_release(conn, release_id, directory)
     revision = max(kv.mod_revision for kv in release.stored)
     note = PublishNote(
         "gray-abandon", who, directory=release.directory, keys=release.keys, release=release_id

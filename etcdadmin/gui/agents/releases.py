@@ -196,7 +196,9 @@ class ReleasesBox(QWidget):
             return
         self._write(
             "promote",
-            lambda conn, who: promote_release(conn, release.release_id, who=who),
+            lambda conn, who: promote_release(
+                conn, release.release_id, who=who, directory=release.directory
+            ),
             f"promoted {release.release_id}",
         )
 
@@ -209,7 +211,9 @@ class ReleasesBox(QWidget):
             return
         self._write(
             "abandon",
-            lambda conn, who: abandon_release(conn, release.release_id, who=who),
+            lambda conn, who: abandon_release(
+                conn, release.release_id, who=who, directory=release.directory
+            ),
             f"abandoned {release.release_id}",
         )
 
