@@ -11,7 +11,11 @@ Guarantees, and how:
 - a revision counts as applied only when the apply succeeded.
 
 The first two are the core's `Follower` (etcdadmin.core.etcd.follow); this module is what the
-agent does with what it follows.
+agent does with what it follows. With `gray` it follows a second prefix, the directory's gray
+releases (`watcher_agent.overlay`), on a second follower thread: both feed this loop under one
+lock, the first apply waits until both have been read once (a targeted agent must not start
+with the directory's config and restart again a moment later), and every apply renders the
+directory's keys with this agent's releases on top.
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from etcdadmin.core.errors import EtcdAuthFailed, EtcdError, EtcdPermissionDenied, EtcdUnavailable
 from etcdadmin.core.etcd import EtcdConnection, Page, WatchEvent
 from etcdadmin.core.etcd.follow import Backoff, FollowConsumer, Follower
 from watcher_agent.apply import Applier
 from watcher_agent.metrics import Metrics
+from watcher_agent.overlay import GrayReleases
 from watcher_agent.status import StatusPublisher
 
 log = logging.getLogger(__name__)
@@ -46,8 +51,20 @@ class SyncLoop(FollowConsumer):
         cluster_id: int = 0,
         clock: Callable[[], float] = time.monotonic,
         on_refused: Callable[[EtcdError], None] | None = None,
+        gray_prefix: str | None = None,
+        agent_id: str = "",
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         self.conn = conn
+        # Both followers call in on their own threads; applies and key updates take turns.
+        self._lock = threading.RLock()
+        self.gray_prefix = gray_prefix
+        self.gray = (
+            GrayReleases(agent_id, labels or {}, self._lock, self._gray_changed, self._tick)
+            if gray_prefix
+            else None
+        )
+        self.releases: tuple[str, ...] = ()
         self.on_refused = on_refused
         self.prefix = prefix
         self.applier = applier
@@ -69,15 +86,36 @@ class SyncLoop(FollowConsumer):
         self._retry_at: float | None = None
 
     def run(self, stop: threading.Event) -> None:
-        Follower(
-            self.conn,
-            self.prefix,
-            self,
-            resync_interval=self.resync_interval,
-            cluster_id=self.cluster_id,
-            stop=stop,
-            clock=self.clock,
-        ).run()
+        gray_thread = None
+        if self.gray is not None and self.gray_prefix:
+            gray = self.gray
+            follower = Follower(
+                self.conn,
+                self.gray_prefix,
+                gray,
+                resync_interval=self.resync_interval,
+                stop=gray.stop,
+                clock=self.clock,
+            )
+            # The gray follower stops with the loop, or alone when it may not read its prefix.
+            threading.Thread(target=_stop_with, args=(stop, gray.stop), daemon=True).start()
+            gray_thread = threading.Thread(target=follower.run, name="gray", daemon=True)
+            gray_thread.start()
+        try:
+            Follower(
+                self.conn,
+                self.prefix,
+                self,
+                resync_interval=self.resync_interval,
+                cluster_id=self.cluster_id,
+                stop=stop,
+                clock=self.clock,
+            ).run()
+        finally:
+            if self.gray is not None:
+                self.gray.stop.set()
+            if gray_thread is not None:
+                gray_thread.join(timeout=self.conn.settings.timeout + 1)
 
     # -- what the follower reports ------------------------------------------------------------
 
@@ -89,6 +127,10 @@ class SyncLoop(FollowConsumer):
         self._reading.update(zip(page.keys, page.values, strict=True))
 
     def loaded(self, revision: int, cluster_id: int) -> None:
+        with self._lock:
+            self._loaded(revision, cluster_id)
+
+    def _loaded(self, revision: int, cluster_id: int) -> None:
         keys, self._reading = self._reading, {}
         self.cluster_id = cluster_id
         self.applier.store.state.cluster_id = cluster_id
@@ -105,6 +147,10 @@ class SyncLoop(FollowConsumer):
             self._apply()
 
     def changed(self, events: Sequence[WatchEvent], revision: int) -> None:
+        with self._lock:
+            self._changed(events, revision)
+
+    def _changed(self, events: Sequence[WatchEvent], revision: int) -> None:
         for event in events:
             if event.kind == "put":
                 self.keys[event.kv.key] = event.kv.value
@@ -131,6 +177,17 @@ class SyncLoop(FollowConsumer):
         self.status.update(etcd="ok")
 
     def tick(self) -> float | None:
+        with self._lock:
+            return self._tick()
+
+    def _gray_changed(self, revision: int) -> None:
+        """The gray releases changed (or were read): a burst like a directory change."""
+        now = self.clock()
+        if self._pending_since is None:
+            self._pending_since = now
+        self._last_event = now
+
+    def _tick(self) -> float | None:
         self.metrics.tick()
         now = self.clock()
         if self._pending_since is not None and (
@@ -153,7 +210,20 @@ class SyncLoop(FollowConsumer):
     # -- applying -----------------------------------------------------------------------------
 
     def _apply(self) -> None:
-        outcome = self.applier.apply(self.keys, self.seen_revision)
+        keys, revision = self.keys, self.seen_revision
+        releases: tuple[str, ...] = ()
+        if self.gray is not None:
+            if not self.gray.ready or not self.seen_revision:
+                # Wait for both reads: the gray follower's `loaded` asks for the apply again.
+                return
+            keys, releases = self.gray.apply_to(self.keys)
+            # One etcd revision counter for both prefixes: the newer says what was seen.
+            revision = max(revision, self.gray.revision)
+        outcome = self.applier.apply(keys, revision)
+        if outcome.result == "ok" and releases != self.releases:
+            self.releases = releases
+            log.info("running %d gray releases", len(releases))
+            self.status.update(releases=releases)
         if outcome.retry:
             delay = self._retry.next()
             self._retry_at = self.clock() + delay
@@ -161,3 +231,8 @@ class SyncLoop(FollowConsumer):
         else:
             self._retry_at = None
             self._retry.reset()
+
+
+def _stop_with(stop: threading.Event, other: threading.Event) -> None:
+    stop.wait()
+    other.set()

@@ -172,6 +172,7 @@ def _run(
             updated_at=now_text(),
             applied_revision=store.state.applied_revision,
             config_sha256=store.state.applied_sha,
+            labels=dict(settings.labels),
         ),
         on_refused=refused,
     )
@@ -222,6 +223,9 @@ def _run(
         resync_interval=settings.resync_interval,
         cluster_id=store.state.cluster_id,
         on_refused=refused,
+        gray_prefix=settings.gray_prefix,
+        agent_id=settings.agent_id,
+        labels=settings.labels,
     )
     if server is not None:
         # An apply may legitimately take a restart, a health check and a rollback.

@@ -18,6 +18,7 @@ from etcdadmin.core.agents.status import status_prefix_for
 from etcdadmin.core.certs.identity import certificate_user
 from etcdadmin.core.errors import EtcdAdminError, EtcdError
 from etcdadmin.core.etcd import ConnectionSettings
+from etcdadmin.core.releases.gray import ReleaseError, gray_prefix, parse_labels
 from etcdadmin.core.secrets.errors import BadKeyFile
 from etcdadmin.core.secrets.identities import LoadedKey, key_paths, load_key_files
 from etcdadmin.core.tree.directories import directory_prefix
@@ -211,7 +212,14 @@ class AgentSettings:
     metrics_addr: tuple[str, int] | None = None
     history_keep: int = 5
     log_level: str = "INFO"
+    # AGENT_LABELS: what gray releases may target this agent by (`region=eu,tier=web`).
+    labels: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def gray_prefix(self) -> str:
+        """Where the gray releases of the watched directory live (followed too)."""
+        return gray_prefix(self.watch_dir.encode("utf-8")).decode("utf-8")
 
     @property
     def watch_prefix(self) -> str:
@@ -350,8 +358,14 @@ class AgentSettings:
         if not 256 << 20 <= render_memory <= 64 << 30:
             raise SettingsError(f"RENDER_MEMORY={memory_raw} is out of range: use 256M to 64G")
 
+        try:
+            labels = parse_labels(env.get("AGENT_LABELS", ""))
+        except ReleaseError as exc:
+            raise SettingsError(str(exc)) from None
+
         return cls(
             etcd=etcd,
+            labels=labels,
             watch_dir=watch_dir,
             config_path=config_path,
             containers=containers,

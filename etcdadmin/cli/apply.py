@@ -34,6 +34,7 @@ from etcdadmin.core.changes.desired import (
 from etcdadmin.core.changes.desired_display import plan_json, render_plan
 from etcdadmin.core.config.documents import SECRET_TAG
 from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.releases.history import PublishNote, publisher
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,8 @@ def apply(
             raise click.exceptions.Exit(exits.DIFFERENT)
         return
     _confirm(session, plan, yes)
-    result = _apply(conn, plan, show_progress=sys.stderr.isatty() and not as_json)
+    note = PublishNote("apply", publisher(session.settings()), directory=plan.directory)
+    result = _apply(conn, plan, note, show_progress=sys.stderr.isatty() and not as_json)
     if as_json:
         emit_json({"plan": plan_json(plan), "result": _result_json(result)})
     click.echo(result.describe(), err=True)
@@ -120,13 +122,15 @@ def _confirm(session: CliSession, plan: DesiredPlan, yes: bool) -> None:
         raise exits.Refused("nothing was written")
 
 
-def _apply(conn: EtcdConnection, plan: DesiredPlan, *, show_progress: bool) -> DesiredResult:
+def _apply(
+    conn: EtcdConnection, plan: DesiredPlan, note: PublishNote, *, show_progress: bool
+) -> DesiredResult:
     def progress(done: int, total: int) -> None:
         if show_progress:
             click.echo(f"\rwritten {done} of {total} keys", err=True, nl=done == total)
 
     return run_interruptible(
-        lambda cancel: apply_desired(conn, plan, progress=progress, cancel=cancel)
+        lambda cancel: apply_desired(conn, plan, progress=progress, cancel=cancel, record=note)
     )
 
 

@@ -52,6 +52,7 @@ _COMMAND_MODULES = {
     "access": "access",
     "certs": "certs",
     "backup": "backup",
+    "release": "releases",
 }
 
 

@@ -36,6 +36,8 @@ def agents(session: CliSession, directory: bytes, as_json: bool) -> None:
                         "last_error": a.last_error,
                         "updated_at": a.updated_at,
                         "containers": list(a.containers),
+                        "labels": dict(a.labels),
+                        "releases": list(a.releases),
                         "error": a.error,
                     }
                     for a in view.agents
@@ -51,6 +53,10 @@ def agents(session: CliSession, directory: bytes, as_json: bool) -> None:
         else:
             state = "behind" if a.behind else "up to date"
             state += f", applied {a.applied_revision}, {a.last_result or 'no result yet'}"
+            if a.releases:
+                state += f", gray release {','.join(a.releases)}"
+            if a.labels:
+                state += ", labels " + ",".join(f"{k}={v}" for k, v in a.labels.items())
         click.echo(f"{a.agent_id}\t{state}")
 
 

@@ -22,6 +22,7 @@ from etcdadmin.cli.output import show
 from etcdadmin.core.changes import Applied, PendingChange, Plan
 from etcdadmin.core.changes.diff import diff_text
 from etcdadmin.core.changes.workspace import Workspace
+from etcdadmin.core.releases.history import publisher
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def apply_changes(session: CliSession, changes: Iterable[PendingChange], *, yes:
         read_only=session.read_only,
         production=session.production,
         confirm=lambda plan, what: _confirm(session, plan, yes),
+        publisher=publisher(session.settings()),
     )
     for change in changes:
         workspace.stage(change)

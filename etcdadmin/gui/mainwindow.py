@@ -270,7 +270,7 @@ class MainWindow(QMainWindow):
         self.changes.set_session(session, profile.production, profile.read_only, recovery)
         self.history.set_session(session)
         self.history.backups.set_session(session, profile.production, profile.read_only)
-        self.agents.set_session(session)
+        self.agents.set_session(session, profile.production, profile.read_only)
         self.cluster.set_session(session, profile.read_only)
         self.access.set_session(session, profile.production, profile.read_only)
         self.indicator.connected(session, profile)

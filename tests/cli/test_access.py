@@ -112,7 +112,9 @@ def test_another_teams_directory_is_refused_in_one_line_naming_user_and_director
     assert top.returncode == 0, top.stderr
     assert top.stdout.splitlines() == [f"cli-a-{tag}/"]
     assert top.stderr == (
-        f"showing only what this user may read: /etcdadmin/recipients/cli-a-{tag}/, cli-a-{tag}/\n"
+        "showing only what this user may read: "
+        f"/etcdadmin/gray/cli-a-{tag}/, /etcdadmin/recipients/cli-a-{tag}/, "
+        f"/etcdadmin/releases/cli-a-{tag}/, cli-a-{tag}/\n"
     )
 
 

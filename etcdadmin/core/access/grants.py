@@ -13,6 +13,8 @@ from typing import Literal
 from etcdadmin.core.errors import AccessError
 from etcdadmin.core.etcd import EtcdConnection, prefix_end
 from etcdadmin.core.etcd.auth import RolePermission
+from etcdadmin.core.releases.gray import GRAY_PREFIX
+from etcdadmin.core.releases.history import RELEASES_PREFIX
 from etcdadmin.core.secrets.recipients import RECIPIENTS_PREFIX
 from etcdadmin.core.tree.directories import directory_prefix
 
@@ -35,6 +37,20 @@ def recipients_permission(directory: str | bytes, access: Access) -> RolePermiss
     """The permission on the secret recipients of `directory`
     (`/etcdadmin/recipients/<directory prefix>`), who may open its secrets."""
     prefix = RECIPIENTS_PREFIX + directory_prefix(_bytes(directory))
+    return RolePermission(access, prefix, prefix_end(prefix))
+
+
+def gray_permission(directory: str | bytes, access: Access) -> RolePermission:
+    """The permission on the gray releases of `directory` (`/etcdadmin/gray/<prefix>`):
+    operators create and promote them, agents read the ones they may be targeted by."""
+    prefix = GRAY_PREFIX + directory_prefix(_bytes(directory))
+    return RolePermission(access, prefix, prefix_end(prefix))
+
+
+def history_permission(directory: str | bytes, access: Access) -> RolePermission:
+    """The permission on the release history of `directory` (`/etcdadmin/releases/<prefix>`),
+    which every publish writes in its own transaction."""
+    prefix = RELEASES_PREFIX + directory_prefix(_bytes(directory))
     return RolePermission(access, prefix, prefix_end(prefix))
 
 

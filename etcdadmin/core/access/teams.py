@@ -3,8 +3,9 @@
 Roles, for team NAME on directory DIR:
 - `NAME-operators`: readwrite on DIR and on DIR's secret recipients
   (`/etcdadmin/recipients/<DIR prefix>`), so operators edit config and manage who can open
-  its secrets;
-- `NAME-agents`: read on DIR and on its recipients, nothing else;
+  its secrets, and on DIR's gray releases and release history (`/etcdadmin/gray/<DIR
+  prefix>`, `/etcdadmin/releases/<DIR prefix>`), which every publish writes;
+- `NAME-agents`: read on DIR, on its recipients and on its gray releases, nothing else;
 - `NAME-agent-<user>`, one per agent user: readwrite on that agent's status key only,
   `/etcdadmin/agents/<DIR prefix><user>`. An agent can then publish its own status and no
   other's, which is why an agent's id (AGENT_ID) must equal its etcd user (the agent's
@@ -21,7 +22,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from etcdadmin.core.access.accounts import check_name, check_password
-from etcdadmin.core.access.grants import directory_permission, recipients_permission
+from etcdadmin.core.access.grants import (
+    directory_permission,
+    gray_permission,
+    history_permission,
+    recipients_permission,
+)
 from etcdadmin.core.agents.status import status_prefix_for
 from etcdadmin.core.errors import AccessError
 from etcdadmin.core.etcd import EtcdConnection
@@ -64,10 +70,13 @@ def team_permissions(team: Team) -> dict[str, list[RolePermission]]:
         team.operators_role: [
             directory_permission(team.directory, "readwrite"),
             recipients_permission(team.directory, "readwrite"),
+            gray_permission(team.directory, "readwrite"),
+            history_permission(team.directory, "readwrite"),
         ],
         team.agents_role: [
             directory_permission(team.directory, "read"),
             recipients_permission(team.directory, "read"),
+            gray_permission(team.directory, "read"),
         ],
     }
     for agent in team.agents:

@@ -60,6 +60,10 @@ class StatusRecord:
     config_sha256: str | None = None
     rendering_since: str | None = None
     etcd: str | None = None
+    # The labels the agent declares (AGENT_LABELS), by which gray releases target it, and the
+    # gray releases its running config includes, in the order they were applied.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    releases: tuple[str, ...] = ()
     # Fields written by another version of the agent, kept as read.
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
@@ -68,14 +72,19 @@ class StatusRecord:
         a `last_result` not in `RESULTS` ValueError."""
         if changes.get("last_result", "ok") not in RESULTS:
             raise ValueError(f"{changes['last_result']!r} is not a result listed in RESULTS")
-        if "containers" in changes:
-            changes["containers"] = tuple(changes["containers"])
+        for name in ("containers", "releases"):
+            if name in changes:
+                changes[name] = tuple(changes[name])
+        if "labels" in changes:
+            changes["labels"] = dict(changes["labels"])
         return replace(self, **changes, updated_at=now_text())
 
     def to_json(self) -> str:
         data = asdict(self)
         extra = data.pop("extra")
         data["containers"] = list(self.containers)
+        data["releases"] = list(self.releases)
+        data["labels"] = dict(self.labels)
         return json.dumps({**extra, **data}, sort_keys=True)
 
     @classmethod
@@ -88,6 +97,9 @@ class StatusRecord:
             value = raw[name]
             if kind == "containers":
                 values[name] = tuple(str(c) for c in value) if isinstance(value, list) else ()
+            elif kind == "labels":
+                ok = isinstance(value, dict)
+                values[name] = {str(k): str(v) for k, v in value.items()} if ok else {}
             elif kind == "int":
                 # bool is an int in Python, but `true` is no revision
                 ok = isinstance(value, int) and not isinstance(value, bool)
@@ -120,6 +132,8 @@ _FIELDS: Final[dict[str, str]] = {
     "config_sha256": "str",
     "rendering_since": "str",
     "etcd": "str",
+    "labels": "labels",
+    "releases": "containers",
     "extra": "extra",
 }
 # A field added to the record without saying how it is read fails at import, not in the field.

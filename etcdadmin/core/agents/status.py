@@ -50,6 +50,9 @@ class AgentStatus:
     started_at: str | None = None
     version: str | None = None
     error: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # The gray releases the agent's running config includes (empty: the directory's config).
+    releases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,8 @@ def _parse_record(kv: KeyValue, agent_id: str, latest: int) -> AgentStatus:
         seen_revision=record.seen_revision,
         started_at=record.started_at,
         version=record.version,
+        labels=record.labels,
+        releases=record.releases,
     )
 
 

@@ -34,6 +34,7 @@ from etcdadmin.core.changes.desired import (
 from etcdadmin.core.changes.desired_display import render_line
 from etcdadmin.core.errors import EtcdAdminError, EtcdError
 from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.releases.history import PublishNote
 from etcdadmin.core.tree.directories import directory_prefix
 from etcdadmin.core.tree.names import display_segment
 
@@ -225,8 +226,11 @@ def apply_restore(
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
     max_txn_ops: int = MAX_TXN_OPS,
+    record: PublishNote | None = None,
 ) -> RestoreReport:
     """Write `plan` so that the prefix ends exactly as in the backup.
+
+    With `record` (kind `restore`), each batch is recorded in the release history.
 
     `before_write()` runs once, before the first write (a safety backup of the prefix as it
     is); whatever it raises stops the restore with nothing written. Then every batch is one
@@ -264,6 +268,7 @@ def apply_restore(
             cancel=cancel,
             max_txn_ops=max_txn_ops,
             exact=True,
+            record=record,
         )
     except DesiredConflict as exc:
         report = RestoreReport(plan, exc.result, safety)

@@ -30,9 +30,10 @@ from etcdadmin.core.changes.commands import (
     SetValue,
     Staging,
 )
-from etcdadmin.core.errors import ConflictError, EtcdAdminError
+from etcdadmin.core.errors import ConflictError, EtcdAdminError, EtcdPermissionDenied
 from etcdadmin.core.etcd import Compare, EtcdConnection, TxnOp, prefix_end
 from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.releases.history import PublishNote, record_ops
 from etcdadmin.core.tree.names import display_segment
 
 log = logging.getLogger(__name__)
@@ -247,19 +248,34 @@ class ChangeSet:
         )
         return plan
 
-    def apply(self, conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_OPS) -> Applied:
+    def apply(
+        self,
+        conn: EtcdConnection,
+        plan: Plan,
+        *,
+        max_txn_ops: int = MAX_TXN_OPS,
+        record: PublishNote | None = None,
+    ) -> Applied:
         """Write `plan` as one transaction guarded by every key it read; return the undo.
 
         The same as `apply_plan`: the plan, not the change set, says what is written.
         """
-        return apply_plan(conn, plan, max_txn_ops=max_txn_ops)
+        return apply_plan(conn, plan, max_txn_ops=max_txn_ops, record=record)
 
 
-def apply_plan(conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_OPS) -> Applied:
+def apply_plan(
+    conn: EtcdConnection,
+    plan: Plan,
+    *,
+    max_txn_ops: int = MAX_TXN_OPS,
+    record: PublishNote | None = None,
+) -> Applied:
     """Write `plan` as one transaction guarded by every key it read; return the undo.
 
     Whoever made the plan (`ChangeSet.plan`, or a desired state's batches) applies it here:
-    one way to write guarded changes.
+    one way to write guarded changes. With `record`, the publish is recorded in the release
+    history (`etcdadmin.core.releases.history`) by a put in the same transaction, so the
+    history holds it exactly when the keys were written.
 
     Raises `ChangeConflict` (nothing written) when a change was already stale at planning
     or a key changed since, and `TooManyOperations` when one transaction cannot hold it.
@@ -269,7 +285,8 @@ def apply_plan(conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_O
         raise ChangeConflict(
             _conflict_message("staged changes no longer match etcd", plan.stale), plan.stale
         )
-    count = plan.operation_count
+    history = record_ops(record, [step.key for step in plan.steps]) if record else []
+    count = max(plan.operation_count, len(plan.steps) + len(history))
     if count > max_txn_ops:
         raise TooManyOperations(
             f"these changes touch {count} keys, but one etcd transaction may hold at most "
@@ -285,7 +302,19 @@ def apply_plan(conn: EtcdConnection, plan: Plan, *, max_txn_ops: int = MAX_TXN_O
         for step in plan.steps
     ]
     keys = [key for key, _ in plan.basis]
-    result = conn.txn(plan.guards, success, failure_reads=keys)
+    try:
+        result = conn.txn(plan.guards, success + history, failure_reads=keys)
+    except EtcdPermissionDenied:
+        if not history:
+            raise
+        # etcd checks permissions before it runs a transaction, so nothing was written. A role
+        # made before the history existed may write the keys but not the record: the publish
+        # is worth more than its record, so it is written without it.
+        log.warning(
+            "the release history is not writable with this etcd user: publishing without a "
+            "record (grant readwrite on /etcdadmin/releases/<directory>/ to record it)"
+        )
+        result = conn.txn(plan.guards, success, failure_reads=keys)
     if not result.succeeded:
         conflicts = tuple(
             _changed(key, seen, result.current.get(key))

@@ -36,6 +36,7 @@ from etcdadmin.core.config.documents import collector_paused
 from etcdadmin.core.environments.compare import import_marked_entries
 from etcdadmin.core.etcd import EtcdConnection, prefix_end
 from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.releases.history import PublishNote
 from etcdadmin.core.tree.directories import directory_prefix
 
 log = logging.getLogger(__name__)
@@ -332,6 +333,7 @@ def apply_desired(
     cancel: threading.Event | None = None,
     max_txn_ops: int = MAX_TXN_OPS,
     exact: bool = False,
+    record: PublishNote | None = None,
 ) -> DesiredResult:
     """Write `plan` batch by batch, each batch one transaction guarded by what the plan read.
 
@@ -340,8 +342,11 @@ def apply_desired(
     since the plan raises `DesiredConflict`: its batch wrote nothing and no later batch runs.
     With `exact`, so does any key of the directory written since the plan (see `batches`).
     A plan without changes writes nothing (no transaction, the revision does not move).
+
+    With `record`, each batch is recorded in the release history in its own transaction
+    (`apply_plan`); the record takes one operation, so batches hold one key fewer.
     """
-    parts = batches(plan, max_txn_ops, exact=exact)
+    parts = batches(plan, max_txn_ops - (1 if record else 0), exact=exact)
     total = sum(len(part.steps) for part in parts)
     done: list[Applied] = []
     for number, part in enumerate(parts, start=1):
@@ -350,7 +355,8 @@ def apply_desired(
             log.info("desired state apply cancelled before batch %d: %s", number, result.describe())
             return result
         try:
-            applied = apply_plan(conn, part, max_txn_ops=max_txn_ops)
+            note = record.in_batch(number, len(parts)) if record else None
+            applied = apply_plan(conn, part, max_txn_ops=max_txn_ops, record=note)
         except ChangeConflict as exc:
             result = DesiredResult(total, tuple(done))
             log.info(

@@ -31,6 +31,7 @@ from etcdadmin.core.changes.commands import PendingChange
 from etcdadmin.core.errors import EtcdAdminError, ReadOnlyConnection
 from etcdadmin.core.etcd import EtcdConnection
 from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.releases.history import PublishNote
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +69,21 @@ def read_current(conn: EtcdConnection, keys: Iterable[bytes]) -> dict[bytes, Key
 class Batch:
     """Changes on their way to etcd: `what` is "apply" or "undo".
 
-    `changes` is a snapshot taken when the batch began; `source` is the apply an undo reverts.
+    `changes` is a snapshot taken when the batch began; `source` is the apply an undo reverts;
+    `record` what the release history says about it (None: not recorded).
     """
 
     what: str
     changes: ChangeSet
     source: Applied | None = None
+    record: PublishNote | None = None
 
     def plan(self, conn: EtcdConnection) -> Plan:
         return self.changes.plan(conn)
 
     def write(self, conn: EtcdConnection, plan: Plan) -> Applied:
         """One guarded transaction; raises `ChangeConflict` and writes nothing on a conflict."""
-        return self.changes.apply(conn, plan)
+        return self.changes.apply(conn, plan, record=self.record)
 
 
 class Workspace:
@@ -93,7 +96,11 @@ class Workspace:
         production: bool = False,
         confirm: Confirm = _refuse,
         ask_before_undo: bool = False,
+        publisher: str | None = None,
     ) -> None:
+        # Who the release history names for the applies and undos of this workspace (None:
+        # they are not recorded).
+        self.publisher = publisher
         self.read_only = read_only
         self.production = production
         self.ask_before_undo = ask_before_undo
@@ -159,14 +166,17 @@ class Workspace:
         self._writable("applied")
         if not len(self.staged):
             raise NothingToDo("nothing is staged: stage a change before applying")
-        return Batch("apply", self.snapshot())
+        return Batch("apply", self.snapshot(), record=self._note("edit"))
 
     def begin_undo(self) -> Batch:
         self._writable("undone")
         if not self.undo_stack:
             raise NothingToDo("nothing was applied on this connection that could be undone")
         last = self.undo_stack[-1]
-        return Batch("undo", last.undo, source=last)
+        return Batch("undo", last.undo, source=last, record=self._note("undo"))
+
+    def _note(self, kind: str) -> PublishNote | None:
+        return PublishNote(kind, self.publisher) if self.publisher else None
 
     def approve(self, batch: Batch, plan: Plan) -> bool:
         """Whether to write `plan`: on production, or an undo with `ask_before_undo`, ask."""

@@ -1,4 +1,5 @@
-"""The agents publishing status for the selected directory, and whether they are behind."""
+"""The agents publishing status for the selected directory, whether they are behind, which gray
+release each runs, and below them the directory's gray releases and release history."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -14,12 +16,25 @@ from PySide6.QtWidgets import (
 )
 
 from etcdadmin.core.agents.status import AgentsView, read_agents, status_prefix_for
+from etcdadmin.core.releases.gray import gray_prefix
+from etcdadmin.core.releases.history import records_prefix
 from etcdadmin.core.tree.names import display_segment
+from etcdadmin.gui.agents.releases import ReleasesBox
 from etcdadmin.gui.errors import describe
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import run_task
 
-COLUMNS = ("Agent", "Applied revision", "Last result", "Last error", "Updated", "State")
+COLUMNS = (
+    "Agent",
+    "Labels",
+    "Release",
+    "Applied revision",
+    "Last result",
+    "Last error",
+    "Updated",
+    "State",
+)
+STATE = COLUMNS.index("State")
 REFRESH_MS = 5000
 
 
@@ -42,21 +57,33 @@ class AgentsPanel(QWidget):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("agentsTable")
         self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(
+            COLUMNS.index("Last error"), QHeaderView.ResizeMode.Stretch
+        )
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        layout.addWidget(self.table, 1)
+        self.releases = ReleasesBox()
+        self.releases.message.connect(self.message)
+        self.releases.published.connect(self.refresh)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.releases)
+        layout.addWidget(split, 1)
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
 
-    def set_session(self, session: Session | None) -> None:
+    def set_session(
+        self, session: Session | None, production: bool = False, read_only: bool = False
+    ) -> None:
         self.session = session
         self.directory = None
         self.table.setRowCount(0)
+        self.releases.set_session(session, production, read_only)
 
     def set_directory(self, directory: bytes) -> None:
         self.directory = directory
         self.refresh()
+        self.releases.set_directory(directory)
         self._timer.start()
 
     def keys_changed(self, changed: set[bytes]) -> None:
@@ -67,6 +94,9 @@ class AgentsPanel(QWidget):
         watched = (self.directory, status_prefix_for(self.directory))
         if any(key.startswith(prefix) for key in changed for prefix in watched):
             self.refresh()
+        published = (gray_prefix(self.directory), records_prefix(self.directory))
+        if any(key.startswith(prefix) for key in changed for prefix in published):
+            self.releases.refresh()
 
     def refresh(self) -> None:
         if self.session is None or self.directory is None:
@@ -97,6 +127,8 @@ class AgentsPanel(QWidget):
             state = "error" if failed or agent.error else ("behind" if agent.behind else "in sync")
             cells = (
                 agent.agent_id,
+                ",".join(f"{k}={v}" for k, v in agent.labels.items()),
+                ",".join(agent.releases) or "directory",
                 str(agent.applied_revision or "-"),
                 agent.last_result or "-",
                 agent.error or agent.last_error or "",
@@ -106,7 +138,7 @@ class AgentsPanel(QWidget):
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
-                if col == 5:
+                if col == STATE:
                     color = {"error": "#c0392b", "behind": "#d68910", "in sync": "#1e8449"}[state]
                     item.setForeground(QBrush(QColor(color)))
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)

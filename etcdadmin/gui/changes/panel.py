@@ -33,6 +33,7 @@ from etcdadmin.core.changes.diff import diff_text
 from etcdadmin.core.changes.recovery import Recovered, RecoveryError, StagedWork
 from etcdadmin.core.errors import ReadOnlyConnection
 from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.releases.history import publisher
 from etcdadmin.core.secrets.envelope import fingerprint, is_envelope
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.changes.dialogs import ask_restore, confirm_plan, show_conflict
@@ -151,6 +152,8 @@ class ChangesPanel(QWidget):
             production=production,
             confirm=self._confirm,
             ask_before_undo=True,
+            # every apply and undo from the client is recorded in the release history
+            publisher=publisher(session.settings) if session is not None else None,
         )
         self.stale = {}
         self.recovery = None
