@@ -89,6 +89,10 @@ def test_restore_brings_a_directory_back_and_keeps_a_safety_backup_of_what_it_ov
         f"{top}/app/token": ENVELOPE,
     }
     assert values(etcd_server, f"{top}/other/") == {f"{top}/other/keep": "after"}
+    history = at("release", "history", f"{top}/app", "--json", **env)
+    assert history.exit_code == 0, history.stderr
+    restores = [r for r in json.loads(history.stdout) if r["kind"] == "restore"]
+    assert len(restores) == 1 and backup_id in restores[0]["detail"], history.stdout
     safety_id = done.stderr.split("safety backup of ")[1].split(": ")[1].split()[0]
     shown = json.loads(at("backup", *options, "show", safety_id, "--json", **env).stdout)
     assert shown["prefix"] == f"{top}/app/" and shown["key_count"] == len(before_restore)

@@ -37,6 +37,7 @@ from etcdadmin.core.backup.verify import download_verified, load_manifest
 from etcdadmin.core.changes.desired import plan_state
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.releases.history import PublishNote, publisher
 from etcdadmin.core.tree.directories import directory_prefix
 from etcdadmin.core.tree.names import display_segment
 
@@ -136,7 +137,21 @@ def restore_from_backup(
             on_safety_backup(manifest)
         return manifest
 
-    return apply_restore(conn, planned.plan, before_write=safety, progress=progress, cancel=cancel)
+    # recorded in the release history with the write (a key alone: under the key's directory)
+    note = PublishNote(
+        "restore",
+        publisher(conn.settings),
+        directory=None if planned.key is not None else planned.target,
+        detail=f"backup {planned.backup.id}",
+    )
+    return apply_restore(
+        conn,
+        planned.plan,
+        before_write=safety,
+        progress=progress,
+        cancel=cancel,
+        record=note,
+    )
 
 
 def recover_from_backup(
