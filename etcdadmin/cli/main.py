@@ -18,6 +18,7 @@ from etcdadmin.cli import (
     access,
     apply,
     backup,
+    backup_follow,
     certs,
     directories,
     exits,
@@ -126,6 +127,7 @@ for family in (
     access,
     certs,
     backup,
+    backup_follow,
 ):
     for command in family.COMMANDS:
         cli.add_command(command)

@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from etcdadmin.core.backup.catalog import Catalog
+from etcdadmin.core.backup.deltas import is_delta_name
 from etcdadmin.core.backup.errors import BackupError
 from etcdadmin.core.backup.location import ListedObject, Location
 from etcdadmin.core.backup.manifest import MANIFEST_NAME, id_of, manifest_name
@@ -80,7 +81,8 @@ def _leftovers(location: Location, age: float) -> dict[str, list[ListedObject]]:
     complete: set[str] = set()
     for item in location.list_all():
         backup = id_of(item.name)
-        if backup is None:
+        if backup is None or is_delta_name(item.name):
+            # deltas have no backup manifest: their own index lists them
             continue
         if not item.segment and item.name == f"{backup}/{MANIFEST_NAME}":
             complete.add(backup)
