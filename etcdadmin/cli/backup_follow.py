@@ -65,6 +65,13 @@ def _print_status(as_json: bool) -> Callable[[FollowStatus], None]:
     show_default=True,
     help="store a delta once this many changes are buffered",
 )
+@click.option(
+    "--status-seconds",
+    type=click.FloatRange(min=0.05),
+    default=10.0,
+    show_default=True,
+    help="while idle, write the status object and print the recovery point this often",
+)
 @json_option
 @click.pass_obj
 def follow(
@@ -72,6 +79,7 @@ def follow(
     prefix: str,
     flush_seconds: float,
     flush_events: int,
+    status_seconds: float,
     as_json: bool,
 ) -> None:
     """Record every change into delta objects, from the newest full backup on (taking one
@@ -90,15 +98,14 @@ def follow(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     report = _print_status(as_json)
-    final = follow_backup(
+    follow_backup(
         context.session.connect(),
         context.location,
-        FollowOptions(prefix, flush_seconds, flush_events),
+        FollowOptions(prefix, flush_seconds, flush_events, status_seconds),
         report=report,
         stop=stop,
         on_follower=followers.append,
     )
-    report(final)
 
 
 @backup.command(name="restore-at")

@@ -15,12 +15,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from etcdadmin.core.backup.catalog import Catalog
 from etcdadmin.core.backup.create import BackupOptions, create_backup
-from etcdadmin.core.backup.deltas import Change, DeltaIndex, FollowStatus, iso_ms, store_delta
+from etcdadmin.core.backup.deltas import Change, DeltaIndex, FollowStatus, iso_precise, store_delta
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import CatalogEntry
 from etcdadmin.core.etcd import EtcdConnection
@@ -29,8 +29,6 @@ from etcdadmin.core.etcd.watch import WatchEvent
 
 log = logging.getLogger(__name__)
 
-# Idle, the status object is rewritten this often, so its reader sees the follower alive.
-STATUS_INTERVAL = 10.0
 # A re-read after a gap only learns the revision: keys without values, in large pages.
 REREAD_PAGE_SIZE = 50_000
 
@@ -40,6 +38,8 @@ class FollowOptions:
     prefix: str = ""
     flush_seconds: float = 2.0
     flush_events: int = 10_000
+    # idle, the status is written (and reported) this often, so its reader sees it alive
+    status_seconds: float = 10.0
 
 
 def covers(entry_prefix: str, prefix: str) -> bool:
@@ -61,7 +61,7 @@ class DeltaRecorder(FollowConsumer):
     """Buffers watch events and stores them as deltas; reports its recovery point.
 
     `report(status)` is called, on the follower's thread, after each stored delta, each full
-    backup, and every `STATUS_INTERVAL` seconds while idle.
+    backup, and every `options.status_seconds` while no delta is stored.
     """
 
     def __init__(
@@ -111,12 +111,12 @@ class DeltaRecorder(FollowConsumer):
         self.new_backups.append(manifest.id)
         # events after the read's revision arrive next; those up to the backup's are in it too
         self.stored = self.received = revision
-        self._status("new-full-backup")
+        self.write_status("new-full-backup")
 
     def changed(self, events: Sequence[WatchEvent], revision: int) -> None:
         if events:
             now = datetime.now(UTC)
-            stamp = iso_ms(now)
+            stamp = iso_precise(now)
             if not self.pending:
                 self._pending_since, self._pending_wall = self.clock(), now
             for event in events:
@@ -138,9 +138,9 @@ class DeltaRecorder(FollowConsumer):
                 self.flush()
             else:
                 return due
-        if now - self._last_status >= STATUS_INTERVAL:
-            self._status("idle")
-        return None
+        if now - self._last_status >= self.options.status_seconds:
+            self.write_status("idle")
+        return self._last_status + self.options.status_seconds
 
     # -- storing ------------------------------------------------------------------------------
 
@@ -163,7 +163,7 @@ class DeltaRecorder(FollowConsumer):
         self._pending_since = self._pending_wall = None
         self.deltas_written += 1
         log.debug("stored a delta of %d changes", len(changes))
-        self._status("flushed")
+        self.write_status("flushed")
 
     def status(self, event: str = "checked") -> FollowStatus:
         now = datetime.now(UTC)
@@ -173,15 +173,15 @@ class DeltaRecorder(FollowConsumer):
             prefix=self.options.prefix,
             base_backup=self.base.id,
             revision=self.stored,
-            point_time=iso_ms(point),
-            checked_at=iso_ms(now),
+            point_time=iso_precise(point),
+            checked_at=iso_precise(now),
             lag_seconds=round((now - point) / timedelta(seconds=1), 3),
             pending_changes=len(self.pending),
             deltas_written=self.deltas_written,
             event=event,
         )
 
-    def _status(self, event: str) -> None:
+    def write_status(self, event: str) -> None:
         status = self.status(event)
         self.index.write_status(status)
         self._last_status = self.clock()
@@ -224,10 +224,10 @@ def follow_backup(
     if on_follower is not None:
         on_follower(follower)
     log.info("following from the full backup's revision")
+    recorder.write_status("started")
     try:
         follower.run()
     finally:
         recorder.flush()
-    final = recorder.status("stopped")
-    recorder.index.write_status(final)
-    return replace(final, event="stopped")
+    recorder.write_status("stopped")
+    return recorder.status("stopped")

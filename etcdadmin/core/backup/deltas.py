@@ -2,7 +2,7 @@
 
 A delta is `<cluster-id>/deltas/<from>-<to>.jsonl.gz` (revisions zero-padded so names sort):
 it holds every change with a mod revision in (from, to], one line each,
-`{"k": base64 key, "v": base64 value, "m": mod revision, "t": "2026-12-02T01:02:03.456Z"}`
+`{"k": base64 key, "v": base64 value, "m": mod revision, "t": "2026-12-02T01:02:03.456789Z"}`
 or `{"k": ..., "d": 1, "m": ..., "t": ...}` for a delete. etcd stores no time with a revision:
 `t` is when `backup follow` received the change (a put reaches a watcher within a few ms).
 
@@ -46,8 +46,10 @@ def is_delta_name(name: str) -> bool:
     return len(parts) >= 3 and parts[1] == FOLDER
 
 
-def iso_ms(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+def iso_precise(moment: datetime) -> str:
+    # microseconds: a restore to a moment between two changes a millisecond apart must
+    # still tell them apart
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(text: str) -> datetime:
@@ -152,7 +154,7 @@ def store_delta(
         to_revision=to_revision,
         first_time=changes[0].time,
         last_time=changes[-1].time,
-        stored_at=iso_ms(stored_at),
+        stored_at=iso_precise(stored_at),
         changes=len(changes),
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
