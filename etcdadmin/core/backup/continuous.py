@@ -132,15 +132,16 @@ class DeltaRecorder(FollowConsumer):
 
     def tick(self) -> float | None:
         now = self.clock()
+        due: float | None = None
         if self._pending_since is not None:
             due = self._pending_since + self.options.flush_seconds
             if now >= due:
                 self.flush()
-            else:
-                return due
+                due = None
         if now - self._last_status >= self.options.status_seconds:
-            self.write_status("idle")
-        return self._last_status + self.options.status_seconds
+            self.write_status("pending" if self.pending else "idle")
+        wanted = self._last_status + self.options.status_seconds
+        return wanted if due is None else min(due, wanted)
 
     # -- storing ------------------------------------------------------------------------------
 
