@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from etcdadmin.core.backup import BackupOptions, Catalog, create_backup
+from etcdadmin.core.backup import BackupOptions, Catalog, RetentionPolicy, create_backup, prune
 from etcdadmin.core.backup.continuous import FollowOptions, follow_backup
 from etcdadmin.core.backup.deltas import DeltaIndex, FollowStatus, read_delta
 from etcdadmin.core.backup.location import Location
@@ -189,3 +189,27 @@ def test_deltas_hold_every_change_once_in_revision_order(etcd_server, tmp_path):
     assert len(entries) >= 3
     for before, after in itertools.pairwise(entries):
         assert after.from_revision == before.to_revision
+
+
+def test_prune_keeps_deltas_after_the_oldest_kept_backup_and_removes_older_ones(
+    etcd_server, tmp_path
+):
+    location = new_location("local", None, tmp_path)
+    prefix = _prefix()
+    options = FollowOptions(prefix, flush_seconds=0.1)
+    with connect(etcd_server) as conn:
+        with following(etcd_server, location, options) as running:
+            running.stored(conn.put(prefix + "a", "before"))
+        newer = create_backup(conn, location, BackupOptions(prefix=prefix))
+        with following(etcd_server, location, options) as running:
+            after = conn.put(prefix + "a", "after")
+            running.stored(after)
+    cluster = running.reports[-1].cluster_id
+    assert len(DeltaIndex(location, cluster).entries()) == 2
+    # leftover_age 0: the deltas folder, which has no manifest, must not pass for leftovers
+    result = prune(location, RetentionPolicy(keep_last=1), leftover_age=0)
+    assert result.kept == (newer.id,) and not result.leftovers
+    remaining = DeltaIndex(location, cluster).entries()
+    assert [e.to_revision for e in remaining] == [after]
+    state = state_at(location, prefix, at_revision=after)
+    assert {r.key: r.value for r in state.records} == {(prefix + "a").encode(): b"after"}

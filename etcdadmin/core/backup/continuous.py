@@ -149,7 +149,8 @@ class DeltaRecorder(FollowConsumer):
         """Store what is buffered as one delta (nothing when nothing is)."""
         if not self.pending:
             return
-        changes, self.pending = self.pending, []
+        # kept buffered until stored: a failed upload (Swift away) is retried with them
+        changes = list(self.pending)
         to_revision = max(self.received, changes[-1].mod_revision)
         entry = store_delta(
             self.location,
@@ -160,6 +161,7 @@ class DeltaRecorder(FollowConsumer):
             datetime.now(UTC),
         )
         self.index.add(entry)
+        del self.pending[: len(changes)]
         self.stored = to_revision
         self._pending_since = self._pending_wall = None
         self.deltas_written += 1
