@@ -284,13 +284,15 @@ def prune_backups(
     click.echo(f"kept {len(result.kept)} backups", err=True)
 
 
-def _register_restore() -> None:
-    # Its own module (the restore flow is as long as the rest of this file), on this group.
+def _register_modules() -> None:
+    # Modules of their own on this group (each as long as the rest of this file): `restore`,
+    # and `follow` + `restore-at`, which register themselves on `backup` when imported.
+    from etcdadmin.cli import backup_follow  # noqa: F401
     from etcdadmin.cli.backup_restore import restore
 
     backup.add_command(restore)
 
 
-_register_restore()
+_register_modules()
 
 COMMANDS = (backup,)

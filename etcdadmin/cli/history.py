@@ -11,7 +11,9 @@ from etcdadmin.cli.arguments import KEY
 from etcdadmin.cli.connection import CliSession
 from etcdadmin.cli.output import emit_json, json_option, show, value_fields
 from etcdadmin.cli.writes import apply_changes, refuse_if_read_only, yes_option
-from etcdadmin.core.changes.history import KeyVersion, key_history, restore_change
+from etcdadmin.core.backup.location import open_location
+from etcdadmin.core.backup.point_in_time import key_history_from_backups
+from etcdadmin.core.changes.history import KeyHistory, KeyVersion, key_history, restore_change
 from etcdadmin.core.tree.valueformat import preview
 
 # A value in the text listing is cut here; --json carries whole values.
@@ -21,11 +23,42 @@ _PREVIEW = 60
 @click.command()
 @click.argument("key", type=KEY)
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option(
+    "--backups",
+    is_flag=True,
+    help="also list the versions kept in full backups and `backup follow` deltas, past "
+    "etcd's compaction (location as for `etcdadmin backup`)",
+)
+@click.option(
+    "--backup-dir",
+    type=click.Path(file_okay=False),
+    help="with --backups: the backups' directory (default: Swift when ST_AUTH or OS_AUTH_URL "
+    "is set, else the user data directory)",
+)
+@click.option(
+    "--container",
+    envvar="ETCDADMIN_BACKUP_CONTAINER",
+    default="etcdadmin-backups",
+    show_default=True,
+    help="with --backups: the Swift container",
+)
 @json_option
 @click.pass_obj
-def history(session: CliSession, key: bytes, limit: int, as_json: bool) -> None:
-    """List KEY's versions, newest first, back to etcd's compaction point."""
+def history(
+    session: CliSession,
+    key: bytes,
+    limit: int,
+    backups: bool,
+    backup_dir: str | None,
+    container: str,
+    as_json: bool,
+) -> None:
+    """List KEY's versions, newest first, back to etcd's compaction point (with --backups,
+    also the older ones the backups kept)."""
     found = key_history(session.connect(), key, limit=limit)
+    if backups:
+        _history_with_backups(session, key, found, backup_dir, container, as_json)
+        return
     if as_json:
         versions: list[dict[str, Any]] = []
         for version in found.versions:
@@ -49,6 +82,51 @@ def history(session: CliSession, key: bytes, limit: int, as_json: bool) -> None:
         click.echo(f"{version.revision}\tv{version.version}\t{shown}")
     if found.compacted_before:
         click.echo(f"versions before revision {found.compacted_before} are compacted", err=True)
+
+
+def _history_with_backups(
+    session: CliSession,
+    key: bytes,
+    found: KeyHistory,
+    backup_dir: str | None,
+    container: str,
+    as_json: bool,
+) -> None:
+    """etcd's versions and the backups' ones, merged by revision (etcd's win: they carry the
+    version number)."""
+    _, cluster = session.connect().header(key)
+    location = open_location(backup_dir, container)
+    try:
+        kept = key_history_from_backups(location, key, cluster_id=f"{cluster:016x}")
+    finally:
+        location.close()
+    live = {v.revision for v in found.versions}
+    rows: list[tuple[int, str, bytes | None, str]] = [
+        (v.revision, f"v{v.version}", v.value, "etcd") for v in found.versions
+    ]
+    rows += [(b.revision, b.time, b.value, b.source) for b in kept if b.revision not in live]
+    rows.sort(key=lambda r: r[0], reverse=True)
+    if as_json:
+        versions: list[dict[str, Any]] = []
+        for revision, when, value, source in rows:
+            record: dict[str, Any] = {
+                "revision": revision,
+                "source": source,
+                "deleted": value is None,
+            }
+            record["version" if source == "etcd" else "time"] = when
+            if value is not None:
+                record.update(value_fields(value))
+            versions.append(record)
+        emit_json(
+            {"key": show(key), "compacted_before": found.compacted_before, "versions": versions}
+        )
+        return
+    if not rows:
+        click.echo(f"{show(key)} has no history in etcd or in the backups", err=True)
+    for revision, when, value, source in rows:
+        shown = "(deleted)" if value is None else preview(value, _PREVIEW)
+        click.echo(f"{revision}\t{when}\t{shown}\t{source}")
 
 
 @click.command()

@@ -13,9 +13,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from etcdadmin.core.backup.catalog import Catalog
+from etcdadmin.core.backup.deltas import DeltaIndex, is_delta_name
 from etcdadmin.core.backup.errors import BackupError
 from etcdadmin.core.backup.location import ListedObject, Location
-from etcdadmin.core.backup.manifest import MANIFEST_NAME, id_of, manifest_name
+from etcdadmin.core.backup.manifest import MANIFEST_NAME, CatalogEntry, id_of, manifest_name
 from etcdadmin.core.backup.retention import RetentionPolicy, kept
 from etcdadmin.core.backup.verify import load_manifest
 
@@ -66,6 +67,7 @@ def prune(
             # whole objects first: deleting a Swift SLO takes its segments with it
             for item in sorted(items, key=lambda i: i.segment):
                 location.delete(item)
+        _prune_deltas(location, [e for e in entries if e.id in keep])
     return PruneResult(
         removed=tuple(doomed),
         kept=tuple(e.id for e in entries if e.id in keep),
@@ -74,13 +76,26 @@ def prune(
     )
 
 
+def _prune_deltas(location: Location, kept_entries: list[CatalogEntry]) -> None:
+    """Deltas are replayed on top of a full backup: those that end at or before the oldest
+    kept backup of their cluster can no longer be used, and go."""
+    oldest: dict[str, int] = {}
+    for e in kept_entries:
+        oldest[e.cluster_id] = min(oldest.get(e.cluster_id, e.revision), e.revision)
+    for cluster, revision in oldest.items():
+        removed = DeltaIndex(location, cluster).remove_before(revision)
+        if removed:
+            log.info("removed %d deltas older than the oldest kept backup", removed)
+
+
 def _leftovers(location: Location, age: float) -> dict[str, list[ListedObject]]:
     """What incomplete backups left behind, by id, when nothing was written for `age` s."""
     by_id: dict[str, list[ListedObject]] = defaultdict(list)
     complete: set[str] = set()
     for item in location.list_all():
         backup = id_of(item.name)
-        if backup is None:
+        if backup is None or is_delta_name(item.name):
+            # deltas have no backup manifest: their own index lists them
             continue
         if not item.segment and item.name == f"{backup}/{MANIFEST_NAME}":
             complete.add(backup)

@@ -95,6 +95,9 @@ class Follower:
     `keys_only` reads keys without values; `page_size` bounds one Range call (the client uses
     smaller pages than the core's default to keep its UI smooth). `cluster_id` is the cluster
     last followed, if known (the agent keeps it across restarts), so a different one is noticed.
+    `start_revision`, with `cluster_id`, resumes from a state the consumer already holds (a
+    backup taken at that revision): the first read is skipped and the watch starts right after
+    it; if etcd compacted past it, the follower reads everything as usual.
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class Follower:
         resync_interval: float | None = None,
         backoff: Backoff | None = None,
         cluster_id: int = 0,
+        start_revision: int = 0,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -119,7 +123,7 @@ class Follower:
         self.resync_interval = resync_interval
         self.backoff = backoff or Backoff()
         self.clock = clock
-        self.revision = 0
+        self.revision = start_revision if cluster_id else 0
         self.cluster_id = cluster_id
         self._stop = stop or threading.Event()
         self._stream_lock = threading.Lock()
@@ -144,7 +148,7 @@ class Follower:
 
     def run(self) -> None:
         """Follow until `stop()` (or the stop event given) is set."""
-        need_full, failing = True, False
+        need_full, failing = not self.revision, False
         while not self._stop.is_set():
             try:
                 if need_full:

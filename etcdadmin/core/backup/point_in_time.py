@@ -1,0 +1,240 @@
+"""A prefix as it was at a moment (or a revision), from a full backup and the deltas after it;
+and one key's versions across every backup and delta (history past etcd's compaction).
+
+The state at TIME is the newest full backup taken at or before TIME whose export holds the
+prefix, plus every change the deltas recorded after the backup's revision and at or before
+TIME. It is trusted only when the deltas chain without a gap from the backup's revision and
+the follower was known to be recording at TIME; otherwise `PointInTimeUnavailable` says which
+moments can be restored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from etcdadmin.core.backup.catalog import Catalog
+from etcdadmin.core.backup.continuous import covers
+from etcdadmin.core.backup.deltas import DAY_FORMAT, DeltaEntry, DeltaIndex, parse_time, read_delta
+from etcdadmin.core.backup.errors import BackupError, BackupNotFound
+from etcdadmin.core.backup.export import read_export
+from etcdadmin.core.backup.location import Location
+from etcdadmin.core.backup.manifest import EXPORT, CatalogEntry
+from etcdadmin.core.backup.verify import load_manifest
+
+log = logging.getLogger(__name__)
+
+
+class PointInTimeUnavailable(BackupError):
+    """No full backup and chain of deltas reaches the moment asked for."""
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    """One key of the reconstructed state (what `restore_online.plan_restore` takes)."""
+
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True)
+class PointInTimeState:
+    """The prefix at the moment asked for: `records` sorted by key; `revision` is the newest
+    change applied (the base backup's revision when no delta applied)."""
+
+    prefix: str
+    base_backup: str
+    revision: int
+    deltas_used: int
+    changes_applied: int
+    records: tuple[StateRecord, ...]
+
+
+@dataclass(frozen=True)
+class BackupKeyVersion:
+    """One version of a key found in a full backup or a delta; `value` None is a delete.
+    `time` is when the change was recorded (deltas) or the backup was taken (full backups)."""
+
+    revision: int
+    time: str
+    value: bytes | None
+    source: str
+
+
+def _clusters(entries: list[CatalogEntry]) -> list[str]:
+    return sorted({e.cluster_id for e in entries})
+
+
+def _pick_cluster(entries: list[CatalogEntry], cluster_id: str | None) -> str:
+    if cluster_id:
+        return cluster_id
+    clusters = _clusters(entries)
+    if len(clusters) != 1:
+        raise PointInTimeUnavailable(
+            f"the location holds backups of {len(clusters)} clusters: connect to the one to "
+            "restore (its cluster id picks its backups)"
+        )
+    return clusters[0]
+
+
+def _export_records(location: Location, entry: CatalogEntry) -> list[dict[str, object]]:
+    manifest = load_manifest(location, entry.id)
+    stored = manifest.object(EXPORT)
+    if stored is None:
+        raise PointInTimeUnavailable(
+            f"the backup {entry.id} has no key export (taken with --no-export): pick a moment "
+            "after a backup with one"
+        )
+    if stored.encrypted:
+        raise PointInTimeUnavailable(
+            f"the backup {entry.id} is encrypted: point-in-time restore reads plain exports "
+            "only; restore it with `etcdadmin backup restore` and its identity"
+        )
+    return read_export(b"".join(location.read(stored.name)))
+
+
+def _chain(entries: list[DeltaEntry], start: int) -> Iterator[DeltaEntry]:
+    """The deltas that continue, without a gap, from revision `start`."""
+    covered = start
+    for entry in entries:
+        if entry.to_revision <= covered:
+            continue
+        if entry.from_revision > covered:
+            return
+        yield entry
+        covered = entry.to_revision
+
+
+def state_at(
+    location: Location,
+    prefix: str,
+    *,
+    at_time: datetime | None = None,
+    at_revision: int | None = None,
+    cluster_id: str | None = None,
+) -> PointInTimeState:
+    """The keys under `prefix` as of `at_time` (aware, any zone) or `at_revision`."""
+    if (at_time is None) == (at_revision is None):
+        raise ValueError("give exactly one of at_time and at_revision")
+    entries = Catalog(location).entries()
+    cluster = _pick_cluster(entries, cluster_id)
+    bases = [
+        e
+        for e in entries
+        if e.cluster_id == cluster
+        and covers(e.prefix, prefix)
+        and (
+            parse_time(e.created) <= at_time
+            if at_time is not None
+            else e.revision <= (at_revision or 0)
+        )
+    ]
+    if not bases:
+        raise PointInTimeUnavailable(
+            f"no full backup of cluster {cluster} holding {prefix or 'every key'} was taken "
+            "before that moment: the oldest restorable point is its oldest backup "
+            "(see `etcdadmin backup ls`)"
+        )
+    base = max(bases, key=lambda e: e.revision)
+    index = DeltaIndex(location, cluster)
+    since_day = parse_time(base.created).strftime(DAY_FORMAT)
+    chain = list(_chain(index.entries(since_day), base.revision))
+    _check_reached(index, base, chain, at_time, at_revision)
+    state: dict[bytes, bytes] = {}
+    wanted = prefix.encode("utf-8")
+    for record in _export_records(location, base):
+        key = record["key"]
+        assert isinstance(key, bytes) and isinstance(record["value"], bytes)
+        if key.startswith(wanted):
+            state[key] = record["value"]
+    revision, applied, used = base.revision, 0, 0
+    for entry in chain:
+        if at_time is not None and parse_time(entry.first_time) > at_time:
+            break
+        if at_revision is not None and entry.from_revision >= at_revision:
+            break
+        used += 1
+        for change in read_delta(location, entry):
+            if change.mod_revision <= base.revision:
+                continue
+            if at_time is not None and parse_time(change.time) > at_time:
+                break
+            if at_revision is not None and change.mod_revision > at_revision:
+                break
+            revision = change.mod_revision
+            if not change.key.startswith(wanted):
+                continue
+            applied += 1
+            if change.value is None:
+                state.pop(change.key, None)
+            else:
+                state[change.key] = change.value
+    log.info("reconstructed a prefix from a full backup and %d deltas", used)
+    records = tuple(StateRecord(k, state[k]) for k in sorted(state))
+    return PointInTimeState(prefix, base.id, revision, used, applied, records)
+
+
+def _check_reached(
+    index: DeltaIndex,
+    base: CatalogEntry,
+    chain: list[DeltaEntry],
+    at_time: datetime | None,
+    at_revision: int | None,
+) -> None:
+    """Raise unless the base and its chain of deltas are known to hold every change up to
+    the moment asked for."""
+    end_revision = chain[-1].to_revision if chain else base.revision
+    end_time = parse_time(chain[-1].stored_at) if chain else parse_time(base.created)
+    status = index.read_status()
+    if status is not None and status.revision == end_revision:
+        # the follower stated that every change before `point_time` was stored, and stored
+        # changes end where this chain ends: nothing happened in between
+        end_time = max(end_time, parse_time(status.point_time))
+    if at_revision is not None and at_revision <= end_revision:
+        return
+    if at_time is not None and at_time <= end_time:
+        return
+    raise PointInTimeUnavailable(
+        f"the backup {base.id} and its deltas reach revision {end_revision} at "
+        f"{end_time.isoformat()} only (a gap, or `backup follow` was not running): pick an "
+        "earlier moment, or start `etcdadmin backup follow`"
+    )
+
+
+def key_history_from_backups(
+    location: Location, key: bytes, *, cluster_id: str | None = None
+) -> list[BackupKeyVersion]:
+    """`key`'s versions found in the full backups and the deltas, newest first, each revision
+    once. A full backup shows the version live when it was taken; deltas show every change,
+    deletes included."""
+    entries = Catalog(location).entries()
+    if not entries:
+        return []
+    cluster = _pick_cluster(entries, cluster_id)
+    found: dict[int, BackupKeyVersion] = {}
+    text = key.decode("utf-8", errors="replace")
+    for entry in entries:
+        if entry.cluster_id != cluster or not covers(entry.prefix, text):
+            continue
+        try:
+            records = _export_records(location, entry)
+        except (PointInTimeUnavailable, BackupNotFound):
+            continue
+        for record in records:
+            if record["key"] == key:
+                revision = record["mod_revision"]
+                value = record["value"]
+                assert isinstance(revision, int) and isinstance(value, bytes)
+                found.setdefault(
+                    revision, BackupKeyVersion(revision, entry.created, value, entry.id)
+                )
+    for delta in DeltaIndex(location, cluster).entries():
+        for change in read_delta(location, delta):
+            if change.key == key:
+                # a delta knows when the change happened: it wins over a backup's time
+                found[change.mod_revision] = BackupKeyVersion(
+                    change.mod_revision, change.time, change.value, delta.name
+                )
+    return sorted(found.values(), key=lambda v: v.revision, reverse=True)
