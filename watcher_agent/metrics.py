@@ -7,6 +7,7 @@ would add a dependency to the agent image for no gain.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -111,9 +112,22 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
+class _MetricsServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # socketserver prints a traceback to stderr for any error; a scraper that hung up
+        # before its answer (its timeout ran out while the agent was busy) is no error of the
+        # agent's, and anything else is one line in the log, not a traceback.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError):
+            return
+        log.warning("a /metrics or /healthz request failed: %s", exc)
+
+
 def bind(address: tuple[str, int]) -> ThreadingHTTPServer:
     """Bind the port now (before anything is written), serve later with `serve`."""
-    return ThreadingHTTPServer(address, BaseHTTPRequestHandler)
+    return _MetricsServer(address, BaseHTTPRequestHandler)
 
 
 def serve(server: ThreadingHTTPServer, metrics: Metrics, stale_after: float) -> None:
