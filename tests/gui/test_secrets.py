@@ -4,6 +4,7 @@ keyring (gnome-keyring on a private bus) holding the operator's identity."""
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -169,8 +170,9 @@ def test_new_and_existing_keys_made_secret_reach_etcd_only_as_ciphertext_and_sho
 
 
 def test_reveal_hides_again_and_a_copied_secret_leaves_the_clipboard(
-    qtbot, window, etcd_server, os_keyring, agent_key, tmp_path, monkeypatch
+    qtbot, window, etcd_server, os_keyring, agent_key, tmp_path, monkeypatch, caplog
 ):
+    caplog.set_level(logging.DEBUG)  # the client's log, at its most talkative
     monkeypatch.setattr(field, "REVEAL_SECONDS", 0.5)
     monkeypatch.setattr(field, "CLIPBOARD_SECONDS", 0.5)
     team = team_with_agent(etcd_server, agent_key, "reveal")
@@ -225,6 +227,11 @@ def test_reveal_hides_again_and_a_copied_secret_leaves_the_clipboard(
             lambda: status.isVisible() and status.text().startswith("0 values"), timeout=10_000
         )
         assert window.tree.results.count() == 0
+
+    # revealed, copied and typed: none of it reached the client's log
+    assert caplog.records, "the client logged nothing: the check below would prove nothing"
+    for plaintext in ("tok-123-plain", "tok-456-new"):
+        assert plaintext not in caplog.text
 
 
 def test_history_and_the_pending_diff_never_show_a_secret(
