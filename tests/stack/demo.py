@@ -18,6 +18,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from tests.stack.demo_secure import SecureDemo
 from tests.stack.docker_daemon import STACK_LABELS, DockerDaemon
 from tests.stack.etcd import EtcdServer
 from tests.stack.images import (
@@ -33,6 +34,7 @@ from tests.stack.registry import (
     run_registry,
     write_registry_config,
 )
+from tests.stack.secure import start_secure_cluster
 from tests.stack.swift import SwiftAIO
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         help="stop everything as soon as the demo is up (for checking the command itself)",
     )
     parser.add_argument("--no-client", action="store_true", help="do not open the desktop client")
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="three etcd members with TLS and auth on, a team, the agent as its own user",
+    )
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -79,9 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     ):
         root = Path(tmp)
         print("starting etcd, Swift and a private dockerd on 127.0.0.1 ...", flush=True)
-        etcd = EtcdServer(root / "etcd", "demo", client_port=_port(2379))
-        etcd.start()
-        cleanup.callback(etcd.stop)
+        secure: SecureDemo | None = None
+        if args.secure:
+            print("making certificates, three TLS members, auth and a team ...", flush=True)
+            secure = SecureDemo(start_secure_cluster(root / "secure"), REPO)
+            cleanup.callback(secure.stack.stop)
+        else:
+            etcd = EtcdServer(root / "etcd", "demo", client_port=_port(2379))
+            etcd.start()
+            cleanup.callback(etcd.stop)
+        directory = secure.directory if secure else DIRECTORY
         swift = SwiftAIO(root / "swift")
         swift.start()
         cleanup.callback(swift.stop)
@@ -109,10 +123,11 @@ def main(argv: list[str] | None = None) -> int:
             volumes={
                 str(config_dir): {"bind": "/etc/docker/registry", "mode": "rw"},
                 str(dockerd.socket_path): {"bind": "/var/run/docker.sock", "mode": "rw"},
+                **(secure.agent_volumes() if secure else {}),
             },
             environment={
-                "ETCD_HOST": etcd.endpoint,
-                "WATCH_ETCD_DIR": DIRECTORY,
+                **(secure.agent_environment() if secure else {"ETCD_HOST": etcd.endpoint}),
+                "WATCH_ETCD_DIR": directory,
                 "CONFIG": f"/etc/docker/registry/{CONFIG_NAME}",
                 "SERVE_CONTAINER": "registry",
                 "HEALTH_URL": f"http://127.0.0.1:{port}/v2/",
@@ -121,13 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         cleanup.callback(agent.remove, force=True)
 
-        client_cmd = [
-            str(REPO / ".venv/bin/etcdadmin"),
-            "--endpoints",
-            etcd.endpoint,
-            "--name",
-            "demo",
-        ]
+        client_cmd = (
+            secure.client_command()
+            if secure
+            else [str(REPO / ".venv/bin/etcdadmin"), "--endpoints", etcd.endpoint, "--name", "demo"]
+        )
         if not args.no_client and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             client = subprocess.Popen(client_cmd)
             cleanup.callback(_stop_client, client)
@@ -136,9 +149,11 @@ def main(argv: list[str] | None = None) -> int:
             client_line = "no display here: start the client on a desktop with\n    " + " ".join(
                 client_cmd
             )
-        etcdctl = f"ETCDCTL_API=3 etcdctl --endpoints {etcd.endpoint}"
+        etcdctl = "" if secure else f"ETCDCTL_API=3 etcdctl --endpoints {etcd.endpoint}"
         print(
-            f"""
+            secure.up_message(swift, port, config_dir / CONFIG_NAME, dockerd.host, client_line)
+            if secure
+            else f"""
 The demo is up.
   etcd      {etcd.endpoint}
   Swift     {swift.auth_url}  (user {swift.user}, key {swift.key})

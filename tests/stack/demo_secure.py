@@ -1,0 +1,115 @@
+"""`bash .ci/demo --secure`: the seed demo on the README's production setup.
+
+Three etcd members with TLS for clients and between members, auth on, team `registry` on
+`registry-test` (operator `alice`, agent `agent-1`), made by `tests.stack.secure` with the
+product's own functions. The agent container logs in as `agent-1` with a client certificate
+whose CN names it; the operator fixes the password as `alice`, over TLS.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tests.stack.secure import AGENT, DIRECTORY, OPERATOR, TEAM, SecureCluster
+
+if TYPE_CHECKING:
+    from tests.stack.swift import SwiftAIO
+
+# Where the agent container finds its TLS files (mounted read-only, one by one).
+_AGENT_PKI = "/etc/watcher-agent/pki"
+
+
+@dataclass(frozen=True)
+class SecureDemo:
+    stack: SecureCluster
+    repo: Path
+
+    @property
+    def directory(self) -> str:
+        return DIRECTORY
+
+    def agent_environment(self) -> dict[str, str]:
+        """No ETCD_USER: the certificate's CN (`agent-1`) is the agent's etcd user and id."""
+        return {
+            "ETCD_HOST": self.stack.endpoints,
+            "ETCD_CACERT": f"{_AGENT_PKI}/ca.crt",
+            "ETCD_CERT": f"{_AGENT_PKI}/{AGENT}.crt",
+            "ETCD_KEY": f"{_AGENT_PKI}/{AGENT}.key",
+        }
+
+    def agent_volumes(self) -> dict[str, dict[str, Any]]:
+        pair = self.stack.client(AGENT)
+        return {
+            str(self.stack.ca): {"bind": f"{_AGENT_PKI}/ca.crt", "mode": "ro"},
+            str(pair.cert): {"bind": f"{_AGENT_PKI}/{AGENT}.crt", "mode": "ro"},
+            str(pair.key): {"bind": f"{_AGENT_PKI}/{AGENT}.key", "mode": "ro"},
+        }
+
+    def etcdadmin(self, user: str) -> str:
+        """The `etcdadmin` connection options that log in as `user` with its certificate."""
+        pair = self.stack.client(user)
+        return " ".join(
+            shlex.quote(part)
+            for part in (
+                str(self.repo / ".venv/bin/etcdadmin"),
+                "--endpoints",
+                self.stack.endpoints,
+                "--cacert",
+                str(self.stack.ca),
+                "--cert",
+                str(pair.cert),
+                "--key",
+                str(pair.key),
+            )
+        )
+
+    def etcdctl(self, user: str) -> str:
+        pair = self.stack.client(user)
+        urls = ",".join(self.stack.cluster.client_urls)
+        return (
+            f"ETCDCTL_API=3 etcdctl --endpoints {urls} --cacert {self.stack.ca} "
+            f"--cert {pair.cert} --key {pair.key}"
+        )
+
+    def client_command(self) -> list[str]:
+        """The desktop client as root (the window follows the whole key space)."""
+        return [*shlex.split(self.etcdadmin("root")), "--name", "demo-secure"]
+
+    def up_message(
+        self, swift: SwiftAIO, port: int, config: Path, docker_host: str, client_line: str
+    ) -> str:
+        stack = self.stack
+        members = ", ".join(stack.cluster.client_urls)
+        operator = self.etcdadmin(OPERATOR)
+        key = f"{DIRECTORY}/storage/swift/password"
+        return f"""
+The secure demo is up.
+  etcd      three members, TLS for clients and between members, auth on:
+            {members}
+  certs     {stack.certs.directory}  (from the core's certs authority: ca.crt, etcdN-server
+            and etcdN-peer, and client-root, client-{OPERATOR}, client-{AGENT}: a client
+            certificate logs in as the etcd user its CN names)
+  users     root; {OPERATOR}, operator of team {TEAM} (read-write on {DIRECTORY}/);
+            {AGENT}, its agent (reads {DIRECTORY}/, writes only its own status)
+            passwords: {stack.passwords}/<user> (0600)
+  Swift     {swift.auth_url}  (user {swift.user}, key {swift.key})
+  registry  http://127.0.0.1:{port}/v2/  is DOWN: its Swift password is wrong
+  agent     container 'watcher' as etcd user {AGENT} (client certificate), watching
+            {DIRECTORY}/ on all three members -> {config}
+  docker    docker -H {docker_host} ps -a   (logs: docker -H {docker_host} logs -f watcher)
+  client    {client_line}
+
+Fix the password as the team's operator {OPERATOR}, over TLS (her certificate is her login):
+  {operator} put {key} --value {swift.key}
+  curl -i http://127.0.0.1:{port}/v2/
+The same with etcdctl, or with {OPERATOR}'s password (a token) rather than her certificate's CN:
+  {self.etcdctl(OPERATOR)} put {key} {swift.key}
+  ETCDADMIN_PASSWORD="$(cat {stack.password_file(OPERATOR)})" {operator} --user {OPERATOR} get {key}
+{OPERATOR} may change {DIRECTORY}/ and nothing else (refused: {operator} put hack/x --value 1).
+The agent's status, as root:
+  {self.etcdctl("root")} get --prefix /etcdadmin/agents/{DIRECTORY}/
+
+Press Ctrl-C to stop everything."""
