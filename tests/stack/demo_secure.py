@@ -82,34 +82,40 @@ class SecureDemo:
         self, swift: SwiftAIO, port: int, config: Path, docker_host: str, client_line: str
     ) -> str:
         stack = self.stack
-        members = ", ".join(stack.cluster.client_urls)
-        operator = self.etcdadmin(OPERATOR)
+        pki = stack.certs.directory
+        alice = stack.client(OPERATOR)
+        etcdadmin = shlex.quote(str(self.repo / ".venv/bin/etcdadmin"))
         key = f"{DIRECTORY}/storage/swift/password"
         return f"""
 The secure demo is up.
   etcd      three members, TLS for clients and between members, auth on:
-            {members}
-  certs     {stack.certs.directory}  (from the core's certs authority: ca.crt, etcdN-server
-            and etcdN-peer, and client-root, client-{OPERATOR}, client-{AGENT}: a client
-            certificate logs in as the etcd user its CN names)
+            {", ".join(stack.cluster.client_urls)}
+  certs     {pki}
+            made by the core's certs authority: ca.crt, etcdN-server and etcdN-peer, and
+            client-root, client-{OPERATOR}, client-{AGENT} (a client certificate logs in as
+            the etcd user its CN names)
   users     root; {OPERATOR}, operator of team {TEAM} (read-write on {DIRECTORY}/);
-            {AGENT}, its agent (reads {DIRECTORY}/, writes only its own status)
-            passwords: {stack.passwords}/<user> (0600)
+            {AGENT}, its agent (reads {DIRECTORY}/, writes only its own status);
+            passwords in {stack.passwords}/<user> (0600)
   Swift     {swift.auth_url}  (user {swift.user}, key {swift.key})
   registry  http://127.0.0.1:{port}/v2/  is DOWN: its Swift password is wrong
-  agent     container 'watcher' as etcd user {AGENT} (client certificate), watching
+  agent     container 'watcher', etcd user {AGENT} by its client certificate, following
             {DIRECTORY}/ on all three members -> {config}
   docker    docker -H {docker_host} ps -a   (logs: docker -H {docker_host} logs -f watcher)
   client    {client_line}
+            (saved as profile demo-secure)
 
 Fix the password as the team's operator {OPERATOR}, over TLS (her certificate is her login):
-  {operator} put {key} --value {swift.key}
-  curl -i http://127.0.0.1:{port}/v2/
-The same with etcdctl, or with {OPERATOR}'s password (a token) rather than her certificate's CN:
-  {self.etcdctl(OPERATOR)} put {key} {swift.key}
-  ETCDADMIN_PASSWORD="$(cat {stack.password_file(OPERATOR)})" {operator} --user {OPERATOR} get {key}
-{OPERATOR} may change {DIRECTORY}/ and nothing else (refused: {operator} put hack/x --value 1).
-The agent's status, as root:
+  export ETCDADMIN_ENDPOINTS={stack.endpoints}
+  export ETCDADMIN_CACERT={stack.ca}
+  export ETCDADMIN_CERT={alice.cert} ETCDADMIN_KEY={alice.key}
+  {etcdadmin} put {key} --value {swift.key}
+  curl -i http://127.0.0.1:{port}/v2/            # 200 once the agent restarted the registry
+  {etcdadmin} put hack/x --value 1               # refused: {OPERATOR} may change {DIRECTORY}/ only
+With {OPERATOR}'s password (a token) instead of her certificate's CN:
+  export ETCDADMIN_PASSWORD="$(cat {stack.password_file(OPERATOR)})"
+  {etcdadmin} --user {OPERATOR} get {key}
+The agent's status, as root with etcdctl (the reference client):
   {self.etcdctl("root")} get --prefix /etcdadmin/agents/{DIRECTORY}/
 
 Press Ctrl-C to stop everything."""
