@@ -6,7 +6,26 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+from PySide6.QtCore import QSettings
+
+from etcdadmin.gui.connections.profiles import ProfileStore
+from etcdadmin.gui.mainwindow import MainWindow
 from tests.stack.secure import DIRECTORY, SecureCluster
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    """A window whose profiles and last-used profile are its own: the connection this test
+    saves must not become the one the next test's window opens."""
+    monkeypatch.setenv("ETCDADMIN_DATA_DIR", str(tmp_path / "data"))
+    settings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    store = ProfileStore(tmp_path / "profiles.json", settings)
+    win = MainWindow(store=store, sandbox_dir=tmp_path / "sandbox")
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
 
 
 def _shown(window, key: str) -> bool:
