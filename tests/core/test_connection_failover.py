@@ -64,7 +64,7 @@ def test_a_watch_cut_by_its_member_stopping_resumes_on_another_from_the_next_rev
             batch = resumed.get(timeout=30)
         except queue.Empty:
             pytest.fail("no event from the resumed watch")
-        assert not isinstance(batch, BaseException), batch
+        assert not isinstance(batch, BaseException), (cut, batch)
         assert [e.kv.value for e in batch.events] == [b"after the stop"]
         assert operator.endpoint_in_use != secure_cluster.cluster.endpoints[stopped]
     finally:

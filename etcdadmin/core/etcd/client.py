@@ -72,8 +72,9 @@ def _key_bytes(key: str | bytes) -> bytes:
     return key if isinstance(key, bytes) else key.encode("utf-8")
 
 
-def _leave_failed_endpoint(client: pyetcd.MultiEndpointEtcd3Client, exc: BaseException) -> None:
-    """After `exc`, move `client` off the member it used if that member is gone.
+def _leave_endpoint(client: pyetcd.MultiEndpointEtcd3Client, gone: bool) -> None:
+    """Move `client` off the member it used when that member is `gone` (or pyetcd already
+    marked it failed).
 
     pyetcd marks an endpoint failed only inside the methods it wraps: transactions, cluster
     and auth calls made on its stubs, and watch streams, went back to the stopped member
@@ -86,7 +87,7 @@ def _leave_failed_endpoint(client: pyetcd.MultiEndpointEtcd3Client, exc: BaseExc
     endpoint = client.endpoint_in_use
     if endpoint is None:
         return
-    if member_went_away(exc) and not endpoint.is_failed():
+    if gone and not endpoint.is_failed():
         endpoint.fail()
         client._clear_old_stubs()
     if endpoint.is_failed():
@@ -210,7 +211,7 @@ class EtcdConnection(ClusterCalls, AuthCalls):
                     # is old" (seen right after a team was made, three members); the same
                     # call again passes.
                     continue
-                _leave_failed_endpoint(client, exc)
+                _leave_endpoint(client, member_went_away(exc))
                 error = self._translate(exc, what, reach)
                 if attempt == 1 and isinstance(error, EtcdUnavailable) and self._can_fail_over():
                     # pyetcd marked the endpoint failed; the retry goes to another member.
@@ -470,7 +471,7 @@ class EtcdConnection(ClusterCalls, AuthCalls):
 
         def broken(exc: BaseException, what: str) -> EtcdError:
             # a stream cut by a stopped member: the next watch goes to another one
-            _leave_failed_endpoint(client, exc)
+            _leave_endpoint(client, member_went_away(exc))
             return self._translate(exc, what)
 
         return WatchStream(
@@ -479,4 +480,6 @@ class EtcdConnection(ClusterCalls, AuthCalls):
             metadata,
             broken,
             denied=lambda: permission_denied(self.settings, "watch keys", reach),
+            # etcd ends a watch stream by itself only when the member shuts down
+            ended=lambda: _leave_endpoint(client, gone=True),
         )
