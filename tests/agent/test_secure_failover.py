@@ -9,6 +9,7 @@ import re
 import subprocess
 import threading
 
+from etcdadmin.core.errors import EtcdUnavailable
 from tests.agent.test_sync import rendered, wait_config
 from tests.stack.procs import wait_until
 from tests.stack.secure import AGENT, DIRECTORY, OPERATOR, SecureCluster
@@ -61,12 +62,15 @@ def test_an_agent_whose_member_stops_while_keys_change_applies_every_change(
     failures: list[BaseException] = []
 
     def write() -> None:
-        # the operator, over TLS with her password, through the core's connection
+        # The operator, over TLS with her password, through the core's connection. A put made
+        # while the cluster elects a new leader (its member may be the one stopped) can be
+        # refused as unavailable: she puts the same value again, as anyone would.
         nonlocal written
         try:
             with secure_cluster.connect(OPERATOR, with_password=True) as alice:
                 while not done.is_set() or written < 60:
-                    alice.put(f"{DIRECTORY}/failover/k{written:03d}", f"v{written}")
+                    key, value = f"{DIRECTORY}/failover/k{written:03d}", f"v{written}"
+                    wait_until(lambda k=key, v=value: _put(alice, k, v), 30, f"put {key}")
                     written += 1
         except BaseException as exc:
             failures.append(exc)
@@ -107,6 +111,14 @@ def test_an_agent_whose_member_stops_while_keys_change_applies_every_change(
         done.set()
         writer.join(timeout=60)
         secure_cluster.cluster.start_member(stopped)
+
+
+def _put(conn, key: str, value: str) -> bool:
+    try:
+        conn.put(key, value)
+    except EtcdUnavailable:
+        return False
+    return True
 
 
 def _etcdctl_json(secure_cluster: SecureCluster, *args: str) -> list[dict[str, str]]:
