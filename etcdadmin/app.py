@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 
 
-def run_window(endpoints: str | None, name: str = "", read_only: bool = False) -> int:
-    """Open the window; with `endpoints`, connect to them at once instead of a saved profile."""
+def run_window(
+    endpoints: str | None,
+    name: str = "",
+    read_only: bool = False,
+    connection: Mapping[str, str] | None = None,
+) -> int:
+    """Open the window; with `endpoints`, connect to them at once instead of a saved profile,
+    with `connection`'s TLS files, user and password (profile field names)."""
     try:
         from PySide6.QtWidgets import QApplication
     except ImportError:
@@ -34,7 +41,7 @@ def run_window(endpoints: str | None, name: str = "", read_only: bool = False) -
     window = MainWindow()
     window.show()
     if endpoints:
-        window.connect_endpoints(endpoints, name, read_only)
+        window.connect_endpoints(endpoints, name, read_only, connection)
     else:
         window.start()
     return int(app.exec())

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from tests.stack.docker_daemon import DockerDaemon
     from tests.stack.etcd import EtcdCluster, EtcdServer
     from tests.stack.keyring_service import KeyringService
+    from tests.stack.secure import SecureCluster
     from tests.stack.swift import SwiftAIO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -241,3 +242,17 @@ def auth_etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredEtcd]
     state = tmp_path_factory.mktemp("auth-etcd")
     with _running(lambda: EtcdServer(state, "auth")) as server:
         yield enable_auth_with_etcdctl(server)
+
+
+@pytest.fixture(scope="module")
+def secure_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureCluster]:
+    """Three TLS members with auth on and a team (`tests.stack.secure`), one per module: tests
+    that stop a member start it again before they end."""
+    from tests.stack.secure import start_secure_cluster
+
+    state = tmp_path_factory.mktemp("secure")
+    cluster = _construct(lambda: start_secure_cluster(state))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

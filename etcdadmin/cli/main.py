@@ -135,10 +135,24 @@ def cli(ctx: click.Context, read_only: bool, name: str, log_level: str, **params
     if ctx.invoked_subcommand is None:
         # As before the CLI existed: --endpoints (or ETCDADMIN_ENDPOINTS) connects at once,
         # otherwise the window offers the saved profiles.
-        given = ctx.get_parameter_source("endpoints") is not ParameterSource.DEFAULT
+        given = any(
+            ctx.get_parameter_source(option) not in (None, ParameterSource.DEFAULT)
+            for option in ("endpoints", "profile")
+        )
         from etcdadmin.app import run_window
 
-        ctx.exit(run_window(params["endpoints"] if given else None, name, read_only))
+        if not given:
+            ctx.exit(run_window(None, name, read_only))
+        # The same resolution as every command's: TLS files, user and password (options,
+        # --profile, ETCDADMIN_*) reach the window too, not the endpoints alone.
+        profile = resolve_session(ctx, params, read_only).profile
+        connection = {
+            field: getattr(profile, field)
+            for field in ("ca_file", "cert_file", "key_file", "user", "password")
+            if getattr(profile, field)
+        }
+        window_name = name or params.get("profile") or ""
+        ctx.exit(run_window(profile.endpoints, window_name, read_only, connection))
     session: CliSession = resolve_session(ctx, params, read_only)
     ctx.obj = session
     ctx.call_on_close(session.close)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QCloseEvent
@@ -231,19 +233,28 @@ class MainWindow(QMainWindow):
     def reload(self) -> None:
         self.connections.reconnect()
 
-    def connect_endpoints(self, endpoints: str, name: str = "", read_only: bool = False) -> None:
+    def connect_endpoints(
+        self,
+        endpoints: str,
+        name: str = "",
+        read_only: bool = False,
+        connection: Mapping[str, str] | None = None,
+    ) -> None:
         """Connect to `endpoints` given on the command line, remembered as a profile (named
         `name`, or after the endpoints) so that the next start without them opens it again.
 
         A profile of that name keeps what it says beyond the endpoints (production, TLS, user):
-        a command line must not quietly turn a production profile into a plain one."""
+        a command line must not quietly turn a production profile into a plain one.
+        `connection` (profile fields: TLS files, user, password) is what the command line
+        gave besides; the password is never written to the profile."""
         name = name or endpoints
-        profile = ConnectionProfile(name=name, endpoints=endpoints, read_only=read_only)
+        given: dict[str, Any] = dict(connection or {})
+        profile = ConnectionProfile(name=name, endpoints=endpoints, read_only=read_only, **given)
         try:
             if name in self.store.names():
                 stored = self.store.load(name)
                 profile = dataclasses.replace(
-                    stored, endpoints=endpoints, read_only=stored.read_only or read_only
+                    stored, endpoints=endpoints, read_only=stored.read_only or read_only, **given
                 )
             self.store.save(profile, store_password=False)
         except EtcdAdminError as exc:  # connect all the same; only the remembering failed

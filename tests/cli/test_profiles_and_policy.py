@@ -132,3 +132,42 @@ def _on_a_terminal(argv: list[str], answer: str) -> subprocess.CompletedProcess[
     finally:
         os.close(terminal)
         os.close(main)
+
+
+def test_the_window_opens_with_the_tls_files_user_and_profile_the_command_line_gives(
+    run, profiles, monkeypatch
+):
+    opened: list[tuple] = []
+    monkeypatch.setattr(
+        "etcdadmin.app.run_window", lambda *args: opened.append(args) or 0, raising=True
+    )
+    result = run(
+        "--endpoints",
+        "127.0.0.1:1,127.0.0.1:2",
+        "--cacert",
+        "ca.crt",
+        "--cert",
+        "me.crt",
+        "--key",
+        "me.key",
+        "--user",
+        "alice",
+        ETCDADMIN_PASSWORD="pw",
+    )
+    assert result.exit_code == 0, result.output
+    assert opened[-1] == (
+        "127.0.0.1:1,127.0.0.1:2",
+        "",
+        False,
+        {
+            "ca_file": "ca.crt",
+            "cert_file": "me.crt",
+            "key_file": "me.key",
+            "user": "alice",
+            "password": "pw",
+        },
+    )
+
+    save_profile(profiles, "tls", "127.0.0.1:3", ca_file="saved-ca.crt")
+    assert run("--profile", "tls").exit_code == 0
+    assert opened[-1] == ("127.0.0.1:3", "tls", False, {"ca_file": "saved-ca.crt"})

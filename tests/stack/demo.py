@@ -26,6 +26,7 @@ from pathlib import Path
 
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from etcdadmin.core.secrets.recipients import Recipient, add_recipient
+from tests.stack.demo_secure import SecureDemo
 from tests.stack.docker_daemon import STACK_LABELS, DockerDaemon
 from tests.stack.etcd import EtcdServer
 from tests.stack.images import (
@@ -42,6 +43,7 @@ from tests.stack.registry import (
     run_registry,
     write_registry_config,
 )
+from tests.stack.secure import start_secure_cluster
 from tests.stack.swift import SwiftAIO
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,10 +81,10 @@ def agent_key(directory: Path) -> Path:
     return path
 
 
-def publish_agent_key(endpoint: str, directory: str, key: Path) -> None:
+def publish_agent_key(settings: ConnectionSettings, directory: str, key: Path) -> None:
     """The agent's public key as the recipient of the directory's secrets."""
     public_key = key.with_name(key.name + ".pub").read_text()
-    with EtcdConnection(ConnectionSettings((endpoint,))) as conn:
+    with EtcdConnection(settings) as conn:
         add_recipient(conn, directory, Recipient("watcher", public_key, "agent"))
 
 
@@ -109,6 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         help="stop everything as soon as the demo is up (for checking the command itself)",
     )
     parser.add_argument("--no-client", action="store_true", help="do not open the desktop client")
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="three etcd members with TLS and auth on, a team, the agent as its own user",
+    )
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -121,9 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     ):
         root = Path(tmp)
         print("starting etcd, Swift and a private dockerd on 127.0.0.1 ...", flush=True)
-        etcd = EtcdServer(root / "etcd", "demo", client_port=_port(2379))
-        etcd.start()
-        cleanup.callback(etcd.stop)
+        secure: SecureDemo | None = None
+        if args.secure:
+            print("making certificates, three TLS members, auth and a team ...", flush=True)
+            secure = SecureDemo(start_secure_cluster(root / "secure"), REPO)
+            cleanup.callback(secure.stack.stop)
+        else:
+            etcd = EtcdServer(root / "etcd", "demo", client_port=_port(2379))
+            etcd.start()
+            cleanup.callback(etcd.stop)
+        directory = secure.directory if secure else DIRECTORY
         swift = SwiftAIO(root / "swift")
         swift.start()
         cleanup.callback(swift.stop)
@@ -137,7 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         agent_image = build_agent_image(client, REPO, BASE_TAG)
 
         key = agent_key(root / "agent-key")
-        publish_agent_key(etcd.endpoint, DIRECTORY, key)
+        publish_agent_key(
+            secure.stack.settings("root") if secure else ConnectionSettings((etcd.endpoint,)),
+            directory,
+            key,
+        )
         keyring_env = operator_keyring(root, cleanup)
 
         port = _port(5000)
@@ -156,10 +174,11 @@ def main(argv: list[str] | None = None) -> int:
                 str(config_dir): {"bind": "/etc/docker/registry", "mode": "rw"},
                 str(key): {"bind": "/id_rsa", "mode": "ro"},
                 str(dockerd.socket_path): {"bind": "/var/run/docker.sock", "mode": "rw"},
+                **(secure.agent_volumes() if secure else {}),
             },
             environment={
-                "ETCD_HOST": etcd.endpoint,
-                "WATCH_ETCD_DIR": DIRECTORY,
+                **(secure.agent_environment() if secure else {"ETCD_HOST": etcd.endpoint}),
+                "WATCH_ETCD_DIR": directory,
                 "CONFIG": f"/etc/docker/registry/{CONFIG_NAME}",
                 "PRIVATE_KEY": "/id_rsa",
                 "SERVE_CONTAINER": "registry",
@@ -169,13 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         cleanup.callback(agent.remove, force=True)
 
-        client_cmd = [
-            str(REPO / ".venv/bin/etcdadmin"),
-            "--endpoints",
-            etcd.endpoint,
-            "--name",
-            "demo",
-        ]
+        client_cmd = (
+            secure.client_command()
+            if secure
+            else [str(REPO / ".venv/bin/etcdadmin"), "--endpoints", etcd.endpoint, "--name", "demo"]
+        )
         if not args.no_client and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             client = subprocess.Popen(client_cmd)
             cleanup.callback(_stop_client, client)
@@ -184,11 +201,19 @@ def main(argv: list[str] | None = None) -> int:
             client_line = "no display here: start the client on a desktop with\n    " + " ".join(
                 client_cmd
             )
-        etcdctl = f"ETCDCTL_API=3 etcdctl --endpoints {etcd.endpoint}"
-        etcdadmin = f"{keyring_env}{REPO / '.venv/bin/etcdadmin'} --endpoints {etcd.endpoint}"
+        etcdctl = "" if secure else f"ETCDCTL_API=3 etcdctl --endpoints {etcd.endpoint}"
+        etcdadmin = (
+            ""
+            if secure
+            else f"{keyring_env}{REPO / '.venv/bin/etcdadmin'} --endpoints {etcd.endpoint}"
+        )
         password_key = f"{DIRECTORY}/storage/swift/password"
         print(
-            f"""
+            secure.up_message(
+                swift, port, config_dir / CONFIG_NAME, dockerd.host, client_line, keyring_env
+            )
+            if secure
+            else f"""
 The demo is up.
   etcd      {etcd.endpoint}
   Swift     {swift.auth_url}  (user {swift.user}, key {swift.key})

@@ -9,6 +9,7 @@ Watches are created here and iterated through `etcdadmin.core.etcd.watch.WatchSt
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import operator
 import threading
@@ -34,6 +35,7 @@ from etcdadmin.core.etcd.records import (
 from etcdadmin.core.etcd.settings import ConnectionSettings
 from etcdadmin.core.etcd.translate import (
     Reach,
+    member_went_away,
     permission_denied,
     token_needs_renewal,
     translate_error,
@@ -68,6 +70,29 @@ _COMPARE_OPS: dict[str, Callable[[Any, Any], Any]] = {
 
 def _key_bytes(key: str | bytes) -> bytes:
     return key if isinstance(key, bytes) else key.encode("utf-8")
+
+
+def _leave_endpoint(client: pyetcd.MultiEndpointEtcd3Client, gone: bool) -> None:
+    """Move `client` off the member it used when that member is `gone` (or pyetcd already
+    marked it failed).
+
+    pyetcd marks an endpoint failed only inside the methods it wraps: transactions, cluster
+    and auth calls made on its stubs, and watch streams, went back to the stopped member
+    forever (measured on three TLS members: every transaction refused with "Connection
+    refused" while two members served). And it moves to another member only when the next
+    call starts, if the failed one is still within `time_retry` (1 s here): a watch resumed
+    later went back to the stopped member. So mark it failed, drop the stubs bound to its
+    channel, and move now; the stopped member is tried again only if the new one fails.
+    """
+    endpoint = client.endpoint_in_use
+    if endpoint is None:
+        return
+    if gone and not endpoint.is_failed():
+        endpoint.fail()
+        client._clear_old_stubs()
+    if endpoint.is_failed():
+        with contextlib.suppress(pyetcd_errors.NoServerAvailableError):
+            client.channel  # noqa: B018 -- choosing the channel is what moves the client
 
 
 class EtcdConnection(ClusterCalls, AuthCalls):
@@ -177,16 +202,29 @@ class EtcdConnection(ClusterCalls, AuthCalls):
                 # grpc: "Cannot invoke RPC on closed channel!" during close() from another thread
                 raise EtcdUnavailable(f"the etcd connection was closed ({what}): {exc}") from None
             except (grpc.RpcError, pyetcd_errors.Etcd3Exception) as exc:
-                if attempt == 1 and self.settings.user and token_needs_renewal(exc):
-                    log.info("etcd auth token expired or outdated; authenticating again")
-                    self._retire_client(client)
+                if attempt == 1 and token_needs_renewal(exc):
+                    if self.settings.user:
+                        log.info("etcd auth token expired or outdated; authenticating again")
+                        self._retire_client(client)
+                    # A certificate's user has no token to renew: a member that had not yet
+                    # applied the latest user or role change answers "revision of auth store
+                    # is old" (seen right after a team was made, three members); the same
+                    # call again passes.
                     continue
+                _leave_endpoint(client, member_went_away(exc))
                 error = self._translate(exc, what, reach)
                 if attempt == 1 and isinstance(error, EtcdUnavailable) and self._can_fail_over():
                     # pyetcd marked the endpoint failed; the retry goes to another member.
                     continue
                 raise error from None
         raise AssertionError("unreachable")
+
+    @property
+    def endpoint_in_use(self) -> str | None:
+        """`host:port` of the member calls go to now; None before the first call."""
+        client = self._client
+        endpoint = client.endpoint_in_use if client is not None else None
+        return str(endpoint.netloc) if endpoint is not None else None
 
     def _can_fail_over(self) -> bool:
         client = self._client
@@ -430,10 +468,18 @@ class EtcdConnection(ClusterCalls, AuthCalls):
             )
         )
         reach = Reach.of("read", [start], prefix=bool(end))
+
+        def broken(exc: BaseException, what: str) -> EtcdError:
+            # a stream cut by a stopped member: the next watch goes to another one
+            _leave_endpoint(client, member_went_away(exc))
+            return self._translate(exc, what)
+
         return WatchStream(
             etcdrpc.WatchStub(channel),
             request,
             metadata,
-            self._translate,
+            broken,
             denied=lambda: permission_denied(self.settings, "watch keys", reach),
+            # etcd ends a watch stream by itself only when the member shuts down
+            ended=lambda: _leave_endpoint(client, gone=True),
         )

@@ -53,8 +53,9 @@ class WatchStream:
 
     Iteration raises `RevisionCompacted` when the start revision is gone, `WatchCancelled` when
     etcd cancels the watch, `EtcdUnavailable` when the stream breaks (member down, no leader);
-    in each case the caller re-reads and watches again. `close()` from any thread ends the
-    iteration quietly.
+    in each case the caller re-reads and watches again. `ended` is called when etcd ends the
+    stream by itself (a member shutting down). `close()` from any thread ends the iteration
+    quietly.
     """
 
     def __init__(
@@ -64,12 +65,14 @@ class WatchStream:
         metadata: Sequence[tuple[str, str]],
         translate: Any,
         denied: Callable[[], EtcdError] | None = None,
+        ended: Callable[[], None] | None = None,
     ) -> None:
         self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._requests.put(create_request)
         self._closed = False
         self._translate = translate
         self._denied = denied
+        self._ended = ended
         self._call = stub.Watch(iter(self._requests.get, None), metadata=tuple(metadata))
 
     def __iter__(self) -> Iterator[WatchBatch]:
@@ -104,6 +107,8 @@ class WatchStream:
                 return
             raise self._translate(exc, "watch keys") from None
         if not self._closed:
+            if self._ended is not None:
+                self._ended()
             raise EtcdUnavailable("the etcd watch stream ended; watching again")
 
     def close(self) -> None:

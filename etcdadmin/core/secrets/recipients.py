@@ -20,7 +20,7 @@ from typing import Final, Literal
 
 import pyrage
 
-from etcdadmin.core.errors import ConflictError
+from etcdadmin.core.errors import ConflictError, EtcdPermissionDenied
 from etcdadmin.core.etcd.client import EtcdConnection
 from etcdadmin.core.etcd.records import Compare, TxnOp
 from etcdadmin.core.secrets.errors import BadKeyFile, NoRecipients
@@ -132,14 +132,26 @@ class RecipientBook:
 
     @classmethod
     def read(cls, conn: EtcdConnection) -> RecipientBook:
-        snapshot = conn.read_prefix(RECIPIENTS_PREFIX)
+        """Every directory's recipients; for a user granted some directories only (etcd
+        refuses the whole prefix), those of the recipient ranges the user may read."""
+        try:
+            snapshot = conn.read_prefix(RECIPIENTS_PREFIX)
+            items, revision = list(snapshot.items), snapshot.revision
+        except EtcdPermissionDenied:
+            from etcdadmin.core.access.visible import readable_ranges
+
+            items, revision = [], 0
+            for permission in readable_ranges(conn, RECIPIENTS_PREFIX):
+                part = conn.read_prefix(permission.key)
+                items.extend(part.items)
+                revision = max(revision, part.revision)
         found: dict[bytes, list[Recipient]] = {}
-        for kv in snapshot.items:
+        for kv in items:
             directory, _, _name = kv.key[len(RECIPIENTS_PREFIX) :].rpartition(b"/")
             recipient = _parse(kv.value)
             if recipient is not None and directory:
                 found.setdefault(directory + b"/", []).append(recipient)
-        return cls({d: tuple(r) for d, r in found.items()}, snapshot.revision)
+        return cls({d: tuple(r) for d, r in found.items()}, revision)
 
     def of_directory(self, directory: str | bytes) -> tuple[Recipient, ...]:
         """The recipients kept for exactly this directory."""
