@@ -145,3 +145,24 @@ def test_an_operator_writing_a_secret_joins_the_recipients_and_the_agent_opens_i
     agent = load_key_files(str(tmp_path / "id_ed25519"))[0].identity
     assert open_envelope(key, stored.encode(), [agent]) == b"swift-password"
     assert sealer.open(key, stored.encode()) == b"swift-password"
+
+
+def test_a_team_operator_granted_one_directory_writes_a_secret_there(
+    secure_cluster, os_keyring, tmp_path
+):
+    from etcdadmin.core.secrets.envelope import open_envelope
+    from etcdadmin.core.secrets.identities import load_key_files, write_key_pair
+    from etcdadmin.core.secrets.sealer import SecretSealer
+    from tests.stack.secure import DIRECTORY, OPERATOR
+
+    agent_key = new_agent_key("ed25519")
+    write_key_pair(tmp_path / "id_ed25519", agent_key)
+    with secure_cluster.connect("root") as root:
+        add_recipient(root, DIRECTORY, Recipient("agent", agent_key.public_key))
+    key = f"{DIRECTORY}/storage/swift/password".encode()
+    # etcd refuses this user a read of every directory's recipients: the book reads its own
+    with secure_cluster.connect(OPERATOR) as operator:
+        operator.put(key, SecretSealer(operator).seal(key, b"team-secret"))
+    stored = secure_cluster.etcdctl("get", "--print-value-only", key.decode()).encode()
+    agent = load_key_files(str(tmp_path / "id_ed25519"))[0].identity
+    assert open_envelope(key, stored, [agent]) == b"team-secret"
