@@ -15,7 +15,10 @@ agent does with what it follows. With `gray` it follows a second prefix, the dir
 releases (`watcher_agent.overlay`), on a second follower thread: both feed this loop under one
 lock, the first apply waits until both have been read once (a targeted agent must not start
 with the directory's config and restart again a moment later), and every apply renders the
-directory's keys with this agent's releases on top.
+directory's keys with this agent's releases on top. A promote changes both prefixes in one
+revision, which the two watches deliver independently: while the gray prefix is ahead and the
+directory as of its revision differs from what the directory's watch delivered, the apply waits
+for that watch (`_directory_behind`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ from watcher_agent.overlay import GrayReleases
 from watcher_agent.status import StatusPublisher
 
 log = logging.getLogger(__name__)
+
+# How often an apply held back for a lagging directory watch looks again, when the debounce is
+# shorter: a watch event arrives within milliseconds here, a directory read costs one Range.
+BEHIND_RECHECK = 0.05
 
 
 class SyncLoop(FollowConsumer):
@@ -84,6 +91,8 @@ class SyncLoop(FollowConsumer):
         # reads, started at 1 s: a restart plus health check rarely settles faster than that.
         self._retry = Backoff(first=1.0, cap=30.0)
         self._retry_at: float | None = None
+        # Since when an apply has been held back for the directory's watch (see _apply).
+        self._behind_since: float | None = None
 
     def run(self, stop: threading.Event) -> None:
         gray_thread = None
@@ -216,6 +225,8 @@ class SyncLoop(FollowConsumer):
             if not self.gray.ready or not self.seen_revision:
                 # Wait for both reads: the gray follower's `loaded` asks for the apply again.
                 return
+            if self._directory_behind():
+                return
             keys, releases = self.gray.apply_to(self.keys)
             # One etcd revision counter for both prefixes: the newer says what was seen.
             revision = max(revision, self.gray.revision)
@@ -231,6 +242,44 @@ class SyncLoop(FollowConsumer):
         else:
             self._retry_at = None
             self._retry.reset()
+
+    def _directory_behind(self) -> bool:
+        """Whether the directory's watch has yet to deliver a revision the gray one already has;
+        if so, the apply is tried again shortly.
+
+        A promote writes the release's keys into the directory and removes the release at ONE
+        revision, but the two watch streams deliver it independently. Applied with the gray
+        half alone, a targeted agent would render the directory without the release's values:
+        a restart onto the old config, then another back. So while the gray prefix is ahead,
+        the directory is read as of the gray revision; when that differs from what its watch
+        delivered, the apply waits for the watch (at most `debounce_max`, then it goes ahead
+        with what was delivered, as it would without this check).
+        """
+        assert self.gray is not None
+        if self.gray.revision <= self.seen_revision:
+            self._behind_since = None
+            return False
+        now = self.clock()
+        first = self._behind_since is None
+        if self._behind_since is None:
+            self._behind_since = now
+        elif now - self._behind_since >= self.debounce_max:
+            log.warning("the directory's watch stays behind the gray releases'; applying anyway")
+            self._behind_since = None
+            return False
+        try:
+            snapshot = self.conn.read_prefix(self.prefix, revision=self.gray.revision)
+        except EtcdError:
+            # Cannot tell (etcd down, revision compacted): apply what was delivered, as before.
+            self._behind_since = None
+            return False
+        if {kv.key: kv.value for kv in snapshot.items} == self.keys:
+            self._behind_since = None
+            return False
+        if first:
+            log.info("the directory's watch is behind the gray releases'; waiting for it")
+        self._retry_at = now + max(self.debounce, BEHIND_RECHECK)
+        return True
 
 
 def _stop_with(stop: threading.Event, other: threading.Event) -> None:
