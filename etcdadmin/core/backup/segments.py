@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 # Memory is (workers + 1) x segment size on top of the process itself (about 60 MiB: the
-# interpreter, gRPC, swiftclient). 16 MiB x 4 buffers keeps a whole `backup create` near
-# 130 MiB peak RSS for any database size (measured on 1M and 2M keys), while segments stay
-# big enough that Swift's per-request cost is small (a 197 MB snapshot is 12 segments).
+# interpreter, gRPC, swiftclient). 16 MiB x 4 buffers kept `backup create --no-export` at
+# 125-145 MiB peak RSS with 1M keys (197 MB) and 2M keys (393 MB) alike; 8 to 32 MiB and 2 to
+# 4 workers timed within the noise of each other on two shared cores.
 DEFAULT_SEGMENT_SIZE = 16 * MiB
 # Three uploads at once keep the test Swift (one proxy and one object server process) busy
 # while the snapshot streams in; each more worker costs one segment of memory.
