@@ -88,6 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--segment-mib", type=int, default=32)
     parser.add_argument("--workers", type=int, default=0, help="ours: upload threads (0: default)")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="MIBxWORKERS",
+        help="ours: another `--no-export` row with these settings, timed in the same rounds "
+        "(under the same load) as the others; repeatable, e.g. --also 32x2",
+    )
+    parser.add_argument(
+        "--no-whole", action="store_true", help="skip the whole backup (with the key export)"
+    )
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="etcdadmin-bench-"))
@@ -110,7 +121,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"loaded in {time.perf_counter() - started:.0f} s, database {db_size / 1e6:.0f} MB"
             )
         segment = f"{args.segment_mib * 1024 * 1024}"
-        reference, snapshot_only, whole = [], [], []
+        extra = [tuple(int(n) for n in spec.split("x")) for spec in args.also]
+        reference: list[Run] = []
+        snapshot_only: list[Run] = []
+        whole: list[Run] = []
+        others: dict[tuple[int, ...], list[Run]] = {settings: [] for settings in extra}
         for _ in range(args.rounds):
             container = f"ref-{uuid.uuid4().hex[:8]}"
             db = work / "snapshot.db"
@@ -135,6 +150,16 @@ def main(argv: list[str] | None = None) -> int:
                     ours_env,
                 )
             )  # fmt: skip
+            for (mib, workers), runs in others.items():
+                runs.append(
+                    run(
+                        [*ours, f"ours-{uuid.uuid4().hex[:8]}", "create", "--no-export",
+                         "--segment-size", str(mib), "--workers", str(workers)],
+                        ours_env,
+                    )
+                )  # fmt: skip
+            if args.no_whole:
+                continue
             whole.append(
                 run(
                     [*ours, f"ours-{uuid.uuid4().hex[:8]}", "create",
@@ -148,21 +173,26 @@ def main(argv: list[str] | None = None) -> int:
         # a 1M-key run leaves about 2 GB (etcd's data, every uploaded copy in Swift)
         shutil.rmtree(work, ignore_errors=True)
 
-    ref, snap, full = median(reference), median(snapshot_only), median(whole)
+    ref = median(reference)
     print(
         f"\n{args.keys:,} keys, database {db_size / 1e6:.0f} MB, segments of "
         f"{args.segment_mib} MiB, workers {args.workers or 'default'}; median of "
-        f"{args.rounds} runs, whole processes, peak RSS"
+        f"{args.rounds} runs, whole processes, peak RSS; load average at the end "
+        f"{' '.join(f'{n:.2f}' for n in os.getloadavg())} (2 cores shared with other work)"
     )
     print("| operation | time | peak RSS | speed-up |\n|---|---|---|---|")
     print(
         f"| `etcdctl snapshot save` + `swift upload --use-slo` | {ref.seconds:.2f} s "
         f"| {ref.peak_mib:.0f} MiB | 1.00x |"
     )
-    for label, ours_run in (
-        ("`etcdadmin backup create --no-export`", snap),
-        ("`etcdadmin backup create` (with the key export)", full),
-    ):
+    rows = [("`etcdadmin backup create --no-export`", median(snapshot_only))]
+    rows += [
+        (f"`... --no-export --segment-size {mib} --workers {workers}`", median(runs))
+        for (mib, workers), runs in others.items()
+    ]
+    if whole:
+        rows.append(("`etcdadmin backup create` (with the key export)", median(whole)))
+    for label, ours_run in rows:
         print(
             f"| {label} | {ours_run.seconds:.2f} s | {ours_run.peak_mib:.0f} MiB "
             f"| {ref.seconds / ours_run.seconds:.2f}x |"

@@ -128,7 +128,7 @@ class _Progress:
     type=click.IntRange(min=1, max=32),
     default=DEFAULT_WORKERS,
     show_default=True,
-    help="segments uploaded at once (memory: about (workers + 3) x segment size)",
+    help="segments uploaded at once (memory: (workers + 1) x segment size)",
 )
 @json_option
 @click.pass_obj

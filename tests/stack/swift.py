@@ -124,6 +124,23 @@ class SwiftAIO:
             process.stop()
         self._processes.clear()
 
+    def stop_proxy(self) -> None:
+        """Stop the proxy alone, as an outage of Swift's front door: clients get refused
+        connections, in-flight uploads are cut; storage servers and memcached keep running."""
+        self._proxy().stop()
+
+    def start_proxy(self) -> None:
+        """Start the proxy again on its port and wait until it authenticates."""
+        proxy = self._proxy()
+        proxy.start()
+        proxy.wait_ready(self._account_reachable, START_TIMEOUT, f"swift auth {self.auth_url}")
+
+    def _proxy(self) -> ManagedProcess:
+        for process in self._processes:
+            if process.name == "swift-proxy-server":
+                return process
+        raise StackError("the Swift proxy was never started: call start() first")
+
     def log_tails(self, n: int = 20) -> str:
         """Recent log lines of every process, for a failing test's message."""
         return "\n".join(f"== {p.name}\n{p.log_tail(n)}" for p in self._processes)

@@ -143,7 +143,7 @@ def store_delta(
     # locations then store and delete a delta the way they do a backup's objects.
     upload = location.open_upload(name)
     try:
-        segment = upload.put_segment(0, 0, data)
+        segment = upload.put_segment(0, 0, memoryview(data))
         upload.commit([segment])
     except BaseException:
         upload.abort()

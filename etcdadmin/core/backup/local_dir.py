@@ -40,8 +40,8 @@ class _FileUpload:
         self._fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self._lock = threading.Lock()
 
-    def put_segment(self, index: int, offset: int, data: bytes) -> Segment:
-        view = memoryview(data)
+    def put_segment(self, index: int, offset: int, data: memoryview) -> Segment:
+        view = data
         while view:
             written = os.pwrite(self._fd, view, offset)
             view, offset = view[written:], offset + written

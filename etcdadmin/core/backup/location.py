@@ -31,8 +31,9 @@ class ListedObject:
 
 
 class ObjectUpload(Protocol):
-    def put_segment(self, index: int, offset: int, data: bytes) -> Segment:
-        """Store one segment; called from several threads at once."""
+    def put_segment(self, index: int, offset: int, data: memoryview) -> Segment:
+        """Store one segment; called from several threads at once. `data` is a view of a
+        buffer the caller reuses once this returns: store it, never keep it."""
         ...
 
     def commit(self, segments: list[Segment]) -> None:

@@ -107,17 +107,62 @@ class SwiftCredentials:
         )
 
 
+class _ViewReader:
+    """A read-only binary file over a memoryview, for a request body.
+
+    io.BytesIO would copy a memoryview (it shares only a `bytes` object's memory); this hands
+    out the bytes that requests asks for (16 KiB at a time), copying no more than that.
+    """
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else self._pos + size
+        chunk = bytes(self._view[self._pos : end])
+        self._pos += len(chunk)
+        return chunk
+
+    def tell(self) -> int:
+        return self._pos
+
+    def release(self) -> None:
+        """Let go of the buffer: the caller reuses it, whoever still holds this reader."""
+        self._view = memoryview(b"")
+        self._pos = 0
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = (0, self._pos, len(self._view))[whence]
+        self._pos = max(0, min(len(self._view), base + pos))
+        return self._pos
+
+
 class _SloUpload:
     def __init__(self, location: SwiftLocation, name: str) -> None:
         self.location = location
         self.name = name
 
-    def put_segment(self, index: int, offset: int, data: bytes) -> Segment:
+    def put_segment(self, index: int, offset: int, data: memoryview) -> Segment:
         segment = f"{self.name}/{index:08d}"
-        etag = self.location._call(
-            "upload a segment",
-            lambda c: c.put_object(self.location.segments_container, segment, contents=data),
-        )
+        # A reader, not bytes: bytes(data) would be a second copy of the segment per upload,
+        # and swiftclient keeps its last response, and through it the request body, until the
+        # connection's next request: one more segment per worker (measured with bytes bodies,
+        # 16 MiB x 3 workers: 233-255 MiB peak RSS, 189-195 MiB with the response dropped, and
+        # 130-143 MiB with this reader). Its seek/tell let swiftclient rewind for a retry.
+        reader = _ViewReader(data)
+        try:
+            etag = self.location._call(
+                "upload a segment",
+                lambda c: c.put_object(
+                    self.location.segments_container,
+                    segment,
+                    contents=reader,
+                    content_length=len(data),
+                ),
+            )
+        finally:
+            reader.release()
         return Segment(name=segment, size=len(data), etag=str(etag))
 
     def commit(self, segments: list[Segment]) -> None:
