@@ -46,17 +46,7 @@ class ClusterCalls:
                 metadata=c.metadata,
             ),
         )
-        return MemberStatus(
-            endpoint="",
-            member_id=resp.header.member_id,
-            version=resp.version,
-            db_size=resp.dbSize,
-            leader=resp.leader,
-            raft_index=resp.raftIndex,
-            raft_term=resp.raftTerm,
-            revision=resp.header.revision,
-            cluster_id=resp.header.cluster_id,
-        )
+        return _member_status("", resp)
 
     def snapshot_stream(self) -> Iterator[bytes]:
         """etcd's Maintenance.Snapshot as it arrives: the bolt database in 32 KiB pieces, then
@@ -119,17 +109,7 @@ class ClusterCalls:
             )
         finally:
             one.close()
-        return MemberStatus(
-            endpoint=endpoint,
-            member_id=resp.header.member_id,
-            version=resp.version,
-            db_size=resp.dbSize,
-            leader=resp.leader,
-            raft_index=resp.raftIndex,
-            raft_term=resp.raftTerm,
-            revision=resp.header.revision,
-            cluster_id=resp.header.cluster_id,
-        )
+        return _member_status(endpoint, resp)
 
     def alarms(self) -> list[tuple[int, str]]:
         """Active alarms as (member id, alarm name), e.g. NOSPACE."""
@@ -141,3 +121,18 @@ class ClusterCalls:
 
     def compact(self, revision: int) -> None:
         self._call("compact", lambda c: c.compact(revision, physical=True))
+
+
+def _member_status(endpoint: str, resp: Any) -> MemberStatus:
+    """A Maintenance.Status response as the record every caller reads."""
+    return MemberStatus(
+        endpoint=endpoint,
+        member_id=resp.header.member_id,
+        version=resp.version,
+        db_size=resp.dbSize,
+        leader=resp.leader,
+        raft_index=resp.raftIndex,
+        raft_term=resp.raftTerm,
+        revision=resp.header.revision,
+        cluster_id=resp.header.cluster_id,
+    )
