@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -183,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 assert conn.get(chosen[-1]).value.decode() == changed[chosen[-1]]  # type: ignore[union-attr]
     finally:
         server.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
     print(
         f"\n{args.keys:,} keys in one directory, {args.changes:,} changed; median of "
