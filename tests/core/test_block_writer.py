@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from etcdadmin.core.config.block_writer import write_block
 from etcdadmin.core.config.documents import load_yaml
-from etcdadmin.core.config.dumping import _libyaml_scalar, dump_block, dump_block_by_pyyaml
+from etcdadmin.core.config.dumping import dump_block, dump_block_by_pyyaml, libyaml_scalar
 from tests.core.test_mapping_properties import SCALARS, SEGMENT, TEXT
 
 pytestmark = pytest.mark.skipif(
@@ -96,7 +96,7 @@ def test_any_document_is_written_as_pyyaml_writes_it_and_reads_back_the_same(
 
 @given(PLAIN_DOCUMENTS)
 def test_configs_of_text_numbers_and_nesting_are_written_without_pyyaml(document: Any) -> None:
-    written = write_block(document, _libyaml_scalar)
+    written = write_block(document, libyaml_scalar)
     assert written is not None
     assert written == dump_block_by_pyyaml(document)
     assert same(load_yaml(written), document)
@@ -122,7 +122,7 @@ def test_long_keys_are_written_as_pyyaml_writes_them(length: int) -> None:
 def test_a_value_reached_twice_is_left_to_pyyaml_which_writes_an_alias() -> None:
     shared = {"a": 1}
     document = {"x": shared, "y": shared}
-    assert write_block(document, _libyaml_scalar) is None
+    assert write_block(document, libyaml_scalar) is None
     assert "&id001" in dump_block(document)
     assert_written_as_pyyaml_and_read_back(document)
 
@@ -132,6 +132,6 @@ def test_a_directory_of_100000_keys_is_written_without_pyyaml() -> None:
         f"svc{s:04d}": {f"key{k:02d}": f"value-{s * 100 + k}" for k in range(100)}
         for s in range(1000)
     }
-    written = write_block(document, _libyaml_scalar)
+    written = write_block(document, libyaml_scalar)
     assert written is not None
     assert written == dump_block_by_pyyaml(document)

@@ -86,7 +86,7 @@ _IMPLICIT_ANY: Final[list[Any]] = [
     expression for _tag, expression in yaml.SafeDumper.yaml_implicit_resolvers.get(None, [])
 ]
 # Letters that start no implicit type (`yes`, `null`, `true`, `on` start with others).
-_UNTYPED_LETTERS: Final = (
+UNTYPED_LETTERS: Final = (
     frozenset() if _IMPLICIT_ANY else frozenset(string.ascii_letters) - _IMPLICIT.keys()
 )
 _FLOATS: Final = [
@@ -102,7 +102,7 @@ _SIMPLE_KEY_BYTES: Final = 128
 _INDENT: Final = 2
 
 
-class _NotMine(Exception):
+class NotMine(Exception):
     """The document holds something only PyYAML writes as `dump_block` does."""
 
 
@@ -117,10 +117,10 @@ def write_block(document: Any, double_quoted: Callable[[str], str]) -> str | Non
         return None
     if not document:
         return "{}\n" if type(document) is dict else "[]\n"
-    writer = _Writer(double_quoted)
+    writer = BlockWriter(double_quoted)
     try:
         writer.node(document, 0, "")
-    except (_NotMine, RecursionError):
+    except (NotMine, RecursionError):
         return None
     return "".join(writer.out)
 
@@ -138,7 +138,7 @@ def _plain_ascii(text: str) -> bool:
     letter no implicit type starts with, without ``: `` or `` #`` inside nor a space or ``:``
     at the end. False says nothing: the full rules decide then."""
     return (
-        text[:1] in _UNTYPED_LETTERS
+        text[:1] in UNTYPED_LETTERS
         and text.isascii()
         and text.isprintable()
         and text[-1] not in " :"
@@ -147,7 +147,7 @@ def _plain_ascii(text: str) -> bool:
     )
 
 
-class _Writer:
+class BlockWriter:
     """The lines of one document, and what each distinct text was written as.
 
     A class rather than nested functions: a recursive closure is a reference cycle, kept until
@@ -168,7 +168,7 @@ class _Writer:
         (``"- "`` items put their first entry on their own line) instead of the indent."""
         ident = id(value)
         if ident in self.seen:  # reached twice: PyYAML writes an anchor and an alias
-            raise _NotMine
+            raise NotMine
         self.seen.add(ident)
         if type(value) is dict:
             self.mapping(value, indent, lead)
@@ -244,10 +244,10 @@ class _Writer:
         """A mapping key as libyaml writes a simple key; remembered when it is text."""
         written = self.text(key) if type(key) is str else _plain_scalar(key)
         if not isinstance(written, str) or (written[:1] == '"' and _BREAK.search(key)):
-            raise _NotMine  # a key holding a line break is not a simple key
+            raise NotMine  # a key holding a line break is not a simple key
         source = key if type(key) is str else written
         if len(source) > _SIMPLE_KEY_BYTES // 4 and len(source.encode()) > _SIMPLE_KEY_BYTES:
-            raise _NotMine
+            raise NotMine
         if type(key) is str:
             self.keys[key] = written
         return written
@@ -277,7 +277,7 @@ class _Writer:
             return self.quoted(text)
         if text.endswith("\n"):
             if text == "\n" or text.endswith("\n\n"):
-                raise _NotMine  # `|+`: libyaml may then end the document with `...`
+                raise NotMine  # `|+`: libyaml may then end the document with `...`
             chomp, body = "", text[:-1]
         else:
             chomp, body = "-", text
@@ -289,7 +289,7 @@ class _Writer:
         ``\\U0001F600`` ...); written alone, as the style does not depend on the context."""
         written = self.double_quoted(text)
         if not (written.startswith('"') and written.endswith('"\n')) or "\n" in written[:-1]:
-            raise _NotMine
+            raise NotMine
         return written[:-1]
 
 
@@ -306,7 +306,7 @@ def _plain_scalar(value: Any) -> str:
         text = _float_text(value)
         if any(expression.match(text) for expression in _FLOATS):
             return text
-    raise _NotMine
+    raise NotMine
 
 
 def _float_text(value: float) -> str:

@@ -24,7 +24,7 @@ YAML_WIDTH: Final = 1 << 30
 
 _LINE_BREAKS: Final = "\n\r\x85\u2028\u2029"
 
-_UNSAFE_RAW: Final = "\x85\u2028\u2029\ufeff"
+UNSAFE_RAW: Final = "\x85\u2028\u2029\ufeff"
 
 _STR_TAG: Final = "tag:yaml.org,2002:str"
 _INT_TAG: Final = "tag:yaml.org,2002:int"
@@ -59,7 +59,7 @@ class _SafeTextDumper(yaml.SafeDumper):
 
     @contextmanager
     def _escaped_if_unsafe(self, text: str) -> Iterator[None]:
-        if not any(char in _UNSAFE_RAW for char in text):
+        if not any(char in UNSAFE_RAW for char in text):
             yield
             return
         saved: bool = bool(getattr(self, "allow_unicode", False))
@@ -100,6 +100,8 @@ _FlowDumper.add_representer(str, _represent_flow_str)
 # libyaml's emitter, when PyYAML was built with it: a 100,000-key config took 12.6 s to write
 # with the pure-Python one against 0.64 s for `etcdctl get --prefix -w json` of the same keys.
 _C_DUMPER_BASE: Final = getattr(yaml, "CSafeDumper", None)
+# Whether `dump_block` writes through `write_block` (and libyaml for the odd scalar).
+HAS_LIBYAML: Final = _C_DUMPER_BASE is not None
 if _C_DUMPER_BASE is not None:
 
     class _CBlockDumper(FastScalarResolver, _C_DUMPER_BASE):  # type: ignore[valid-type,misc]
@@ -117,8 +119,8 @@ def dump_block(document: Any) -> str:
     """
     with collector_paused():
         if _C_DUMPER_BASE is not None:
-            text = write_block(document, _libyaml_scalar)
-            if text is not None and not any(char in text for char in _UNSAFE_RAW):
+            text = write_block(document, libyaml_scalar)
+            if text is not None and not any(char in text for char in UNSAFE_RAW):
                 return text
         return dump_block_by_pyyaml(document)
 
@@ -135,12 +137,12 @@ def dump_block_by_pyyaml(document: Any) -> str:
     with collector_paused():
         if _C_DUMPER_BASE is not None:
             text = _dump(document, _CBlockDumper, _block_str_style, flow=False)
-            if not any(char in text for char in _UNSAFE_RAW):
+            if not any(char in text for char in UNSAFE_RAW):
                 return text
         return _dump(document, BlockDumper, _block_str_style, flow=False)
 
 
-def _libyaml_scalar(text: str) -> str:
+def libyaml_scalar(text: str) -> str:
     """One text as the only content of a document, as `dump_block` writes it through libyaml."""
     return _dump(text, _CBlockDumper, _block_str_style, flow=False)
 

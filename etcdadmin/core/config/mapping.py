@@ -171,6 +171,7 @@ from etcdadmin.core.config.overlay import (
     overlay,
     too_many_segments,
 )
+from etcdadmin.core.config.single_pass import render_keys
 from etcdadmin.core.config.values import copy_document, display_key, format_value, parse_value
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.tree.directories import directory_prefix
@@ -234,6 +235,13 @@ def render(base_text: str, entries: Mapping[Any, str | bytes], directory: str) -
 
 
 def _render(base_text: str, entries: Mapping[Any, str | bytes], directory: str) -> bytes:
+    if not base_text:
+        # Onto an empty base (`etcdadmin export`, a new service's first config) the keys are
+        # written as they come, without the tree below, for the shapes almost every directory
+        # has; None leaves the rest to the general way, byte for byte the same document.
+        written = render_keys(entries, directory)
+        if written is not None:
+            return written.encode("utf-8")
     base, spent = _load_mapping(base_text, "base config")
     tree = build_tree(entries, directory, spent)
     if tree is None:

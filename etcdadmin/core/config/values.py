@@ -55,7 +55,7 @@ _NULLS: Final = frozenset({"null", "~"})
 _KEYWORDS: Final = _NULLS | _BOOLEANS.keys()
 
 
-_KEYWORD_VALUES: Final[dict[str, bool | None]] = {**_BOOLEANS, **dict.fromkeys(_NULLS)}
+KEYWORD_VALUES: Final[dict[str, bool | None]] = {**_BOOLEANS, **dict.fromkeys(_NULLS)}
 
 
 _QUOTES: Final = "\"'"
@@ -90,7 +90,7 @@ def typed_value(text: str | bytes, key: str | None = None) -> tuple[Any, int, in
     # Most values are one line of text starting with a letter: none of the rules below but the
     # keywords applies to them (typing 100,000 such values: 0.16 s through every rule, 0.14 s).
     if first.isalpha() and "\n" not in text:
-        return _KEYWORD_VALUES.get(text, text), 1, len(text)
+        return KEYWORD_VALUES.get(text, text), 1, len(text)
     if len(text) >= 2 and first == text[-1] and first in _QUOTES:
         quoted = _parse_quoted(text, key)
         return quoted, 1, len(quoted)
@@ -104,8 +104,8 @@ def typed_value(text: str | bytes, key: str | None = None) -> tuple[Any, int, in
         return _integer(text, key), 1, len(text)
     if _FLOAT_RE.fullmatch(text):
         return float(text), 1, len(text)
-    if text in _KEYWORD_VALUES:
-        return _KEYWORD_VALUES[text], 1, len(text)
+    if text in KEYWORD_VALUES:
+        return KEYWORD_VALUES[text], 1, len(text)
     return text, 1, len(text)
 
 
@@ -118,13 +118,13 @@ def typed_values(
     kind, one line of text starting with a letter, typed as `typed_value` types it but without
     a call per value (100,000 values: 0.09 s against 0.16 s one by one, CPU on 2 busy cores).
     """
-    decoded = _decoded_together(texts)
+    decoded = decoded_together(texts)
     typed: list[Any] = [
-        (_KEYWORD_VALUES.get(text, text), 1, len(text))  # type: ignore[arg-type]
+        (KEYWORD_VALUES.get(text, text), 1, len(text))  # type: ignore[arg-type]
         if type(text) is str
         and text[:1].isalpha()
         and "\n" not in text
-        and len(text) <= _SURELY_SHORT
+        and len(text) <= SURELY_SHORT
         else None
         for text in decoded
     ]
@@ -135,10 +135,10 @@ def typed_values(
 
 
 # Characters in a text whose UTF-8 form surely fits MAX_VALUE_BYTES (4 bytes a character).
-_SURELY_SHORT: Final = MAX_VALUE_BYTES // 4
+SURELY_SHORT: Final = MAX_VALUE_BYTES // 4
 
 
-def _decoded_together(texts: Sequence[str | bytes]) -> Sequence[str | bytes]:
+def decoded_together(texts: Sequence[str | bytes]) -> Sequence[str | bytes]:
     """The texts decoded from UTF-8 in one call when they all are valid UTF-8 bytes without a
     NUL (which separates them); otherwise as given, for `typed_value` to decode one by one."""
     try:

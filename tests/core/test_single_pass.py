@@ -1,0 +1,110 @@
+"""The one-pass export writer against the general render: the same file, or it steps aside.
+
+`render_keys` is only a faster way to the document the general render (tree, merge onto an
+empty base, `dump_block`) writes; an agent compares rendered files byte for byte, so any
+difference would restart a service for nothing. Random directories check both ways against
+each other, including the shapes the one pass must leave to the general way (errors, lists).
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from etcdadmin.core.config.dumping import dump_block
+from etcdadmin.core.config.limits import Extent
+from etcdadmin.core.config.mapping import render
+from etcdadmin.core.config.overlay import build_tree, overlay
+from etcdadmin.core.config.single_pass import render_keys
+from etcdadmin.core.errors import MappingError
+from tests.core.test_mapping_properties import RAW_VALUES, TEXT
+
+
+def general(entries: dict[Any, Any], directory: str) -> str | None:
+    """The general render of ``entries`` onto an empty base ("" without a key below the
+    directory, as `render` returns the base then); None where it refuses them."""
+    try:
+        if build_tree(entries, directory, Extent(0, 0)) is None:
+            return ""
+        return dump_block(overlay({}, entries, directory))
+    except MappingError:
+        return None
+
+
+# Mostly keys the one pass writes (segments of letters, and of the characters that make a key
+# quoted), some it must leave to the general render (empty segments, line breaks, indices).
+SEGMENTS = st.one_of(
+    st.text(st.sampled_from("abcXY-_ .:ü#'"), min_size=1, max_size=4),
+    st.text(st.sampled_from(string.ascii_letters[:6] + "019 :-_ü\n#'"), max_size=4),
+)
+KEYS = st.lists(SEGMENTS, min_size=1, max_size=4).map(lambda parts: "hack/" + "/".join(parts))
+VALUES = st.one_of(
+    TEXT,
+    RAW_VALUES,
+    st.sampled_from(["true", "null", "~", "12", "-3", "1.5", "'quoted'", "a\nb", "[1, 2]"]),
+    st.text(st.sampled_from("abcxyz -"), min_size=1, max_size=12),
+)
+
+
+@given(st.dictionaries(KEYS, VALUES, max_size=12))
+@settings(suppress_health_check=list(HealthCheck))
+def test_any_directory_is_written_as_the_general_render_writes_it_or_left_to_it(
+    entries: dict[str, Any],
+) -> None:
+    expected = general(entries, "hack")
+    written = render_keys(entries, "hack")
+    if written is not None:
+        assert written == expected
+    if expected is None:
+        with pytest.raises(MappingError):
+            render("", entries, "hack")
+    else:
+        assert render("", entries, "hack").decode("utf-8") == expected
+
+
+def test_a_directory_of_many_kinds_of_value_is_written_in_one_pass() -> None:
+    values = ["plain text", "true", "null", "12", "-3.5", "'quoted: yes'", "a\nb\n", "[1, 2]"]
+    values += ["{a: 1, b: [x]}", "x: 1\ny: 2", "tab\there", "ünïcode", "yes", "", "- a\n- b"]
+    entries = {
+        f"hack/svc{n % 7}/{'deep/' * (n % 3)}key{n:03d}": values[n % len(values)]
+        for n in range(300)
+    }
+    entries["hack/top"] = "level"
+    written = render_keys(entries, "hack")
+    assert written is not None
+    assert written == general(entries, "hack")
+
+
+def test_keys_in_any_order_are_written_in_the_order_of_their_segments() -> None:
+    # etcd's byte order puts `a-b` before `a/x` ('-' < '/'); the mapping's order is `a`, `a-b`.
+    entries = {"hack/a-b": "1", "hack/a/x": "2", "hack/a/y/z": "3", "hack/a.c": "4"}
+    written = render_keys(dict(reversed(list(entries.items()))), "hack")
+    assert written == general(entries, "hack")
+    assert written == "a:\n  x: 2\n  y:\n    z: 3\na-b: 1\na.c: 4\n"
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        {"hack/a": "1", "hack/a/b": "2"},  # a key with keys below it: the error names them
+        {"hack/a//b": "1"},  # an empty segment
+        {"hack/list/0": "x", "hack/list/1": "y"},  # indices from 0 make a list
+        {"hack/a": "\u2028"},  # written by PyYAML's pure-Python emitter
+        {b"hack/bytes": "1"},  # keys as bytes
+        {"elsewhere/a": "1"},  # nothing below the directory
+    ],
+)
+def test_shapes_only_the_general_render_decides_are_left_to_it(entries: dict[Any, Any]) -> None:
+    assert render_keys(entries, "hack") is None
+
+
+def test_a_directory_of_100000_keys_is_written_in_one_pass() -> None:
+    entries = {f"bench/svc{i // 100:04d}/key{i % 100:02d}": f"value-{i}" for i in range(100_000)}
+    written = render_keys(entries, "bench")
+    assert written is not None
+    assert written == general(entries, "bench")
+    assert written.count("\n") == 101_000
