@@ -1,5 +1,5 @@
 """`python -m etcdadmin`: the same as the `etcdadmin` command."""
 
-from etcdadmin.cli.main import main
+from etcdadmin.cli.main import run
 
-raise SystemExit(main())
+run()

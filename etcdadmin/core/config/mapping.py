@@ -183,6 +183,7 @@ __all__ = [
     "overlay",
     "parse_value",
     "render",
+    "render_listed",
     "split_key",
 ]
 
@@ -234,14 +235,28 @@ def render(base_text: str, entries: Mapping[Any, str | bytes], directory: str) -
         return _render(base_text, entries, directory)
 
 
+def render_listed(keys: list[Any], values: list[Any], directory: str) -> bytes:
+    """`render` of the keys ``keys`` holding ``values`` onto an empty base, for keys read as
+    lists (`etcdadmin export`): no mapping of 100,000 keys made for the common case."""
+    with collector_paused():
+        written = render_keys(keys, values, directory)
+        if written is not None:
+            return written.encode("utf-8")
+        return _render_general("", dict(zip(keys, values, strict=True)), directory)
+
+
 def _render(base_text: str, entries: Mapping[Any, str | bytes], directory: str) -> bytes:
     if not base_text:
         # Onto an empty base (`etcdadmin export`, a new service's first config) the keys are
         # written as they come, without the tree below, for the shapes almost every directory
         # has; None leaves the rest to the general way, byte for byte the same document.
-        written = render_keys(entries, directory)
+        written = render_keys(list(entries), list(entries.values()), directory)
         if written is not None:
             return written.encode("utf-8")
+    return _render_general(base_text, entries, directory)
+
+
+def _render_general(base_text: str, entries: Mapping[Any, str | bytes], directory: str) -> bytes:
     base, spent = _load_mapping(base_text, "base config")
     tree = build_tree(entries, directory, spent)
     if tree is None:

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Mapping
-from itertools import groupby, islice
+from itertools import groupby, islice, repeat
 from operator import itemgetter
 from typing import Any, Final
 
@@ -44,9 +43,10 @@ _DIGITS: Final = frozenset("0123456789")
 _INDENT: Final = 2
 
 
-def render_keys(entries: Mapping[Any, str | bytes], directory: str) -> str | None:
-    """The config file of the keys below ``directory`` on an empty base, or None when the
-    general render must decide (see the module documentation).
+def render_keys(keys: list[Any], texts: list[Any], directory: str) -> str | None:
+    """The config file of ``keys`` (full keys, as text) holding ``texts`` (their raw values)
+    on an empty base, or None when the general render must decide (see the module
+    documentation). Keys outside ``directory`` are left out.
 
     Keys must be text; bytes keys give None. With no key below the directory, None as well
     (the general render then returns the base text).
@@ -55,10 +55,8 @@ def render_keys(entries: Mapping[Any, str | bytes], directory: str) -> str | Non
         return None  # the general render writes through PyYAML's pure-Python emitter then
     prefix = directory_prefix(directory)
     start = len(prefix)
-    keys = list(entries)
-    texts = list(entries.values())
     try:
-        if not all(key.startswith(prefix) and len(key) > start for key in keys):
+        if not all(map(str.startswith, keys, repeat(prefix))) or prefix in keys:
             inside = [
                 i for i, key in enumerate(keys) if key.startswith(prefix) and len(key) > start
             ]
@@ -68,23 +66,34 @@ def render_keys(entries: Mapping[Any, str | bytes], directory: str) -> str | Non
         return None
     if not keys:
         return None
-    # The general render orders keys by their tuples of segments. With the slashes read as
-    # NUL (lower than any other character) the keys sort as those tuples do, as strings, with
-    # no tuple per key; a key holding a NUL itself is left to the general render. Keys read
-    # from etcd mostly come in that order already (etcd sorts them by bytes).
-    ordered = [key[start:].replace("/", "\0") for key in keys]
-    if "\0" in "".join(keys):
-        return None
-    if not all(map(operator.lt, ordered, islice(ordered, 1, None))):
-        order = sorted(range(len(ordered)), key=ordered.__getitem__)
-        keys = [keys[i] for i in order]
-        texts = [texts[i] for i in order]
     relative = [key[start:] for key in keys]
+    joined = "".join(relative)
+    if "\0" in joined:
+        return None  # see below
+    if _BELOW_SLASH.search(joined):
+        # The general render orders keys by their tuples of segments. With the slashes read
+        # as NUL (lower than any other character) the keys sort as those tuples do, as
+        # strings, with no tuple per key. Without a character below the slash, etcd's byte
+        # order already is that order.
+        ordered = [key.replace("/", "\0") for key in relative]
+        if not all(map(operator.lt, ordered, islice(ordered, 1, None))):
+            order = sorted(range(len(ordered)), key=ordered.__getitem__)
+            relative = [relative[i] for i in order]
+            texts = [texts[i] for i in order]
+    elif not all(map(operator.lt, relative, islice(relative, 1, None))):
+        order = sorted(range(len(relative)), key=relative.__getitem__)
+        relative = [relative[i] for i in order]
+        texts = [texts[i] for i in order]
     try:
         with collector_paused():
             return _write(relative, decoded_together(texts))
     except (_General, NotMine, MappingError, RecursionError):
         return None
+
+
+# Characters that sort below the slash (`-`, `.`, space ...): with one in a key, byte order and
+# the order of segments may differ (`a.b` < `a/c` but `a` < `a.b`).
+_BELOW_SLASH: Final = re.compile("[\x00-\x2e]")
 
 
 class _General(Exception):

@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 
 from etcdadmin.core.config import mapping
 from etcdadmin.core.config.documents import SecretText
+from etcdadmin.core.environments.reading import read_values
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd import EtcdConnection
 from etcdadmin.core.etcd.keyvalue import KeyValue
@@ -167,37 +168,34 @@ def export_directory(conn: EtcdConnection, directory: bytes) -> str:
     return render_directory(prefix, read_values(conn, prefix))
 
 
-def read_values(conn: EtcdConnection, prefix: bytes) -> list[tuple[bytes, bytes]]:
-    """(key, value) of every key under `prefix`, at one revision.
-
-    Keys and values only, as plain bytes: the metadata of 100,000 keys as `KeyValue` records
-    cost 0.3 s more to read, for nothing an export shows.
-    """
-    pairs: list[tuple[bytes, bytes]] = []
-    for page in conn.iter_plain_pages(prefix, keys_only=False):
-        assert page.values is not None
-        pairs.extend(zip(page.keys, page.values, strict=True))
-    return pairs
-
-
 def render_directory(prefix: bytes, items: Iterable[tuple[bytes, bytes]]) -> str:
     """`export_directory` of (key, value) pairs already read (`prefix` with its slash)."""
     text_directory = _text(prefix, "the directory name")
     return mapping.render("", _by_text_key(list(items)), text_directory).decode("utf-8")
 
 
+def render_columns(prefix: bytes, keys: list[bytes], values: list[bytes]) -> str:
+    """`render_directory` of the keys and values `read_columns` read."""
+    text_directory = _text(prefix, "the directory name")
+    return mapping.render_listed(_texts(keys), values, text_directory).decode("utf-8")
+
+
 def _by_text_key(items: list[tuple[bytes, bytes]]) -> dict[str, bytes]:
-    """{key as text: value}. The keys are decoded in one call when they are all UTF-8 without a
-    NUL, which separates them (100,000 keys: 0.05 s of CPU, 0.07 s one by one); otherwise one
-    by one, so that the first key that is not UTF-8 is named."""
-    keys = [key for key, _value in items]
+    """{key as text: value} (see `_texts`)."""
+    return dict(zip(_texts([key for key, _value in items]), [v for _k, v in items], strict=True))
+
+
+def _texts(keys: list[bytes]) -> list[str]:
+    """The keys as text. Decoded in one call when they are all UTF-8 without a NUL, which
+    separates them (100,000 keys: 0.05 s of CPU, 0.07 s one by one); otherwise one by one, so
+    that the first key that is not UTF-8 is named."""
     try:
         texts = b"\0".join(keys).decode("utf-8").split("\0")
     except UnicodeDecodeError:
         texts = []
     if len(texts) != len(keys):
-        return {_text(key, "the key name"): value for key, value in items}
-    return dict(zip(texts, [value for _key, value in items], strict=True))
+        return [_text(key, "the key name") for key in keys]
+    return texts
 
 
 def import_entries(yaml_text: str, directory: bytes) -> dict[bytes, bytes]:

@@ -25,12 +25,8 @@ from etcdadmin.core.changes.desired_secrets import Sealer, resolve_secret
 from etcdadmin.core.config.dumping import dump_flow
 from etcdadmin.core.config.sensitive import is_secret
 from etcdadmin.core.config.values import parse_value
-from etcdadmin.core.environments.compare import (
-    Opener,
-    import_marked_entries,
-    read_values,
-    render_directory,
-)
+from etcdadmin.core.environments.compare import Opener, import_marked_entries, render_directory
+from etcdadmin.core.environments.reading import read_values
 from etcdadmin.core.etcd import EtcdConnection
 from etcdadmin.core.private_file import write_private
 from etcdadmin.core.secrets.envelope import fingerprint, is_envelope
