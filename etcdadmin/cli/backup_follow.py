@@ -18,20 +18,14 @@ import click
 
 from etcdadmin.cli import exits
 from etcdadmin.cli.backup import BackupContext, backup
-from etcdadmin.cli.output import emit_json, json_option
+from etcdadmin.cli.backup_restore import write_planned_restore
+from etcdadmin.cli.output import json_option
 from etcdadmin.cli.writes import refuse_if_read_only
 from etcdadmin.core.backup.continuous import FollowOptions, follow_backup
 from etcdadmin.core.backup.deltas import FollowStatus, parse_time
-from etcdadmin.core.backup.point_in_time import PointInTimeUnavailable, state_at
-from etcdadmin.core.backup.restore_from import take_safety_backup
-from etcdadmin.core.backup.restore_online import (
-    RestoreConflict,
-    apply_restore,
-    plan_restore,
-    render_restore_plan,
-)
+from etcdadmin.core.backup.point_in_time import PointInTimeUnavailable
+from etcdadmin.core.backup.restore_from import plan_at
 from etcdadmin.core.etcd.follow import Follower
-from etcdadmin.core.releases.history import PublishNote, publisher
 
 
 def _print_status(as_json: bool) -> Callable[[FollowStatus], None]:
@@ -127,7 +121,9 @@ def restore_at(
     as_json: bool,
 ) -> None:
     """Put DIR back as it was at --at TIME or --at-revision N: the newest full backup before
-    then plus the deltas `backup follow` recorded. Shows the diff and asks unless --yes."""
+    then plus the deltas `backup follow` recorded. The rest is `backup restore --prefix`'s:
+    the diff, the question (asked on a production profile's terminal even with --yes), a
+    safety backup, guarded batches with progress; Ctrl-C stops between batches."""
     if (at_time is None) == (at_revision is None):
         raise click.UsageError("give one of --at TIME or --at-revision N")
     session = context.session
@@ -139,66 +135,11 @@ def restore_at(
             "not an ISO-8601 time: write it like 2026-12-02T01:02:03Z", param_hint="--at"
         ) from None
     conn = session.connect()
-    _, cluster = conn.header(prefix)
     try:
-        state = state_at(
-            context.location,
-            prefix,
-            at_time=moment,
-            at_revision=at_revision,
-            cluster_id=f"{cluster:016x}",
-        )
+        planned = plan_at(conn, context.location, prefix, at_time=moment, at_revision=at_revision)
     except PointInTimeUnavailable as exc:
         raise exits.NotFound(str(exc)) from None
-    plan = plan_restore(conn, prefix.encode("utf-8"), state.records, backup_revision=state.revision)
-    if not as_json:
-        click.echo(render_restore_plan(plan), nl=False)
-        click.echo(
-            f"from {state.base_backup} and {state.deltas_used} deltas "
-            f"({state.changes_applied} changes replayed)",
-            err=True,
-        )
-    if plan.empty:
-        if as_json:
-            emit_json({"prefix": prefix, "revision": state.revision, "written": 0})
-        return
-    if not yes:
-        if not sys.stdin.isatty():
-            raise exits.Refused(
-                "no terminal to confirm the restore on: nothing was written; review the plan "
-                "and run again with --yes"
-            )
-        if not click.confirm(f"Restore {plan.total} keys under {prefix}?", err=True):
-            raise exits.Refused("nothing was written")
-
-    def safety() -> str:
-        # the same export-only safety backup as `backup restore`
-        return take_safety_backup(conn, context.location, prefix.encode("utf-8")).id
-
-    note = PublishNote(
-        "restore",
-        publisher(conn.settings),
-        directory=prefix.encode("utf-8"),
-        detail=f"point in time: revision {state.revision} from {state.base_backup}",
-    )
-    try:
-        report = apply_restore(conn, plan, before_write=safety, record=note)
-    except RestoreConflict as exc:
-        raise exits.Conflict(str(exc)) from None
-    if as_json:
-        emit_json(
-            {
-                "prefix": prefix,
-                "revision": state.revision,
-                "base_backup": state.base_backup,
-                "deltas": state.deltas_used,
-                "written": report.written_keys,
-                "safety_backup": report.safety_backup,
-            }
-        )
-        return
-    click.echo(report.describe(), err=True)
-    click.echo(f"safety backup taken before writing: {report.safety_backup}", err=True)
+    write_planned_restore(context, conn, planned, yes=yes, as_json=as_json)
 
 
 # Registered on the `backup` group above; nothing at the top level.

@@ -6,6 +6,9 @@ question is asked on a terminal even with `--yes`; without a terminal, `--yes` i
 everywhere), a safety backup of what is about to be overwritten (its id printed), then
 guarded batches with progress on a terminal.
 
+`backup restore-at` (in `backup_follow`) plans from a point in time and then shares this flow
+(`write_planned_restore`): the same question, safety backup, progress, Ctrl-C and JSON.
+
 `--data-dir PATH`: the snapshot downloaded and checked, data directories made with etcd's own
 tool, and the steps to start the cluster printed.
 """
@@ -39,6 +42,7 @@ from etcdadmin.core.backup.restore_online import (
     RestoreReport,
     render_restore_plan,
 )
+from etcdadmin.core.etcd import EtcdConnection
 
 if TYPE_CHECKING:
     from etcdadmin.cli.backup import BackupContext
@@ -130,15 +134,35 @@ def _restore_online(
     session = context.session
     refuse_if_read_only(session)
     conn = session.connect()
-    location = context.location
-    planned = plan_from_backup(conn, location, backup_id, directory=directory, key=key)
+    planned = plan_from_backup(conn, context.location, backup_id, directory=directory, key=key)
+    write_planned_restore(context, conn, planned, yes=yes, as_json=as_json)
+
+
+def write_planned_restore(
+    context: BackupContext,
+    conn: EtcdConnection,
+    planned: BackupRestorePlan,
+    *,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Show the plan, ask (`_confirm`), then take the safety backup and write with progress
+    and Ctrl-C: the one flow of `backup restore` and `backup restore-at` once planned."""
     plan = planned.plan
+    state = planned.point_in_time
     if not as_json:
         click.echo(render_restore_plan(plan), nl=False)
+        if state is not None:
+            click.echo(
+                f"from {state.base_backup} and {state.deltas_used} deltas "
+                f"({state.changes_applied} changes replayed)",
+                err=True,
+            )
     if plan.empty:
         if as_json:
             emit_json(_json(planned, None, None))
-        click.echo(f"nothing to restore: {show(planned.target)} is as the backup has it", err=True)
+        held = "the backup has it" if state is None else f"it was at revision {state.revision}"
+        click.echo(f"nothing to restore: {show(planned.target)} is as {held}", err=True)
         return
     _confirm(context, planned, yes)
     show_progress = sys.stderr.isatty() and not as_json
@@ -154,7 +178,7 @@ def _restore_online(
 
     def work(cancel: threading.Event) -> RestoreReport:
         return restore_from_backup(
-            conn, location, planned, progress=progress, cancel=cancel, on_safety_backup=took
+            conn, context.location, planned, progress=progress, cancel=cancel, on_safety_backup=took
         )
 
     try:
@@ -189,9 +213,16 @@ def _confirm(context: BackupContext, planned: BackupRestorePlan, yes: bool) -> N
         )
     where = f"profile {session.profile.name}" if session.profile.name else "etcd"
     production = " (PRODUCTION)" if session.production else ""
+    state = planned.point_in_time
+    origin = (
+        f"backup {planned.backup.id}"
+        if state is None
+        else f"revision {state.revision} (backup {state.base_backup} and "
+        f"{state.deltas_used} deltas)"
+    )
     question = (
-        f"Restore {show(planned.target)} on {where}{production} from backup "
-        f"{planned.backup.id} ({planned.plan.total} keys to write)?"
+        f"Restore {show(planned.target)} on {where}{production} from {origin} "
+        f"({planned.plan.total} keys to write)?"
     )
     if not click.confirm(question, err=True):
         raise exits.Refused("nothing was written")
@@ -201,7 +232,7 @@ def _json(
     planned: BackupRestorePlan, report: RestoreReport | None, safety: BackupManifest | None
 ) -> dict[str, Any]:
     plan = planned.plan
-    return {
+    shape: dict[str, Any] = {
         "backup": planned.backup.id,
         "target": show(planned.target),
         "plan": {
@@ -223,6 +254,17 @@ def _json(
             "cancelled": report.cancelled,
         },
     }
+    state = planned.point_in_time
+    if state is not None:
+        # the fields `restore-at --json` has always printed, next to the shared ones
+        shape |= {
+            "prefix": state.prefix,
+            "revision": state.revision,
+            "base_backup": state.base_backup,
+            "deltas": state.deltas_used,
+            "written": report.written_keys if report is not None else 0,
+        }
+    return shape
 
 
 def _recover(

@@ -13,10 +13,14 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from etcdadmin.cli import exits
 from etcdadmin.core.backup.continuous import FollowOptions, follow_backup
 from etcdadmin.core.backup.deltas import DeltaIndex, FollowStatus, read_delta
 from etcdadmin.core.backup.local_dir import LocalDirectory
+from tests.cli.conftest import save_profile
+from tests.cli.test_profiles_and_policy import _on_a_terminal
 from tests.conftest import REPO_ROOT
 from tests.core.backup_support import connect
 from tests.stack.procs import wait_until
@@ -117,6 +121,98 @@ def test_restore_at_a_time_before_any_backup_exits_not_found(at, top, tmp_path):
     )
     assert refused.exit_code == exits.NOT_FOUND
     assert "backup ls" in refused.stderr
+
+
+def _backed_up_then_changed(at, etcd_server, top: str, directory: Path) -> dict[str, list[str]]:
+    """A backup of top/app/ taken, then top/app/ changed; for each command, how it names
+    that backup (restore-at: by its revision, which no delta follows)."""
+    etcd_server.etcdctl("put", f"{top}/app/a", "backed-up")
+    etcd_server.etcdctl("put", f"{top}/app/b", "backed-up")
+    created = at("backup", "--dir", str(directory), "create", "--prefix", f"{top}/app/")
+    assert created.exit_code == 0, created.stderr
+    backup_id = created.stdout.strip()
+    shown = at("backup", "--dir", str(directory), "show", backup_id, "--json")
+    revision = str(json.loads(shown.stdout)["revision"])
+    etcd_server.etcdctl("put", f"{top}/app/a", "changed")
+    etcd_server.etcdctl("put", f"{top}/app/c", "added")
+    return {
+        "restore": ["restore", backup_id, "--prefix", f"{top}/app"],
+        "restore-at": ["restore-at", "--prefix", f"{top}/app/", "--at-revision", revision],
+    }
+
+
+CHANGED = {"app/a": b"changed", "app/b": b"backed-up", "app/c": b"added"}
+BACKED_UP = {"app/a": b"backed-up", "app/b": b"backed-up"}
+
+
+def _under(top: str, values: dict[str, bytes]) -> dict[str, bytes]:
+    return {f"{top}/{k}": v for k, v in values.items()}
+
+
+@pytest.mark.parametrize("command", ["restore", "restore-at"])
+def test_a_production_profile_asks_on_a_terminal_before_a_restore_even_with_yes(
+    command, at, profiles, etcd_server, top, tmp_path
+):
+    directory = tmp_path / "backups"
+    argv = _backed_up_then_changed(at, etcd_server, top, directory)[command]
+    save_profile(profiles, "prod", etcd_server.endpoint, production=True)
+    asked = ["--profile", "prod", "backup", "--dir", str(directory), *argv, "--yes"]
+
+    declined = _on_a_terminal(asked, answer="n")
+
+    assert declined.returncode == exits.USAGE, declined.stderr
+    assert f"Restore {top}/app/ on profile prod (PRODUCTION) from " in declined.stderr
+    assert "(2 keys to write)?" in declined.stderr
+    assert "nothing was written" in declined.stderr
+    assert etcdctl_values(etcd_server, f"{top}/") == _under(top, CHANGED)
+
+    accepted = _on_a_terminal(asked, answer="y")
+
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"safety backup of {top}/app/: " in accepted.stderr
+    assert etcdctl_values(etcd_server, f"{top}/") == _under(top, BACKED_UP)
+
+
+@pytest.mark.parametrize("command", ["restore", "restore-at"])
+def test_a_production_profile_without_a_terminal_restores_only_with_yes(
+    command, at, run, profiles, etcd_server, top, tmp_path
+):
+    directory = tmp_path / "backups"
+    argv = _backed_up_then_changed(at, etcd_server, top, directory)[command]
+    save_profile(profiles, "prod", etcd_server.endpoint, production=True)
+    options = ["--profile", "prod", "backup", "--dir", str(directory)]
+
+    refused = run(*options, *argv)
+
+    assert refused.exit_code == exits.USAGE
+    assert "no terminal to confirm the restore on" in refused.stderr
+    assert "pass --yes" in refused.stderr
+    assert etcdctl_values(etcd_server, f"{top}/") == _under(top, CHANGED)
+
+    done = run(*options, *argv, "--yes", "--json")
+
+    assert done.exit_code == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["target"] == f"{top}/app/" and report["safety_backup"]
+    assert report["result"]["written_keys"] == 2 and not report["result"]["cancelled"]
+    assert etcdctl_values(etcd_server, f"{top}/") == _under(top, BACKED_UP)
+
+
+def test_restore_at_json_keeps_its_own_fields_next_to_restores(at, etcd_server, top, tmp_path):
+    directory = tmp_path / "backups"
+    argv = _backed_up_then_changed(at, etcd_server, top, directory)["restore-at"]
+
+    done = at("backup", "--dir", str(directory), *argv, "--yes", "--json")
+
+    assert done.exit_code == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["prefix"] == f"{top}/app/" and report["deltas"] == 0
+    assert report["base_backup"] == report["backup"]
+    assert report["revision"] == report["plan"]["backup_revision"] == int(argv[-1])
+    assert report["written"] == report["result"]["written_keys"] == 2
+    again = at("backup", "--dir", str(directory), *argv, "--yes", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["written"] == 0 and json.loads(again.stdout)["result"] is None
 
 
 def test_sigterm_stores_the_buffered_changes_and_exits_0(etcd_server, top, tmp_path):

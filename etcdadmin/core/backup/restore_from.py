@@ -6,6 +6,10 @@ plans against live etcd (`restore_online.plan_restore`); `restore_from_backup` t
 backup of what it is about to overwrite (the export alone, into the same location) and then
 writes the plan in guarded batches (`restore_online.apply_restore`).
 
+Point in time: `plan_at` rebuilds a prefix as it was at a moment from a full backup and the
+deltas `backup follow` recorded (`point_in_time.state_at`) and plans it the same way, so
+`restore_from_backup` writes it with the same safety backup, progress and cancel.
+
 Disaster recovery: `recover_from_backup` downloads the snapshot, checks it as `verify` does,
 and makes the data directories with etcd's own tool (`disaster.restore_snapshot`).
 """
@@ -19,6 +23,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from etcdadmin.core.backup.create import BackupOptions, create_backup
@@ -27,6 +32,7 @@ from etcdadmin.core.backup.errors import BackupDamaged, BackupError, BackupNotFo
 from etcdadmin.core.backup.export import ExportRecord, iter_export
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import EXPORT, SNAPSHOT, BackupManifest, StoredObject
+from etcdadmin.core.backup.point_in_time import PointInTimeState, state_at
 from etcdadmin.core.backup.restore_online import (
     RestorePlan,
     RestoreReport,
@@ -52,16 +58,26 @@ class BackupNotUsable(BackupError):
 class BackupRestorePlan:
     """A restore planned from one stored backup: which one, and what it writes.
 
-    `key` is set when a single key is restored (then `plan.prefix` is that key)."""
+    `key` is set when a single key is restored (then `plan.prefix` is that key);
+    `point_in_time` when the state was rebuilt by `plan_at` (then `backup` is its base)."""
 
     backup: BackupManifest
     plan: RestorePlan
     key: bytes | None = None
+    point_in_time: PointInTimeState | None = None
 
     @property
     def target(self) -> bytes:
         """The directory prefix or the key the restore rewrites (and the safety backup keeps)."""
         return self.key if self.key is not None else self.plan.prefix
+
+    @property
+    def source(self) -> str:
+        """Where the restored state comes from, as the release history records it."""
+        state = self.point_in_time
+        if state is None:
+            return f"backup {self.backup.id}"
+        return f"point in time: revision {state.revision} from {state.base_backup}"
 
 
 def plan_from_backup(
@@ -103,6 +119,35 @@ def plan_from_backup(
     return BackupRestorePlan(manifest, RestorePlan(key, manifest.revision, differences), key)
 
 
+def plan_at(
+    conn: EtcdConnection,
+    location: Location,
+    prefix: str,
+    *,
+    at_time: datetime | None = None,
+    at_revision: int | None = None,
+) -> BackupRestorePlan:
+    """What putting the keys under `prefix` back as they were at `at_time` (aware, any zone)
+    or `at_revision` would write now, from the backups and deltas of the cluster `conn`
+    talks to.
+
+    `prefix` is taken as given (no `/` added), as `backup follow` recorded it. Raises
+    PointInTimeUnavailable when no full backup and chain of deltas reaches that moment.
+    """
+    _, cluster = conn.header(prefix)
+    state = state_at(
+        location,
+        prefix,
+        at_time=at_time,
+        at_revision=at_revision,
+        cluster_id=f"{cluster:016x}",
+    )
+    manifest = load_manifest(location, state.base_backup)
+    wanted = prefix.encode("utf-8")
+    plan = plan_restore(conn, wanted, state.records, backup_revision=state.revision)
+    return BackupRestorePlan(manifest, plan, point_in_time=state)
+
+
 def take_safety_backup(conn: EtcdConnection, location: Location, target: bytes) -> BackupManifest:
     """The keys under `target` as they are now, exported into `location` (no snapshot): what
     a restore overwrites can be restored again from it."""
@@ -142,7 +187,7 @@ def restore_from_backup(
         "restore",
         publisher(conn.settings),
         directory=None if planned.key is not None else planned.target,
-        detail=f"backup {planned.backup.id}",
+        detail=planned.source,
     )
     return apply_restore(
         conn,
