@@ -17,6 +17,7 @@ from types import FrameType
 import click
 
 from etcdadmin.cli import exits
+from etcdadmin.cli.arguments import DIR
 from etcdadmin.cli.backup import BackupContext, backup
 from etcdadmin.cli.backup_restore import write_planned_restore
 from etcdadmin.cli.output import json_option
@@ -104,7 +105,7 @@ def follow(
 
 
 @backup.command(name="restore-at")
-@click.option("--prefix", required=True, help="the directory (prefix) to put back")
+@click.option("--prefix", "directory", required=True, type=DIR, help="the directory to put back")
 @click.option("--at", "at_time", metavar="TIME", help="ISO-8601 time (UTC unless a zone is given)")
 @click.option(
     "--at-revision", type=click.IntRange(min=1), help="the revision to restore to, instead of --at"
@@ -114,7 +115,7 @@ def follow(
 @click.pass_obj
 def restore_at(
     context: BackupContext,
-    prefix: str,
+    directory: bytes,
     at_time: str | None,
     at_revision: int | None,
     yes: bool,
@@ -134,6 +135,11 @@ def restore_at(
         raise click.BadParameter(
             "not an ISO-8601 time: write it like 2026-12-02T01:02:03Z", param_hint="--at"
         ) from None
+    try:
+        # The one rule for a directory (`app` is `app/`, never `apple/` too), as `restore --prefix`.
+        prefix = directory.decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.BadParameter("not UTF-8 text", param_hint="--prefix") from None
     conn = session.connect()
     try:
         planned = plan_at(conn, context.location, prefix, at_time=moment, at_revision=at_revision)

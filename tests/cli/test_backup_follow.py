@@ -123,6 +123,36 @@ def test_restore_at_a_time_before_any_backup_exits_not_found(at, top, tmp_path):
     assert "backup ls" in refused.stderr
 
 
+def test_restore_at_a_directory_named_without_its_slash_leaves_its_namesakes_alone(
+    at, etcd_server, top, tmp_path
+):
+    directory = tmp_path / "backups"
+    etcd_server.etcdctl("put", f"{top}/app/a", "backed-up")
+    etcd_server.etcdctl("put", f"{top}/apple/x", "backed-up")
+    created = at("backup", "--dir", str(directory), "create", "--prefix", f"{top}/")
+    assert created.exit_code == 0, created.stderr
+    shown = at("backup", "--dir", str(directory), "show", created.stdout.strip(), "--json")
+    revision = str(json.loads(shown.stdout)["revision"])
+    etcd_server.etcdctl("put", f"{top}/app/a", "changed")
+    etcd_server.etcdctl("put", f"{top}/apple/x", "changed")
+    restored = at(
+        "backup",
+        "--dir",
+        str(directory),
+        "restore-at",
+        "--prefix",
+        f"{top}/app",
+        "--at-revision",
+        revision,
+        "--yes",
+    )
+    assert restored.exit_code == 0, restored.stderr
+    assert etcdctl_values(etcd_server, f"{top}/") == {
+        f"{top}/app/a": b"backed-up",
+        f"{top}/apple/x": b"changed",
+    }
+
+
 def _backed_up_then_changed(at, etcd_server, top: str, directory: Path) -> dict[str, list[str]]:
     """A backup of top/app/ taken, then top/app/ changed; for each command, how it names
     that backup (restore-at: by its revision, which no delta follows)."""
