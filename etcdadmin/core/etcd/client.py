@@ -130,8 +130,18 @@ class EtcdConnection(FailoverClient, ClusterCalls, AuthCalls):
         """The pages of a prefix read as plain bytes (see `Page`), all at the first page's
         revision."""
         for pinned, resp in self._range_pages(prefix, None, keys_only, page_size):
-            keys = [kv.key for kv in resp.kvs]
-            values = None if keys_only else [kv.value for kv in resp.kvs]
+            if keys_only:
+                yield Page(pinned, int(resp.header.cluster_id), [kv.key for kv in resp.kvs])
+                continue
+            # One pass over the messages: each step makes a wrapper object per KeyValue, and
+            # that, not the call or the parse, is most of a read's CPU (100,000 keys: 0.05-0.07
+            # s in one pass, 0.07-0.08 s in two; the call and parse 0.03 s).
+            keys: list[bytes] = []
+            values: list[bytes] = []
+            add_key, add_value = keys.append, values.append
+            for kv in resp.kvs:
+                add_key(kv.key)
+                add_value(kv.value)
             yield Page(pinned, int(resp.header.cluster_id), keys, values)
 
     def _range_pages(
