@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etcdadmin.core.config.dumping import dump_block
-from etcdadmin.core.config.limits import Extent
+from etcdadmin.core.config.limits import MAX_KEY_DEPTH, Extent
 from etcdadmin.core.config.mapping import render
 from etcdadmin.core.config.overlay import build_tree, overlay
 from etcdadmin.core.config.single_pass import render_keys
@@ -100,10 +100,18 @@ def test_keys_in_any_order_are_written_in_the_order_of_their_segments() -> None:
         {"hack/a": "\u2028"},  # written by PyYAML's pure-Python emitter
         {b"hack/bytes": "1"},  # keys as bytes
         {"elsewhere/a": "1"},  # nothing below the directory
+        {"hack/" + "/".join(["s"] * (MAX_KEY_DEPTH + 1)): "1"},  # more segments than allowed
     ],
 )
 def test_shapes_only_the_general_render_decides_are_left_to_it(entries: dict[Any, Any]) -> None:
     assert one_pass(entries, "hack") is None
+
+
+def test_a_key_of_as_many_segments_as_allowed_is_written_in_one_pass() -> None:
+    entries = {"hack/" + "/".join(["s"] * MAX_KEY_DEPTH): "deep", "hack/t": "top"}
+    written = one_pass(entries, "hack")
+    assert written is not None
+    assert written == general(entries, "hack")
 
 
 def test_a_directory_of_100000_keys_is_written_in_one_pass() -> None:

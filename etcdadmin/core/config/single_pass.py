@@ -21,7 +21,6 @@ from __future__ import annotations
 import operator
 import re
 from itertools import groupby, islice, repeat
-from operator import itemgetter
 from typing import Any, Final
 
 from etcdadmin.core.config.block_writer import UNTYPED_LETTERS, BlockWriter, NotMine
@@ -111,7 +110,7 @@ def _write(keys: list[str], texts: Any) -> str:
     parts = [key.rpartition("/") for key in keys]
     parents = [parent for parent, _slash, _leaf in parts]
     leaves = [leaf for _parent, _slash, leaf in parts]
-    _check_paths(keys, parents)
+    _check_paths(keys)
     lines = _Lines()
     plain = _all_plain(texts)
     if plain:
@@ -119,18 +118,31 @@ def _write(keys: list[str], texts: Any) -> str:
     else:
         nodes = chars = 0
     name = lines.name
-    for parent, run in groupby(zip(parents, leaves, texts, keys, strict=True), key=itemgetter(0)):
+    names = lines.names
+    start = 0
+    previous = "\0"  # the last key of the run before
+    for parent, run in groupby(parents):
+        end = start + len(list(run))
+        if parent == previous or parent.startswith(previous + "/"):
+            # In the order of segments a key's first descendant comes right after it.
+            raise _General  # a key holds a value and has keys below it
         pad = lines.open(parent)
         if plain:  # most directories: every line is `name: text`
-            names = lines.names
             lines.out.extend(
-                [f"{pad}{names.get(leaf) or name(leaf)}: {text}\n" for _p, leaf, text, _k in run]
+                [
+                    f"{pad}{names.get(leaf) or name(leaf)}: {text}\n"
+                    for leaf, text in zip(leaves[start:end], texts[start:end], strict=True)
+                ]
             )
-            continue
-        for _parent, leaf, text, key in run:
-            value_nodes, value_chars = lines.entry(pad, leaf, text, key)
-            nodes += value_nodes
-            chars += value_chars
+        else:
+            for index in range(start, end):
+                value_nodes, value_chars = lines.entry(
+                    pad, leaves[index], texts[index], keys[index]
+                )
+                nodes += value_nodes
+                chars += value_chars
+        previous = keys[end - 1]
+        start = end
     if nodes > MAX_NODES or chars > MAX_TEXT:
         raise _General
     written = "".join(lines.out)
@@ -139,9 +151,9 @@ def _write(keys: list[str], texts: Any) -> str:
     return written
 
 
-def _check_paths(keys: list[str], parents: list[str]) -> None:
-    """What the general render refuses or makes lists of: empty segments, too many, a key that
-    also has keys below it."""
+def _check_paths(keys: list[str]) -> None:
+    """What the general render refuses: empty segments (too many segments, and keys holding
+    keys below them, are found as the runs are written)."""
     joined = "\n".join(keys)  # a key holding a line break may be sent on for nothing: rare
     if (
         "//" in joined
@@ -151,15 +163,6 @@ def _check_paths(keys: list[str], parents: list[str]) -> None:
         or joined[-1:] == "/"
     ):
         raise _General
-    present = set(keys)
-    for parent in dict.fromkeys(parents):
-        if parent.count("/") + 2 > MAX_KEY_DEPTH:
-            raise _General
-        ancestor = parent
-        while ancestor:
-            if ancestor in present:
-                raise _General  # a key holds a value and has keys below it
-            ancestor = ancestor.rpartition("/")[0]
 
 
 # A value after the first that does not start with a letter no implicit type starts with (one
@@ -172,9 +175,12 @@ def _all_plain(texts: Any) -> bool:
     """True when every value is one line of text that the typing rules keep as text and the
     block writer writes plain, unchanged: `BlockWriter._plain_ascii`'s rules checked on all the
     texts joined (100,000 values: a few ms, against 0.08 s value by value)."""
-    if not texts or not all(type(text) is str for text in texts) or not all(texts):
+    if not texts or not all(texts):
         return False
-    joined = "\n".join(texts)
+    try:
+        joined = "\n".join(texts)
+    except TypeError:  # bytes that are not UTF-8 text (`decoded_together` left them)
+        return False
     return (
         joined.count("\n") == len(texts) - 1
         and max(map(len, texts)) <= SURELY_SHORT
@@ -205,6 +211,8 @@ class _Lines:
         """Writes the lines of the mappings between the last key's and ``parent``; returns the
         indent of ``parent``'s entries."""
         segments = parent.split("/") if parent else []
+        if len(segments) >= MAX_KEY_DEPTH:
+            raise _General  # the key has more segments than the general render accepts
         same = 0
         for mine, theirs in zip(segments, self.opened, strict=False):
             if mine != theirs:
