@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from etcdadmin.cli import exits
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, TxnOp
 from tests.stack.procs import free_port
 
 # The CLI with PySide6 made unimportable, as on a host without the `gui` extra.
@@ -83,3 +85,26 @@ def test_an_unexpected_error_is_one_line_naming_a_bug_with_exit_70(run):
         "Error: internal error, a bug in etcdadmin: ZeroDivisionError: division by zero "
         "(run with --log-level debug for the traceback, and report it)"
     ]
+
+
+def test_a_large_export_reaches_a_pipe_whole_before_the_process_ends(process, etcd_server, top):
+    # The command leaves without tearing the interpreter down: what it wrote must all be out.
+    with EtcdConnection(ConnectionSettings((etcd_server.endpoint,))) as conn:
+        for start in range(0, 3000, 100):
+            conn.txn(
+                [],
+                [
+                    TxnOp("put", f"{top}/svc{i // 50:02d}/key{i % 50:02d}", f"value-{i}")
+                    for i in range(start, start + 100)
+                ],
+            )
+    done = process("--endpoints", etcd_server.endpoint, "export", top)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("\n") == 3000 + 60
+    assert done.stdout.endswith("  key49: value-2999\n")
+
+
+def test_a_failing_command_still_exits_with_its_code_and_message(process, etcd_server, top):
+    done = process("--endpoints", etcd_server.endpoint, "get", f"{top}/missing")
+    assert done.returncode == exits.NOT_FOUND
+    assert done.stderr.strip() == f"Error: key {top}/missing not found"
