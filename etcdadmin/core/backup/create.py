@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from etcdadmin.core.backup.catalog import Catalog
-from etcdadmin.core.backup.encryption import AGE_SUFFIX, encrypt_stream, parse_recipients
 from etcdadmin.core.backup.errors import BackupAborted, BackupError
-from etcdadmin.core.backup.export import ExportStream
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import (
     EXPORT,
@@ -66,7 +64,12 @@ def create_backup(
     written, and what was stored is left for the next prune."""
     if not (options.snapshot or options.export):
         raise BackupError("a backup needs the snapshot, the export or both: ask for one")
-    recipients = parse_recipients(options.recipients)
+    recipients: list[Any] = []
+    if options.recipients:
+        # imported when used, as the export below: a snapshot-only backup needs neither
+        from etcdadmin.core.backup.encryption import parse_recipients
+
+        recipients = parse_recipients(options.recipients)
     location.prepare()
     before = conn.status()
     if options.snapshot:
@@ -102,6 +105,8 @@ def create_backup(
         )
     key_count = 0
     if options.export:
+        from etcdadmin.core.backup.export import ExportStream
+
         export = ExportStream(conn, options.prefix.encode("utf-8"), revision)
         objects.append(
             _store(
@@ -154,6 +159,8 @@ def _store(
     stop_after_segments: int | None,
 ) -> StoredObject:
     if recipients:
+        from etcdadmin.core.backup.encryption import AGE_SUFFIX
+
         name += AGE_SUFFIX
     writer = SegmentedWriter(
         location.open_upload(name),
@@ -167,6 +174,8 @@ def _store(
     )
     try:
         if recipients:
+            from etcdadmin.core.backup.encryption import encrypt_stream
+
             encrypt_stream(chunks, writer, recipients)
         else:
             for chunk in chunks:
