@@ -101,6 +101,8 @@ def create_backup(
                 recipients,
                 progress,
                 options.stop_after_segments,
+                # unencrypted, the stored bytes are the checked ones: one hash serves both
+                sha256=None if recipients else check.whole_sha256,
             )
         )
     key_count = 0
@@ -157,6 +159,7 @@ def _store(
     recipients: Sequence[Any],
     progress: Callable[[int], None] | None,
     stop_after_segments: int | None,
+    sha256: Callable[[], str] | None = None,
 ) -> StoredObject:
     if recipients:
         from etcdadmin.core.backup.encryption import AGE_SUFFIX
@@ -171,6 +174,7 @@ def _store(
         encrypted=bool(recipients),
         progress=progress,
         stop_after_segments=stop_after_segments,
+        sha256=sha256,
     )
     try:
         if recipients:
