@@ -19,13 +19,14 @@ import sys
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from etcdadmin.cli import exits
 from etcdadmin.cli.apply import run_interruptible
 from etcdadmin.cli.arguments import DIR, KEY
+from etcdadmin.cli.backup import BackupContext, backup
 from etcdadmin.cli.output import emit_json, json_option, show
 from etcdadmin.cli.writes import refuse_if_read_only
 from etcdadmin.core.backup.disaster import RestoredMember
@@ -44,15 +45,13 @@ from etcdadmin.core.backup.restore_online import (
 )
 from etcdadmin.core.etcd import EtcdConnection
 
-if TYPE_CHECKING:
-    from etcdadmin.cli.backup import BackupContext
-
 # etcd's own local three-member layout (its Procfile): client and peer ports per member.
 LOCAL_PORTS = ((2379, 12380), (22379, 22380), (32379, 32380))
 SINGLE_PORTS = (2379, 2380)
 
 
-@click.command()
+# registers itself on `backup` when imported (`etcdadmin.cli.backup` imports it on first use)
+@backup.command()
 @click.argument("backup_id", metavar="ID")
 @click.option(
     "--prefix", "directory", type=DIR, help="put this directory back as the backup has it"

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from etcdadmin.core.backup.catalog import Catalog
-from etcdadmin.core.backup.encryption import AGE_SUFFIX, encrypt_stream, parse_recipients
 from etcdadmin.core.backup.errors import BackupAborted, BackupError
-from etcdadmin.core.backup.export import ExportStream
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import (
     EXPORT,
@@ -66,7 +64,12 @@ def create_backup(
     written, and what was stored is left for the next prune."""
     if not (options.snapshot or options.export):
         raise BackupError("a backup needs the snapshot, the export or both: ask for one")
-    recipients = parse_recipients(options.recipients)
+    recipients: list[Any] = []
+    if options.recipients:
+        # imported when used, as the export below: a snapshot-only backup needs neither
+        from etcdadmin.core.backup.encryption import parse_recipients
+
+        recipients = parse_recipients(options.recipients)
     location.prepare()
     before = conn.status()
     if options.snapshot:
@@ -98,10 +101,14 @@ def create_backup(
                 recipients,
                 progress,
                 options.stop_after_segments,
+                # unencrypted, the stored bytes are the checked ones: one hash serves both
+                sha256=None if recipients else check.whole_sha256,
             )
         )
     key_count = 0
     if options.export:
+        from etcdadmin.core.backup.export import ExportStream
+
         export = ExportStream(conn, options.prefix.encode("utf-8"), revision)
         objects.append(
             _store(
@@ -152,8 +159,11 @@ def _store(
     recipients: Sequence[Any],
     progress: Callable[[int], None] | None,
     stop_after_segments: int | None,
+    sha256: Callable[[], str] | None = None,
 ) -> StoredObject:
     if recipients:
+        from etcdadmin.core.backup.encryption import AGE_SUFFIX
+
         name += AGE_SUFFIX
     writer = SegmentedWriter(
         location.open_upload(name),
@@ -164,9 +174,12 @@ def _store(
         encrypted=bool(recipients),
         progress=progress,
         stop_after_segments=stop_after_segments,
+        sha256=sha256,
     )
     try:
         if recipients:
+            from etcdadmin.core.backup.encryption import encrypt_stream
+
             encrypt_stream(chunks, writer, recipients)
         else:
             for chunk in chunks:

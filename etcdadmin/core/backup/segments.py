@@ -5,7 +5,9 @@ a segment buffer allocated once (a `bytearray` of the segment size), and the ful
 to one of N worker threads, which stores it from a `memoryview` (no copy) and hands the buffer
 back for reuse as soon as the store returns. At most N + 1 buffers ever exist (one filling,
 one per worker), so the memory is N + 1 segments whatever the database's size, and nothing is
-written to a temporary file. The SHA-256 of the whole object is taken here, in stream order.
+written to a temporary file. The SHA-256 of the whole object is taken here, in stream order,
+unless the producer takes it already (`sha256`: the snapshot's hash check hashes the same
+bytes).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class SegmentedWriter:
     """A file-like sink (`write`) that stores what it is given as one object, in segments.
 
     `progress(n)` is called from worker threads with the bytes of each stored segment;
+    `sha256()`, when given, returns the SHA-256 (hex) of every byte written, taken by the
+    producer, and the writer hashes nothing itself;
     `stop_after_segments` is a test hook that fails the upload after that many segments, as a
     crash or Ctrl-C would.
     """
@@ -67,6 +71,7 @@ class SegmentedWriter:
         encrypted: bool = False,
         progress: Callable[[int], None] | None = None,
         stop_after_segments: int | None = None,
+        sha256: Callable[[], str] | None = None,
     ) -> None:
         self.upload = upload
         self.name = name
@@ -75,7 +80,11 @@ class SegmentedWriter:
         self.segment_size = max(segment_size, MIN_SEGMENT_SIZE)
         self._progress = progress
         self._stop_after = stop_after_segments
-        self._hash = hashlib.sha256()
+        self._hash = None
+        if sha256 is None:
+            self._hash = own = hashlib.sha256()
+            sha256 = own.hexdigest
+        self._digest: Callable[[], str] = sha256
         workers = max(1, workers)
         # Buffers are made on demand up to this count, then only reused: a small object
         # (an export of a few keys) costs one buffer, a large one workers + 1.
@@ -105,7 +114,8 @@ class SegmentedWriter:
         total = len(view)
         if not total:
             return 0
-        self._hash.update(view)
+        if self._hash is not None:
+            self._hash.update(view)
         while view:
             if self._buffer is None:
                 self._buffer = self._take_buffer()
@@ -162,7 +172,7 @@ class SegmentedWriter:
             name=self.name,
             kind=self.kind,
             size=self._size,
-            sha256=self._hash.hexdigest(),
+            sha256=self._digest(),
             encrypted=self.encrypted,
             segments=tuple(segments),
         )
