@@ -4,7 +4,8 @@
 3.11) building the general render's tree of branches and leaves, merging it onto an empty base
 document, copying that and walking it again to write it. Onto an empty base, the sorted keys
 already are the document in writing order: each key's path says which mapping lines open
-before its own line, so the lines are written as the keys come, with no tree in between.
+before its own line, so the lines are written as the keys come, with no tree in between
+(the same 100,000 keys: 0.15-0.2 s of CPU, same machine).
 
 `render_keys` does that for the shapes almost every directory has, and returns None for anything
 else, so that `etcdadmin.core.config.mapping.render` decides it the general way (and raises the
