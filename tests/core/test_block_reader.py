@@ -21,6 +21,7 @@ from etcdadmin.core.config.block_writer import UNTYPED_LETTERS
 from etcdadmin.core.config.documents import collector_paused, load_yaml
 from etcdadmin.core.config.dumping import dump_block
 from etcdadmin.core.config.mapping import flatten, flatten_text, render_listed
+from etcdadmin.core.environments.compare import import_marked_entries
 from etcdadmin.core.errors import MappingError
 from tests.core.test_mapping_properties import CONFIGS, TEXT
 
@@ -33,6 +34,10 @@ def general(text: str, directory: str, *, secrets: bool = False) -> dict[str, st
             return flatten({} if document is None else document, directory)
     except MappingError:
         return None
+
+
+def encoded(keys: dict[str, str]) -> dict[bytes, bytes]:
+    return {key.encode("utf-8"): value.encode("utf-8") for key, value in keys.items()}
 
 
 _FIRST = sorted(UNTYPED_LETTERS)
@@ -180,6 +185,12 @@ def test_a_text_is_read_as_the_general_way_reads_it_or_left_to_it(
         assert expected is not None
         assert list(fast.items()) == list(expected.items())
         assert all(type(value) is str for value in fast.values())
+    if text.isascii():  # the same keys read as bytes, as `etcdadmin apply -f` reads them
+        read = read_block(text.encode("ascii"), b"hack")
+        if fast is None:
+            assert read is None
+        else:
+            assert read is not None and list(read.items()) == list(encoded(fast).items())
     if expected is None:
         assert fast is None
         with pytest.raises(MappingError):
@@ -196,6 +207,8 @@ def test_an_exported_directory_of_100000_keys_is_read_in_one_pass() -> None:
     assert fast is not None
     assert list(fast.items()) == list(zip(keys, values, strict=True))
     assert fast == general(text, "bench")
+    entries, marked = import_marked_entries(text, b"bench")
+    assert list(entries.items()) == list(encoded(fast).items()) and not marked
 
 
 def test_nested_mappings_and_siblings_after_them_are_read_with_their_full_keys() -> None:

