@@ -154,6 +154,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final
 
+from etcdadmin.core.config.block_reader import read_block
 from etcdadmin.core.config.documents import (
     InvalidYAML,
     SecretMark,
@@ -318,6 +319,11 @@ def flatten_text(yaml_text: str, directory: str, *, secrets: bool = False) -> di
     ``secrets`` reads values tagged ``!secret`` (refused otherwise): their keys' value texts
     are `SecretText`s.
     """
+    # A file as `etcdadmin export` writes it is read line by line; None leaves anything else
+    # (and every error) to PyYAML and `flatten`, with the same keys (see block_reader).
+    keys = read_block(yaml_text, directory)
+    if keys is not None:
+        return keys
     with collector_paused():
         return flatten(_load_mapping(yaml_text, "config", secrets)[0], directory)
 

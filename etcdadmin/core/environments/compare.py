@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from etcdadmin.core.config import mapping
+from etcdadmin.core.config.block_reader import read_block
 from etcdadmin.core.config.documents import SecretText
 from etcdadmin.core.environments.reading import read_values
 from etcdadmin.core.errors import MappingError
@@ -217,6 +218,12 @@ def import_marked_entries(
     them (`etcdadmin.core.changes.desired_secrets`).
     """
     text_directory = _text(directory_prefix(directory), "the directory name")
+    if yaml_text.isascii():
+        # A file as `etcdadmin export` writes it, read straight to the bytes etcd takes (the
+        # same keys `flatten_text` gives, encoded; none marked `!secret`); None for any other.
+        read = read_block(yaml_text.encode("ascii"), directory_prefix(directory))
+        if read is not None:
+            return read, frozenset()
     keys = mapping.flatten_text(yaml_text, text_directory, secrets=secrets)
     marked = frozenset(k.encode("utf-8") for k, v in keys.items() if isinstance(v, SecretText))
     return {key.encode("utf-8"): value.encode("utf-8") for key, value in keys.items()}, marked
