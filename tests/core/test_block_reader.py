@@ -223,6 +223,16 @@ def test_nested_mappings_and_siblings_after_them_are_read_with_their_full_keys()
     assert read_block(text, "hack/") == expected == general(text, "hack")
 
 
+def test_keys_and_values_starting_as_a_boolean_or_null_would_are_read_when_they_are_text() -> None:
+    text = "log:\n  level: notice\n  formatter: text\nnotifications:\n  timeout: Ten\n"
+    expected = {
+        "hack/log/level": "notice",
+        "hack/log/formatter": "text",
+        "hack/notifications/timeout": "Ten",
+    }
+    assert read_block(text, "hack") == expected == general(text, "hack")
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -254,6 +264,8 @@ def test_nested_mappings_and_siblings_after_them_are_read_with_their_full_keys()
         "a:\n  b: c\n   d: e\n",  # deeper after a leaf
         "  a: b\n",  # an indented first line
         "yes: b\n",  # a key that reads as a boolean
+        "a: off\n",  # a value that reads as a boolean
+        "a:\n  b: x\n  c: No\n",  # the same, below
         "a b: c\n",  # a space in a key
         "a/b: c\n",  # a slash in a key
         "a: b: c\n",  # a colon and space inside a value

@@ -17,12 +17,14 @@ one line each, every line ending in ``\\n``:
 * ``<indent><KEY>:`` opens a mapping; the next line must be more indented (else the key holds
   null, left to the general way), and every entry of that mapping sits at that indent;
 * ``<indent><KEY>: <VALUE>`` is a leaf;
-* KEY starts with a letter no implicit YAML type starts with (`UNTYPED_LETTERS`: not ``y``,
-  ``n``, ``t``, ``f``, ``o``), then letters, digits, ``_``, ``-`` and ``.``, at most
+* KEY starts with a letter, then letters, digits, ``_``, ``-`` and ``.``, at most
   `_KEY_CHARS` characters (libyaml refuses simple keys past 1,024);
-* VALUE starts with such a letter and holds printable ASCII only, with no ``: `` or `` #``
-  inside and no space or ``:`` at the end: a plain scalar that reads back as that same text,
-  which `format_value` writes unchanged (no keyword such as ``null`` or ``true`` starts so).
+* VALUE starts with a letter and holds printable ASCII only, with no ``: `` or `` #``
+  inside and no space or ``:`` at the end: a plain scalar;
+* a KEY or VALUE starting with a letter that an implicit YAML type starts with (``y``, ``n``,
+  ``t``, ``f``, ``o`` and their capitals: ``timeout``, ``notice``) reads back as that same text
+  (`block_writer.reads_as_text`, PyYAML's own resolvers: not ``off``, ``null`` or ``True``),
+  so `format_value` writes it unchanged.
 
 Anything else gives None: blank or comment lines, ``---``, tabs, quotes, lists, tags, anchors
 and aliases, flow collections, block scalars, a line continuing a value, a key twice in one
@@ -38,12 +40,20 @@ from __future__ import annotations
 import re
 from typing import Any, Final, overload
 
-from etcdadmin.core.config.block_writer import UNTYPED_LETTERS
+from etcdadmin.core.config.block_writer import UNTYPED_LETTERS, reads_as_text
 from etcdadmin.core.config.limits import MAX_DEPTH, MAX_KEY_DEPTH, MAX_NODES, MAX_TEXT
 from etcdadmin.core.config.values import SURELY_SHORT
 from etcdadmin.core.tree.directories import directory_prefix
 
-_FIRST: Final = "".join(sorted(UNTYPED_LETTERS))
+_FIRST: Final = "A-Za-z"
+# Letters an implicit YAML type starts with (`yes`, `null`, `true`, `off`): a key or value
+# starting with one is checked against PyYAML's resolvers, once per distinct text.
+_TYPED: Final = "".join(
+    sorted(set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") - UNTYPED_LETTERS)
+)
+_TYPED_FIRST: Final = frozenset(_TYPED) | frozenset(c.encode("ascii") for c in _TYPED)
+_TYPED_START: Final = re.compile(f"^ *[{_TYPED}]|: [{_TYPED}]", re.MULTILINE)
+_TYPED_START_BYTES: Final = re.compile(_TYPED_START.pattern.encode("ascii"), re.MULTILINE)
 # libyaml refuses a simple key whose ``:`` is more than 1,024 characters past its start.
 _KEY_CHARS: Final = 128
 
@@ -95,7 +105,25 @@ def read_block(text: Any, directory: Any) -> Any:
         or (len(text) > SURELY_SHORT and max(len(value) for _i, _k, value in lines) > SURELY_SHORT)
     ):
         return None
+    typed_start = _TYPED_START if isinstance(text, str) else _TYPED_START_BYTES
+    if typed_start.search(text) and not _all_read_as_text(lines):
+        return None
     return _keys(lines, directory_prefix(directory))
+
+
+def _all_read_as_text(lines: list[tuple[Any, Any, Any]]) -> bool:
+    """Whether every key and value starting with a letter an implicit type starts with reads
+    back as that text (``timeout`` does, ``off`` is a boolean)."""
+    pieces = {
+        piece
+        for _indent, key, value in lines
+        for piece in (key, value)
+        if piece[:1] in _TYPED_FIRST
+    }
+    return all(
+        reads_as_text(piece if isinstance(piece, str) else piece.decode("ascii"))
+        for piece in pieces
+    )
 
 
 def _keys(lines: list[tuple[Any, Any, Any]], prefix: Any) -> Any:

@@ -125,7 +125,7 @@ def write_block(document: Any, double_quoted: Callable[[str], str]) -> str | Non
     return "".join(writer.out)
 
 
-def _reads_as_text(text: str) -> bool:
+def reads_as_text(text: str) -> bool:
     resolvers = _IMPLICIT.get(text[:1])
     if resolvers is not None and any(expression.match(text) for expression in resolvers):
         return False
@@ -262,7 +262,7 @@ class BlockWriter:
             written: str | tuple[str, str] = text
         elif "\n" in text:
             written = self.literal(text)
-        elif _PLAIN.fullmatch(text) and not _PLAIN_INSIDE.search(text) and _reads_as_text(text):
+        elif _PLAIN.fullmatch(text) and not _PLAIN_INSIDE.search(text) and reads_as_text(text):
             written = text
         elif _QUOTABLE.fullmatch(text):
             written = "'" + text.replace("'", "''") + "'"
