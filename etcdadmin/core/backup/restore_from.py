@@ -159,9 +159,12 @@ def plan_at(
     return BackupRestorePlan(manifest, plan, point_in_time=state)
 
 
-def take_safety_backup(conn: EtcdConnection, location: Location, target: bytes) -> BackupManifest:
+def take_safety_backup(
+    conn: EtcdConnection, location: Location, target: bytes, recipients: Sequence[str] = ()
+) -> BackupManifest:
     """The keys under `target` as they are now, exported into `location` (no snapshot): what
-    a restore overwrites can be restored again from it."""
+    a restore overwrites can be restored again from it. Encrypted to `recipients` when given:
+    restoring an encrypted backup leaves no plain copy of what it replaced."""
     try:
         prefix = target.decode("utf-8")
     except UnicodeDecodeError:
@@ -169,7 +172,8 @@ def take_safety_backup(conn: EtcdConnection, location: Location, target: bytes) 
             f"{display_segment(target)} is not UTF-8, which backups name prefixes in: back it "
             "up with `etcdctl get --prefix` before restoring it"
         ) from None
-    manifest = create_backup(conn, location, BackupOptions(prefix=prefix, snapshot=False))
+    options = BackupOptions(prefix=prefix, snapshot=False, recipients=tuple(recipients))
+    manifest = create_backup(conn, location, options)
     log.info("safety backup taken before a restore")
     return manifest
 
@@ -188,7 +192,8 @@ def restore_from_backup(
     `on_safety_backup` hears of it before the first write."""
 
     def safety() -> BackupManifest:
-        manifest = take_safety_backup(conn, location, planned.target)
+        recipients = planned.backup.encrypted_to
+        manifest = take_safety_backup(conn, location, planned.target, recipients)
         if on_safety_backup is not None:
             on_safety_backup(manifest)
         return manifest
