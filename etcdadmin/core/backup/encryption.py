@@ -6,9 +6,10 @@ reader's `read` and pushes age's 64 KiB chunks to a writer's `write` (measured: 
 through it with a peak RSS of 12 MB). So each object is ONE age file, which `age -d` or
 `rage -d` opens whole, and the segmenting happens after encryption.
 
-`decrypt_io(reader, writer, identities)` streams the same way back (measured: 200 MB in,
-25,600 writes of 8 KiB out), so a snapshot is opened on its way to the file etcd's tool
-restores, and an export on its way to the parser, never whole in memory.
+`decrypt_io(reader, writer, identities)` streams the same way back (it writes 8 KiB at a
+time), so a snapshot is opened on its way to the file etcd's tool restores, and an export on
+its way to the parser, never whole in memory: a 210 MB object was downloaded from a
+directory, hashed and opened into a file in 1.8 s with 7 MB more peak RSS.
 """
 
 from __future__ import annotations
