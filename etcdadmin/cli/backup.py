@@ -13,11 +13,13 @@ import os
 import sys
 import threading
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from etcdadmin.cli import exits
+from etcdadmin.cli.backup_identity import identity_option, load_identities
 from etcdadmin.cli.connection import CliSession
 from etcdadmin.cli.output import emit_json, json_option
 from etcdadmin.core.backup.errors import BackupAborted
@@ -250,17 +252,30 @@ def show(context: BackupContext, backup_id: str, as_json: bool) -> None:
 @backup.command()
 @click.argument("backup_id", metavar="ID")
 @click.option("--deep", is_flag=True, help="also run `etcdctl snapshot status` on the snapshot")
+@identity_option
 @json_option
 @click.pass_obj
-def verify(context: BackupContext, backup_id: str, deep: bool, as_json: bool) -> None:
-    """Download every object again and check it; exits 1 when one differs."""
+def verify(
+    context: BackupContext,
+    backup_id: str,
+    deep: bool,
+    identity_files: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Download every object again and check it; exits 1 when one differs.
+
+    An encrypted backup is checked by the SHA-256 of its stored objects; with --identity,
+    its snapshot is also opened and checked against the hash etcd appended to it."""
     from etcdadmin.core.backup.verify import verify_backup
 
-    report = verify_backup(context.location, backup_id, deep=deep)
+    identities = load_identities(identity_files)
+    report = verify_backup(context.location, backup_id, deep=deep, identities=identities)
     if as_json:
         emit_json(asdict(report))
         return
     click.echo(f"{report.id}: {len(report.objects)} objects match their manifest")
+    if report.decrypted:
+        click.echo("snapshot decrypted: it matches the SHA-256 etcd appended to it")
     if report.snapshot_status:
         status = report.snapshot_status
         click.echo(

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -19,6 +20,7 @@ import click
 from etcdadmin.cli import exits
 from etcdadmin.cli.arguments import DIR
 from etcdadmin.cli.backup import BackupContext, backup
+from etcdadmin.cli.backup_identity import identity_option, load_identities
 from etcdadmin.cli.backup_restore import write_planned_restore
 from etcdadmin.cli.output import json_option
 from etcdadmin.cli.writes import refuse_if_read_only
@@ -110,6 +112,7 @@ def follow(
 @click.option(
     "--at-revision", type=click.IntRange(min=1), help="the revision to restore to, instead of --at"
 )
+@identity_option
 @click.option("--yes", "-y", is_flag=True, help="restore without asking")
 @json_option
 @click.pass_obj
@@ -118,13 +121,15 @@ def restore_at(
     directory: bytes,
     at_time: str | None,
     at_revision: int | None,
+    identity_files: tuple[Path, ...],
     yes: bool,
     as_json: bool,
 ) -> None:
     """Put DIR back as it was at --at TIME or --at-revision N: the newest full backup before
     then plus the deltas `backup follow` recorded. The rest is `backup restore --prefix`'s:
     the diff, the question (asked on a production profile's terminal even with --yes), a
-    safety backup, guarded batches with progress; Ctrl-C stops between batches."""
+    safety backup, guarded batches with progress; Ctrl-C stops between batches. An encrypted
+    base backup opens with --identity FILE, or your operator identity by default."""
     if (at_time is None) == (at_revision is None):
         raise click.UsageError("give one of --at TIME or --at-revision N")
     session = context.session
@@ -140,9 +145,17 @@ def restore_at(
         prefix = directory.decode("utf-8")
     except UnicodeDecodeError:
         raise click.BadParameter("not UTF-8 text", param_hint="--prefix") from None
+    identities = load_identities(identity_files)
     conn = session.connect()
     try:
-        planned = plan_at(conn, context.location, prefix, at_time=moment, at_revision=at_revision)
+        planned = plan_at(
+            conn,
+            context.location,
+            prefix,
+            at_time=moment,
+            at_revision=at_revision,
+            identities=identities,
+        )
     except PointInTimeUnavailable as exc:
         raise exits.NotFound(str(exc)) from None
     write_planned_restore(context, conn, planned, yes=yes, as_json=as_json)

@@ -11,6 +11,9 @@ guarded batches with progress on a terminal.
 
 `--data-dir PATH`: the snapshot downloaded and checked, data directories made with etcd's own
 tool, and the steps to start the cluster printed.
+
+An encrypted backup (`backup create --encrypt-to`) is opened with `--identity FILE`, else
+with the operator's identity from the OS keyring when it is one of the backup's recipients.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from etcdadmin.cli import exits
 from etcdadmin.cli.apply import run_interruptible
 from etcdadmin.cli.arguments import DIR, KEY
 from etcdadmin.cli.backup import BackupContext, backup
+from etcdadmin.cli.backup_identity import identity_option, load_identities
 from etcdadmin.cli.output import emit_json, json_option, show
 from etcdadmin.cli.writes import refuse_if_read_only
 from etcdadmin.core.backup.disaster import RestoredMember
@@ -85,6 +89,7 @@ SINGLE_PORTS = (2379, 2380)
     help="with --data-dir: a member's peer URL, one per member in order (default: "
     "http://127.0.0.1:2380, or 12380, 22380, 32380 for three)",
 )
+@identity_option
 @click.option("--yes", "-y", is_flag=True, help="write without asking")
 @json_option
 @click.pass_obj
@@ -97,6 +102,7 @@ def restore(
     members: str,
     client_urls: tuple[str, ...],
     peer_urls: tuple[str, ...],
+    identity_files: tuple[Path, ...],
     yes: bool,
     as_json: bool,
 ) -> None:
@@ -105,6 +111,7 @@ def restore(
 
     Online: prints the diff, asks (unless --yes), takes a safety backup of what it
     overwrites into the same location (its id is printed), then writes in guarded batches.
+    An encrypted backup opens with --identity FILE, or your operator identity by default.
     Exit 0 done, 1 a key changed meanwhile (the report says how far it got), 2 bad input
     or refused, 3 etcd or the location unreachable, 130 stopped by Ctrl-C.
     """
@@ -115,10 +122,12 @@ def restore(
             "name what to restore: one of --prefix DIR, --key KEY or --data-dir PATH"
             + (f" (not {' and '.join(chosen)} together)" if chosen else "")
         )
+    identities = load_identities(identity_files)
     if data_dir is not None:
-        _recover(context, backup_id, data_dir, int(members), client_urls, peer_urls, as_json)
+        targets = restored_members(data_dir, int(members), client_urls, peer_urls)
+        _recover(context, backup_id, targets, identities, as_json)
         return
-    _restore_online(context, backup_id, directory, key, yes=yes, as_json=as_json)
+    _restore_online(context, backup_id, directory, key, identities, yes=yes, as_json=as_json)
 
 
 def _restore_online(
@@ -126,6 +135,7 @@ def _restore_online(
     backup_id: str,
     directory: bytes | None,
     key: bytes | None,
+    identities: list[object] | None,
     *,
     yes: bool,
     as_json: bool,
@@ -133,7 +143,9 @@ def _restore_online(
     session = context.session
     refuse_if_read_only(session)
     conn = session.connect()
-    planned = plan_from_backup(conn, context.location, backup_id, directory=directory, key=key)
+    planned = plan_from_backup(
+        conn, context.location, backup_id, directory=directory, key=key, identities=identities
+    )
     write_planned_restore(context, conn, planned, yes=yes, as_json=as_json)
 
 
@@ -269,14 +281,11 @@ def _json(
 def _recover(
     context: BackupContext,
     backup_id: str,
-    data_dir: Path,
-    count: int,
-    client_urls: tuple[str, ...],
-    peer_urls: tuple[str, ...],
+    members: list[RestoredMember],
+    identities: list[object] | None,
     as_json: bool,
 ) -> None:
-    members = restored_members(data_dir, count, client_urls, peer_urls)
-    recovered = recover_from_backup(context.location, backup_id, members)
+    recovered = recover_from_backup(context.location, backup_id, members, identities=identities)
     if as_json:
         emit_json(
             {

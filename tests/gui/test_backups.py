@@ -7,8 +7,12 @@ import base64
 import json
 import uuid
 
+import pyrage
 import pytest
+from PySide6.QtWidgets import QMessageBox
 
+from etcdadmin.core.backup import BackupOptions, create_backup
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from tests.gui.conftest import SCREENSHOTS, connect
 from tests.gui.dialogs import answer_next_dialog
 
@@ -105,3 +109,51 @@ def test_a_restore_declined_in_the_dialog_writes_nothing(qtbot, window, etcd_ser
     qtbot.waitUntil(lambda: "nothing was written" in backups.report.text(), timeout=30_000)
     assert "~ a: 2 -> 1" in seen[0]
     assert values(etcd_server, f"{top}/") == {f"{top}/a": "2"}
+
+
+def test_an_encrypted_backup_restores_with_the_operators_identity_and_a_foreign_one_says_why(
+    qtbot, window, etcd_server, os_keyring
+):
+    from etcdadmin.core.secrets.operator import load_operator_identity
+
+    operator = load_operator_identity(create=True)
+    assert operator is not None
+    stranger = str(pyrage.x25519.Identity.generate().to_public())
+    top = f"gui-backup-{uuid.uuid4().hex[:6]}"
+    etcd_server.etcdctl("put", f"{top}/a", "1")
+    connect(qtbot, window, etcd_server.endpoint)
+    backups = window.history.backups
+    window.tree.select_key(top.encode())
+    qtbot.waitUntil(lambda: backups.target == f"{top}/".encode(), timeout=10_000)
+    assert backups.location is not None
+    with EtcdConnection(ConnectionSettings((etcd_server.endpoint,))) as conn:
+        for recipient in (operator.public_key, stranger):
+            create_backup(
+                conn, backups.location, BackupOptions(prefix=f"{top}/", recipients=(recipient,))
+            )
+            etcd_server.etcdctl("put", f"{top}-elsewhere/x", "a revision of its own")
+    etcd_server.etcdctl("put", f"{top}/a", "2")
+    backups.refresh()
+    qtbot.waitUntil(lambda: backups.table.rowCount() == 2, timeout=10_000)
+
+    backups.table.selectRow(0)  # newest first: the one encrypted to a stranger
+    backups.restore()
+
+    def error_box() -> QMessageBox | None:
+        boxes = [b for b in window.findChildren(QMessageBox, "errorDialog") if b.isVisible()]
+        return boxes[0] if boxes else None
+
+    qtbot.waitUntil(lambda: error_box() is not None, timeout=30_000)
+    box = error_box()
+    assert box is not None
+    assert stranger in box.text() and "is not one of them" in box.text()
+    box.close()
+    assert values(etcd_server, f"{top}/") == {f"{top}/a": "2"}, "nothing written"
+
+    backups.table.selectRow(1)
+    seen: list[str] = []
+    answer_next_dialog("Restore", seen)
+    backups.restore()
+    qtbot.waitUntil(lambda: "restored:" in backups.report.text(), timeout=30_000)
+    assert "~ a: 2 -> 1" in seen[0]
+    assert values(etcd_server, f"{top}/") == {f"{top}/a": "1"}

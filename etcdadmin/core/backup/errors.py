@@ -31,3 +31,7 @@ class SnapshotHashMismatch(BackupDamaged):
 
 class BackupAborted(BackupError):
     """An upload stopped before its manifest was written: the backup is incomplete."""
+
+
+class BackupLocked(BackupError):
+    """The backup is encrypted and none of the identities at hand is among its recipients."""

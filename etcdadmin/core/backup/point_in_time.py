@@ -11,18 +11,19 @@ moments can be restored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from etcdadmin.core.backup.catalog import Catalog
 from etcdadmin.core.backup.continuous import covers
 from etcdadmin.core.backup.deltas import DAY_FORMAT, DeltaEntry, DeltaIndex, parse_time, read_delta
-from etcdadmin.core.backup.errors import BackupError, BackupNotFound
+from etcdadmin.core.backup.encryption import opener_for
+from etcdadmin.core.backup.errors import BackupError, BackupLocked, BackupNotFound
 from etcdadmin.core.backup.export import read_export
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import EXPORT, CatalogEntry
-from etcdadmin.core.backup.verify import load_manifest
+from etcdadmin.core.backup.verify import load_manifest, read_verified
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,11 @@ def _pick_cluster(entries: list[CatalogEntry], cluster_id: str | None) -> str:
     return clusters[0]
 
 
-def _export_records(location: Location, entry: CatalogEntry) -> list[dict[str, object]]:
+def _export_records(
+    location: Location, entry: CatalogEntry, identities: Sequence[object] | None
+) -> list[dict[str, object]]:
+    """The base backup's export, checked against its manifest; an encrypted one opened with
+    `identities` (default: the operator's own from the OS keyring, see `opener_for`)."""
     manifest = load_manifest(location, entry.id)
     stored = manifest.object(EXPORT)
     if stored is None:
@@ -87,12 +92,10 @@ def _export_records(location: Location, entry: CatalogEntry) -> list[dict[str, o
             f"the backup {entry.id} has no key export (taken with --no-export): pick a moment "
             "after a backup with one"
         )
+    opener = None
     if stored.encrypted:
-        raise PointInTimeUnavailable(
-            f"the backup {entry.id} is encrypted: point-in-time restore reads plain exports "
-            "only; restore it with `etcdadmin backup restore` and its identity"
-        )
-    return read_export(b"".join(location.read(stored.name)))
+        opener = opener_for(manifest.id, manifest.encrypted_to, identities)
+    return read_export(b"".join(read_verified(location, stored, opener)))
 
 
 def _chain(entries: list[DeltaEntry], start: int) -> Iterator[DeltaEntry]:
@@ -114,8 +117,10 @@ def state_at(
     at_time: datetime | None = None,
     at_revision: int | None = None,
     cluster_id: str | None = None,
+    identities: Sequence[object] | None = None,
 ) -> PointInTimeState:
-    """The keys under `prefix` as of `at_time` (aware, any zone) or `at_revision`."""
+    """The keys under `prefix` as of `at_time` (aware, any zone) or `at_revision`; an
+    encrypted base backup is opened with `identities` (deltas are stored plain)."""
     if (at_time is None) == (at_revision is None):
         raise ValueError("give exactly one of at_time and at_revision")
     entries = Catalog(location).entries()
@@ -144,7 +149,7 @@ def state_at(
     _check_reached(index, base, chain, at_time, at_revision)
     state: dict[bytes, bytes] = {}
     wanted = prefix.encode("utf-8")
-    for record in _export_records(location, base):
+    for record in _export_records(location, base, identities):
         key = record["key"]
         assert isinstance(key, bytes) and isinstance(record["value"], bytes)
         if key.startswith(wanted):
@@ -204,11 +209,16 @@ def _check_reached(
 
 
 def key_history_from_backups(
-    location: Location, key: bytes, *, cluster_id: str | None = None
+    location: Location,
+    key: bytes,
+    *,
+    cluster_id: str | None = None,
+    identities: Sequence[object] | None = None,
 ) -> list[BackupKeyVersion]:
     """`key`'s versions found in the full backups and the deltas, newest first, each revision
     once. A full backup shows the version live when it was taken; deltas show every change,
-    deletes included."""
+    deletes included. Encrypted backups count only when `identities` open them: browsing
+    history never reaches for the OS keyring."""
     entries = Catalog(location).entries()
     if not entries:
         return []
@@ -218,9 +228,11 @@ def key_history_from_backups(
     for entry in entries:
         if entry.cluster_id != cluster or not covers(entry.prefix, text):
             continue
+        if entry.encrypted and not identities:
+            continue
         try:
-            records = _export_records(location, entry)
-        except (PointInTimeUnavailable, BackupNotFound):
+            records = _export_records(location, entry, identities)
+        except (PointInTimeUnavailable, BackupNotFound, BackupLocked):
             continue
         for record in records:
             if record["key"] == key:

@@ -12,23 +12,27 @@ deltas `backup follow` recorded (`point_in_time.state_at`) and plans it the same
 
 Disaster recovery: `recover_from_backup` downloads the snapshot, checks it as `verify` does,
 and makes the data directories with etcd's own tool (`disaster.restore_snapshot`).
+
+An encrypted backup is opened on the way (`encryption.opener_for`): with the identities
+given, else the operator's own from the OS keyring when the backup was encrypted to it. When
+none opens it, BackupLocked names its recipients before anything is written.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from etcdadmin.core.backup.create import BackupOptions, create_backup
 from etcdadmin.core.backup.disaster import RecoveredCluster, RestoredMember, restore_snapshot
-from etcdadmin.core.backup.errors import BackupDamaged, BackupError, BackupNotFound
+from etcdadmin.core.backup.encryption import BackupOpener, opener_for
+from etcdadmin.core.backup.errors import BackupDamaged, BackupError
 from etcdadmin.core.backup.export import ExportRecord, iter_export
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import EXPORT, SNAPSHOT, BackupManifest, StoredObject
@@ -39,7 +43,7 @@ from etcdadmin.core.backup.restore_online import (
     apply_restore,
     plan_restore,
 )
-from etcdadmin.core.backup.verify import download_verified, load_manifest
+from etcdadmin.core.backup.verify import download_verified, load_manifest, read_verified
 from etcdadmin.core.changes.desired import plan_state
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd import EtcdConnection
@@ -51,7 +55,7 @@ log = logging.getLogger(__name__)
 
 
 class BackupNotUsable(BackupError):
-    """The backup cannot restore what was asked (no export, encrypted, another prefix)."""
+    """The backup cannot restore what was asked (no export or snapshot, another prefix)."""
 
 
 @dataclass(frozen=True)
@@ -87,11 +91,14 @@ def plan_from_backup(
     *,
     directory: bytes | None = None,
     key: bytes | None = None,
+    identities: Sequence[object] | None = None,
 ) -> BackupRestorePlan:
-    """What restoring `directory` (or the single `key`) from `backup` would write now.
+    """What restoring `directory` (or the single `key`) from `backup` would write now;
+    `identities` open it when it is encrypted (default: the operator's, see the module).
 
-    Raises BackupNotFound, BackupNotUsable (no export, encrypted, or the export does not cover
-    what was asked), BackupDamaged (the export differs from its manifest: nothing planned).
+    Raises BackupNotFound, BackupNotUsable (no export, or the export does not cover what was
+    asked), BackupLocked (encrypted, and no identity at hand opens it), BackupDamaged (the
+    export differs from its manifest: nothing planned).
     """
     if (directory is None) == (key is None):
         raise MappingError("restore either a directory or a single key: name one of them")
@@ -104,7 +111,8 @@ def plan_from_backup(
             f"backup {backup} exported only the keys under {manifest.prefix}: restore "
             f"{display_segment(wanted)} from a backup that holds it (`etcdadmin backup ls`)"
         )
-    records = _read_export(location, stored, wanted, exact=key is not None)
+    opener = _opener(manifest, stored, identities)
+    records = _read_export(location, stored, wanted, exact=key is not None, opener=opener)
     if key is None:
         plan = plan_restore(conn, wanted, records, backup_revision=manifest.revision)
         return BackupRestorePlan(manifest, plan)
@@ -126,13 +134,15 @@ def plan_at(
     *,
     at_time: datetime | None = None,
     at_revision: int | None = None,
+    identities: Sequence[object] | None = None,
 ) -> BackupRestorePlan:
     """What putting the keys under `prefix` back as they were at `at_time` (aware, any zone)
     or `at_revision` would write now, from the backups and deltas of the cluster `conn`
     talks to.
 
     `prefix` is taken as given (no `/` added), as `backup follow` recorded it. Raises
-    PointInTimeUnavailable when no full backup and chain of deltas reaches that moment.
+    PointInTimeUnavailable when no full backup and chain of deltas reaches that moment; an
+    encrypted base backup is opened as `plan_from_backup` opens one.
     """
     _, cluster = conn.header(prefix)
     state = state_at(
@@ -141,6 +151,7 @@ def plan_at(
         at_time=at_time,
         at_revision=at_revision,
         cluster_id=f"{cluster:016x}",
+        identities=identities,
     )
     manifest = load_manifest(location, state.base_backup)
     wanted = prefix.encode("utf-8")
@@ -148,9 +159,12 @@ def plan_at(
     return BackupRestorePlan(manifest, plan, point_in_time=state)
 
 
-def take_safety_backup(conn: EtcdConnection, location: Location, target: bytes) -> BackupManifest:
+def take_safety_backup(
+    conn: EtcdConnection, location: Location, target: bytes, recipients: Sequence[str] = ()
+) -> BackupManifest:
     """The keys under `target` as they are now, exported into `location` (no snapshot): what
-    a restore overwrites can be restored again from it."""
+    a restore overwrites can be restored again from it. Encrypted to `recipients` when given:
+    restoring an encrypted backup leaves no plain copy of what it replaced."""
     try:
         prefix = target.decode("utf-8")
     except UnicodeDecodeError:
@@ -158,7 +172,8 @@ def take_safety_backup(conn: EtcdConnection, location: Location, target: bytes) 
             f"{display_segment(target)} is not UTF-8, which backups name prefixes in: back it "
             "up with `etcdctl get --prefix` before restoring it"
         ) from None
-    manifest = create_backup(conn, location, BackupOptions(prefix=prefix, snapshot=False))
+    options = BackupOptions(prefix=prefix, snapshot=False, recipients=tuple(recipients))
+    manifest = create_backup(conn, location, options)
     log.info("safety backup taken before a restore")
     return manifest
 
@@ -177,7 +192,8 @@ def restore_from_backup(
     `on_safety_backup` hears of it before the first write."""
 
     def safety() -> BackupManifest:
-        manifest = take_safety_backup(conn, location, planned.target)
+        recipients = planned.backup.encrypted_to
+        manifest = take_safety_backup(conn, location, planned.target, recipients)
         if on_safety_backup is not None:
             on_safety_backup(manifest)
         return manifest
@@ -205,9 +221,11 @@ def recover_from_backup(
     members: Sequence[RestoredMember],
     *,
     bump_revision: int | None = None,
+    identities: Sequence[object] | None = None,
 ) -> RecoveredCluster:
-    """Download and check the backup's snapshot next to the first data dir, then restore it
-    into one data dir per member with etcd's tool; the downloaded file is removed after."""
+    """Download and check the backup's snapshot next to the first data dir (opened on the
+    way when encrypted, see the module), then restore it into one data dir per member with
+    etcd's tool; the downloaded file is removed after."""
     manifest = load_manifest(location, backup)
     stored = manifest.object(SNAPSHOT)
     if stored is None:
@@ -215,20 +233,16 @@ def recover_from_backup(
             f"backup {backup} holds no snapshot (an export only, such as a safety backup): "
             "restore a directory from it with --prefix, or pick a full backup"
         )
-    if stored.encrypted:
-        raise BackupNotUsable(
-            f"backup {backup} is encrypted: download {stored.name} with `etcdadmin backup "
-            "show`'s object name, open it with `age -d -i IDENTITY`, then run `etcdctl "
-            "snapshot restore` on it"
-        )
     if not members:
         raise BackupNotUsable("name at least one member to restore the snapshot into")
+    opener = _opener(manifest, stored, identities)
     # Next to the data dir: the same disk, and no copy of the whole database in /tmp.
     parent = members[0].data_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".etcdadmin-snapshot-", dir=parent) as folder:
         path = Path(folder, "snapshot.db")
-        download_verified(location, stored, path)
+        # opened here when encrypted: etcd's tool reads a plain file (0600, removed below)
+        download_verified(location, stored, path, opener)
         if bump_revision is None:
             return restore_snapshot(path, members)
         return restore_snapshot(path, members, bump_revision=bump_revision)
@@ -244,49 +258,37 @@ def _export_of(manifest: BackupManifest) -> StoredObject:
             f"backup {manifest.id} has no key export (taken with --no-export): restore it "
             "whole with --data-dir, or pick another backup"
         )
-    if stored.encrypted:
-        raise BackupNotUsable(
-            f"backup {manifest.id} is encrypted to {', '.join(manifest.encrypted_to)}: an "
-            "online restore of an encrypted backup is not supported yet; restore it whole "
-            "with --data-dir after opening its snapshot with age"
-        )
     return stored
 
 
+def _opener(
+    manifest: BackupManifest, stored: StoredObject, identities: Sequence[object] | None
+) -> BackupOpener | None:
+    if not stored.encrypted:
+        return None
+    return opener_for(manifest.id, manifest.encrypted_to, identities)
+
+
 def _read_export(
-    location: Location, stored: StoredObject, wanted: bytes, *, exact: bool
+    location: Location,
+    stored: StoredObject,
+    wanted: bytes,
+    *,
+    exact: bool,
+    opener: BackupOpener | None = None,
 ) -> list[ExportRecord]:
     """The export's keys under `wanted` (or equal to it, `exact`), in key order, once its
-    bytes have matched the manifest's SHA-256 and size."""
-    digest = hashlib.sha256()
-    size = [0]
-
-    def hashed() -> Iterator[bytes]:
-        for chunk in location.read(stored.name):
-            digest.update(chunk)
-            size[0] += len(chunk)
-            yield chunk
-
+    stored bytes have matched the manifest's SHA-256 and size."""
     try:
         records = [
             r
-            for r in iter_export(hashed())
+            for r in iter_export(read_verified(location, stored, opener))
             if (r.key == wanted if exact else r.key.startswith(wanted))
         ]
-    except BackupNotFound:
-        raise BackupDamaged(
-            f"{stored.name} is listed in the manifest but missing from {location.description}: "
-            "use another backup"
-        ) from None
     except (ValueError, zlib.error):
         raise BackupDamaged(
             f"{stored.name} is not a readable key export: the stored copy was altered or "
             "damaged; nothing was restored; use another backup"
         ) from None
-    if size[0] != stored.size or digest.hexdigest() != stored.sha256:
-        raise BackupDamaged(
-            f"{stored.name} differs from its manifest: the stored copy was altered or damaged; "
-            "nothing was restored; use another backup"
-        )
     log.info("backup export read back: %d keys kept", len(records))
     return records

@@ -1,6 +1,9 @@
 """The History tab's backups: those holding the selected directory or key, "Back up now",
 "Restore" (the diff first, masked), and "Verify", all on workers through the core.
 
+An encrypted backup is restored with the operator's identity from the OS keyring (the
+core's default); when that does not open it, the error dialog names the backup's recipients.
+
 The location follows the CLI's rules (`open_location` without `--dir`): Swift when `ST_AUTH`
 or `OS_AUTH_URL` is set (container `ETCDADMIN_BACKUP_CONTAINER`, default
 `etcdadmin-backups`), else the user data directory's `backups` folder. The panel shows which.
@@ -48,7 +51,7 @@ from etcdadmin.core.backup.restore_from import (
 )
 from etcdadmin.core.backup.restore_online import RestoreReport, render_restore_plan
 from etcdadmin.core.tree.names import display_segment
-from etcdadmin.gui.errors import describe
+from etcdadmin.gui.errors import describe, show_error
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
@@ -210,8 +213,14 @@ class BackupsPanel(QWidget):
     # -- the jobs -----------------------------------------------------------------------------
 
     def _start(
-        self, description: str, fn: Callable[[Task], Any], done: Callable[[Any], None]
+        self,
+        description: str,
+        fn: Callable[[Task], Any],
+        done: Callable[[Any], None],
+        dialog_title: str | None = None,
     ) -> None:
+        """Run `fn` on a worker; a failure shows in the report line (and in an error dialog
+        titled `dialog_title` when given)."""
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.report.setText(f"{description.capitalize()} …")
@@ -224,6 +233,8 @@ class BackupsPanel(QWidget):
             self._end()
             self.report.setText(describe(exc))
             self.message.emit(describe(exc))
+            if dialog_title is not None:
+                show_error(self, dialog_title, exc)
 
         self._task = run_task(description, fn, finished, failed, owner=self)
         self._task.progress.connect(self._progressed)
@@ -302,6 +313,7 @@ class BackupsPanel(QWidget):
             f"plan the restore of {display_segment(target)}",
             lambda task: plan_from_backup(conn, location, entry.id, directory=directory, key=key),
             self._planned,
+            dialog_title="Restore from backup",
         )
 
     def _planned(self, planned: BackupRestorePlan) -> None:
