@@ -30,6 +30,7 @@ import time
 import uuid
 from pathlib import Path
 
+from benchmarks.installed import compile_package
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from tests.stack.etcd import EtcdServer
 from tests.stack.swift import SwiftAIO
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flush-seconds", type=float, default=2.0)
     parser.add_argument("--local", action="store_true", help="a directory instead of Swift")
     args = parser.parse_args(argv)
+    compile_package()
 
     work = Path(tempfile.mkdtemp(prefix="etcdadmin-bench-"))
     server = EtcdServer(work / "etcd")

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.installed import compile_package
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, TxnOp
 from tests.stack.etcd import EtcdServer
 from tests.stack.swift import SwiftAIO
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         "--no-whole", action="store_true", help="skip the whole backup (with the key export)"
     )
     args = parser.parse_args(argv)
+    compile_package()
 
     work = Path(tempfile.mkdtemp(prefix="etcdadmin-bench-"))
     server = EtcdServer(work / "etcd")

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.installed import compile_package
 from etcdadmin.core.config import mapping
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, TxnOp
 from tests.stack.etcd import EtcdServer
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
 
+    compile_package()
     work = Path(tempfile.mkdtemp(prefix="etcdadmin-bench-"))
     server = EtcdServer(work / "etcd")
     server.start()
