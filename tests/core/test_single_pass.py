@@ -91,6 +91,20 @@ def test_keys_in_any_order_are_written_in_the_order_of_their_segments() -> None:
     assert written == "a:\n  x: 2\n  y:\n    z: 3\na-b: 1\na.c: 4\n"
 
 
+def test_a_directory_named_with_a_dash_is_written_in_one_pass_in_the_order_of_segments() -> None:
+    # Keys as etcd sorts them (bytes): `log.format` before `log/level` ('.' < '/').
+    entries = {
+        "registry-test/http/addr": ":5000",
+        "registry-test/log.format": "text",
+        "registry-test/log/level": "info",
+        "registry-test/storage/swift/authurl": "http://127.0.0.1:8080/auth/v1.0",
+    }
+    written = one_pass(entries, "registry-test")
+    assert written is not None
+    assert written == general(entries, "registry-test")
+    assert written.index("level: info") < written.index("log.format: text")
+
+
 @pytest.mark.parametrize(
     "entries",
     [

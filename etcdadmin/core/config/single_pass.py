@@ -22,6 +22,7 @@ from __future__ import annotations
 import operator
 import re
 from itertools import groupby, islice, repeat
+from operator import itemgetter
 from typing import Any, Final
 
 from etcdadmin.core.config.block_writer import UNTYPED_LETTERS, BlockWriter, NotMine
@@ -56,62 +57,76 @@ def render_keys(keys: list[Any], texts: list[Any], directory: str) -> str | None
     prefix = directory_prefix(directory)
     start = len(prefix)
     try:
-        if not all(map(str.startswith, keys, repeat(prefix))) or prefix in keys:
+        # Keys read from etcd come sorted; then all lie below the directory when the first and
+        # the last do (checking each key took 0.01 s per 100,000).
+        in_order = all(map(operator.lt, keys, islice(keys, 1, None)))
+        if not (
+            in_order
+            and keys
+            and keys[0].startswith(prefix)
+            and keys[-1].startswith(prefix)
+            and keys[0] != prefix
+        ):
             inside = [
                 i for i, key in enumerate(keys) if key.startswith(prefix) and len(key) > start
             ]
             keys = [keys[i] for i in inside]
             texts = [texts[i] for i in inside]
-    except (TypeError, AttributeError):  # keys given as bytes
+    except TypeError:  # keys given as bytes
         return None
     if not keys:
         return None
-    relative = [key[start:] for key in keys]
-    joined = "".join(relative)
-    if "\0" in joined:
-        return None  # see below
-    if _BELOW_SLASH.search(joined):
+    joined = "\n".join(keys)
+    if (
+        "\0" in joined  # see below
+        or "//" in joined  # an empty segment, which the general render refuses
+        or "\n/" in joined
+        or "/\n" in joined
+        or joined[:1] == "/"
+        or joined[-1:] == "/"
+    ):
+        return None
+    below = joined if not _BELOW_SLASH.search(prefix) else "\n".join([k[start:] for k in keys])
+    if _BELOW_SLASH.search(below) or below.count("\n") != len(keys) - 1:
         # The general render orders keys by their tuples of segments. With the slashes read
         # as NUL (lower than any other character) the keys sort as those tuples do, as
         # strings, with no tuple per key. Without a character below the slash, etcd's byte
         # order already is that order.
-        ordered = [key.replace("/", "\0") for key in relative]
+        ordered = [key.replace("/", "\0") for key in keys]
         if not all(map(operator.lt, ordered, islice(ordered, 1, None))):
             order = sorted(range(len(ordered)), key=ordered.__getitem__)
-            relative = [relative[i] for i in order]
+            keys = [keys[i] for i in order]
             texts = [texts[i] for i in order]
-    elif not all(map(operator.lt, relative, islice(relative, 1, None))):
-        order = sorted(range(len(relative)), key=relative.__getitem__)
-        relative = [relative[i] for i in order]
+    elif not in_order:
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        keys = [keys[i] for i in order]
         texts = [texts[i] for i in order]
     try:
         with collector_paused():
-            return _write(relative, decoded_together(texts))
+            return _write(keys, start, decoded_together(texts))
     except (_General, NotMine, MappingError, RecursionError):
         return None
 
 
 # Characters that sort below the slash (`-`, `.`, space ...): with one in a key, byte order and
-# the order of segments may differ (`a.b` < `a/c` but `a` < `a.b`).
-_BELOW_SLASH: Final = re.compile("[\x00-\x2e]")
+# the order of segments may differ (`a.b` < `a/c` but `a` < `a.b`). The line break, which
+# joins the keys, is counted apart.
+_BELOW_SLASH: Final = re.compile("[\x00-\x09\x0b-\x2e]")
 
 
 class _General(Exception):
     """The keys hold something only the general render decides."""
 
 
-def _write(keys: list[str], texts: Any) -> str:
-    """The document's lines for ``keys`` (relative to the directory, in segment order) and
-    their values' ``texts``, as `dump_block` writes the general render's document.
+def _write(keys: list[str], cut: int, texts: Any) -> str:
+    """The document's lines for ``keys`` (in segment order, their directory's prefix
+    ``cut`` characters long, their segments checked not to be empty) and their values'
+    ``texts``, as `dump_block` writes the general render's document.
 
     Per run of keys under one parent rather than per key, and the checks on all keys and all
     values at once where string methods can make them (100,000 keys: 0.25 s of CPU one key
     at a time, through the same rules).
     """
-    parts = [key.rpartition("/") for key in keys]
-    parents = [parent for parent, _slash, _leaf in parts]
-    leaves = [leaf for _parent, _slash, leaf in parts]
-    _check_paths(keys)
     lines = _Lines()
     plain = _all_plain(texts)
     if plain:
@@ -122,24 +137,25 @@ def _write(keys: list[str], texts: Any) -> str:
     names = lines.names
     start = 0
     previous = "\0"  # the last key of the run before
-    for parent, run in groupby(parents):
-        end = start + len(list(run))
+    # Each key split where its leaf starts, a run of one parent at a time: no list of 100,000
+    # parents and leaves kept whole (0.01-0.02 s of CPU less, and fewer pages touched).
+    for parent, run in groupby(map(str.rpartition, keys, repeat("/")), key=itemgetter(0)):
+        parts = list(run)
+        end = start + len(parts)
         if parent == previous or parent.startswith(previous + "/"):
             # In the order of segments a key's first descendant comes right after it.
             raise _General  # a key holds a value and has keys below it
-        pad = lines.open(parent)
+        pad = lines.open(parent[cut:])
         if plain:  # most directories: every line is `name: text`
             lines.out.extend(
                 [
                     f"{pad}{names.get(leaf) or name(leaf)}: {text}\n"
-                    for leaf, text in zip(leaves[start:end], texts[start:end], strict=True)
+                    for (_parent, _slash, leaf), text in zip(parts, texts[start:end], strict=True)
                 ]
             )
         else:
-            for index in range(start, end):
-                value_nodes, value_chars = lines.entry(
-                    pad, leaves[index], texts[index], keys[index]
-                )
+            for index, (_parent, _slash, leaf) in enumerate(parts, start):
+                value_nodes, value_chars = lines.entry(pad, leaf, texts[index], keys[index])
                 nodes += value_nodes
                 chars += value_chars
         previous = keys[end - 1]
@@ -150,20 +166,6 @@ def _write(keys: list[str], texts: Any) -> str:
     if any(char in written for char in UNSAFE_RAW):
         raise _General  # written by PyYAML's pure-Python emitter (see `dump_block`)
     return written
-
-
-def _check_paths(keys: list[str]) -> None:
-    """What the general render refuses: empty segments (too many segments, and keys holding
-    keys below them, are found as the runs are written)."""
-    joined = "\n".join(keys)  # a key holding a line break may be sent on for nothing: rare
-    if (
-        "//" in joined
-        or "\n/" in joined
-        or "/\n" in joined
-        or joined[:1] == "/"
-        or joined[-1:] == "/"
-    ):
-        raise _General
 
 
 # A value after the first that does not start with a letter no implicit type starts with (one
