@@ -221,7 +221,7 @@ def test_a_key_changed_after_the_plan_stops_the_restore_naming_it_and_what_was_w
     report = info.value.report
     assert (report.written_keys, report.batches, report.complete) == (127, 1, False)
     assert "stopped with batch 2, which wrote nothing" in message
-    assert "127 of 400 keys written in 1 batches" in message
+    assert "127 of 400 keys written in 1 batch" in message
     written = etcdctl_values(etcd_server, f"{prefix}/")
     assert written[f"{prefix}/items/k00126"] == b"backup-126"
     assert written[f"{prefix}/items/k00127"] == b"changed-127"
@@ -264,7 +264,7 @@ def test_cancel_stops_the_restore_between_batches_and_reports_how_far_it_got(
 
     assert report.cancelled and not report.complete
     assert (report.written_keys, report.batches) == (127, 1)
-    assert "partly restored: 127 of 400 keys written in 1 batches" in report.describe()
+    assert "partly restored: 127 of 400 keys written in 1 batch" in report.describe()
     written = etcdctl_values(etcd_server, f"{prefix}/")
     assert sum(value.startswith(b"backup-") for value in written.values()) == 127
 
@@ -285,7 +285,7 @@ def test_etcd_failing_mid_restore_reports_what_was_written(private_etcd, prefix)
 
     assert isinstance(info.value.__cause__, EtcdUnavailable)
     assert (info.value.written_keys, info.value.batches) == (127, 1)
-    assert "127 of 400 keys were written in 1 batches" in str(info.value)
+    assert "127 of 400 keys were written in 1 batch" in str(info.value)
     private_etcd.start()
     written = etcdctl_values(private_etcd, f"{prefix}/")
     assert sum(value.startswith(b"backup-") for value in written.values()) == 127

@@ -116,7 +116,7 @@ def test_a_key_changed_between_plan_and_apply_stops_the_apply_at_its_batch(
     assert "Batch 2 of 3 wrote nothing" in message
     done = info.value.result
     assert done.applied_keys == 128 and len(done.revisions) == 1
-    assert f"128 of 300 keys written in 1 batches at revision {done.revisions[0]}" in message
+    assert f"128 of 300 keys written in 1 batch at revision {done.revisions[0]}" in message
     written = etcdctl_values(etcd_server, f"{directory}/")
     assert sorted(written) == [f"{directory}/items/k{n:04d}" for n in range(128)] + [
         f"{directory}/items/k0200"
@@ -171,7 +171,7 @@ def test_cancel_stops_cleanly_between_batches(etcd_server, conn, directory):
 
     assert result.cancelled and not result.complete
     assert result.applied_keys == 128 and result.total_keys == 400
-    assert result.describe().startswith("128 of 400 keys written in 1 batches")
+    assert result.describe().startswith("128 of 400 keys written in 1 batch")
     written = etcdctl_values(etcd_server, f"{directory}/")
     assert sorted(written) == [f"{directory}/items/k{n:04d}" for n in range(128)]
 

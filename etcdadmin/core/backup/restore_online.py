@@ -285,7 +285,8 @@ def apply_restore(
         log.info("restore interrupted by an etcd failure after %d batches", written[1])
         raise RestoreInterrupted(
             f"etcd failed during the restore of {display_segment(plan.prefix)} ({exc}); "
-            f"{written[0]} of {plan.total} keys were written in {written[1]} batches, and the "
+            f"{written[0]} of {plan.total} keys were written in {written[1]} "
+            f"batch{'' if written[1] == 1 else 'es'}, and the "
             "batch in flight may or may not have been. When etcd answers again, plan the "
             "restore again (it compares the prefix as it is then) and apply it to finish",
             written[0],

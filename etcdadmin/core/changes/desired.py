@@ -257,7 +257,7 @@ class DesiredResult:
         at = f"revision {first}" if first == last else f"revisions {first} to {last}"
         return (
             f"{self.applied_keys} of {self.total_keys} keys written in {len(self.batches)} "
-            f"batches at {at}"
+            f"batch{'' if len(self.batches) == 1 else 'es'} at {at}"
         )
 
 
