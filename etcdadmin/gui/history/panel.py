@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from etcdadmin.core.backup.deltas import is_delta_name
 from etcdadmin.core.backup.point_in_time import BackupKeyVersion, key_history_from_backups
 from etcdadmin.core.changes.diff import value_diff
 from etcdadmin.core.changes.history import KeyHistory, KeyVersion, key_history, restore_change
@@ -61,6 +62,28 @@ class HistoryPanel(QWidget):
         self.header = QLabel("Select a key to see its history")
         self.header.setWordWrap(True)
         layout.addWidget(self.header)
+        # the key's versions: etcd's, and with "Include backups" those only backups kept
+        versions = QWidget()
+        column = QVBoxLayout(versions)
+        column.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.include_backups = QCheckBox("Include backups")
+        self.include_backups.setObjectName("historyIncludeBackups")
+        self.include_backups.setToolTip(
+            "Also list the versions kept in backups and `backup follow` deltas, older than "
+            "etcd's compaction (reads the backups' exports: can take a while; encrypted "
+            "backups are skipped; uncheck to stop)"
+        )
+        self.include_backups.toggled.connect(self._backups_toggled)
+        row.addWidget(self.include_backups)
+        self.looking = QProgressBar()
+        self.looking.setObjectName("historyBackupsProgress")
+        self.looking.setRange(0, 0)  # how many exports are left is not known in advance
+        self.looking.setMaximumWidth(120)
+        self.looking.setVisible(False)
+        row.addWidget(self.looking)
+        row.addStretch(1)
+        column.addLayout(row)
         split = QSplitter(Qt.Orientation.Vertical)
         self.list = QListWidget()
         self.list.setObjectName("historyList")
@@ -72,9 +95,10 @@ class HistoryPanel(QWidget):
         self.diff.setReadOnly(True)
         self.diff.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         split.addWidget(self.diff)
+        column.addWidget(split, 1)
         # etcd's own history of the key, and beside it the backups holding the selection
         beside = QSplitter(Qt.Orientation.Horizontal)
-        beside.addWidget(split)
+        beside.addWidget(versions)
         self.backups = BackupsPanel()
         self.backups.message.connect(self.message)
         beside.addWidget(self.backups)
@@ -86,24 +110,7 @@ class HistoryPanel(QWidget):
         self.restore_button.setToolTip("Stage this value as a change guarded by the current one")
         self.restore_button.clicked.connect(self.restore)
         self.restore_button.setEnabled(False)
-        row = QHBoxLayout()
-        row.addWidget(self.restore_button, 1)
-        self.include_backups = QCheckBox("Include backups")
-        self.include_backups.setObjectName("historyIncludeBackups")
-        self.include_backups.setToolTip(
-            "Also list the versions kept in backups and `backup follow` deltas, older than "
-            "etcd's compaction (reads the backups' exports: can take a while; encrypted "
-            "backups are skipped)"
-        )
-        self.include_backups.toggled.connect(self._backups_toggled)
-        row.addWidget(self.include_backups)
-        self.looking = QProgressBar()
-        self.looking.setObjectName("historyBackupsProgress")
-        self.looking.setRange(0, 0)  # how many exports are left is not known in advance
-        self.looking.setMaximumWidth(120)
-        self.looking.setVisible(False)
-        row.addWidget(self.looking)
-        layout.addLayout(row)
+        layout.addWidget(self.restore_button)
 
     def set_session(self, session: Session | None) -> None:
         self.session = session
@@ -175,8 +182,6 @@ class HistoryPanel(QWidget):
         for version in versions:
             found = self.from_backups.get(version.revision)
             label = f"revision {version.revision}"
-            if found is not None:
-                label += f" — from {found.source} ({found.time})"
             if version.value is None:
                 label += " — deleted"
             else:
@@ -188,8 +193,15 @@ class HistoryPanel(QWidget):
                     label += " — (a plain value, hidden: a secret key)"
                 else:
                     label += f" — {preview(version.value, PREVIEW)}"
+            tip = label
+            if found is not None:
+                # the value first, where it was kept after: the list is narrow
+                label += (
+                    f" — from {'delta' if is_delta_name(found.source) else 'backup'}, {found.time}"
+                )
+                tip += f" — from {_kept_in(found)}, recorded {found.time}"
             item = QListWidgetItem(label)
-            item.setToolTip(label)
+            item.setToolTip(tip)
             if secret_key and version.value is not None:
                 item.setIcon(icon("lock"))
             if found is not None:
@@ -285,7 +297,7 @@ class HistoryPanel(QWidget):
             return
         now = getattr(self.current, "value", None)
         found = self.from_backups.get(version.revision)
-        old_label = f"revision {version.revision}" + (f" from {found.source}" if found else "")
+        old_label = f"revision {version.revision}" + (f" from {_kept_in(found)}" if found else "")
         old_label += " (deleted)" if version.value is None else ""
         new_label = "current" + (" (absent)" if now is None else "")
         # the core's one diff masks envelopes by fingerprint and secret-named values by key
@@ -297,5 +309,10 @@ class HistoryPanel(QWidget):
             return
         self.staged.emit(restore_change(version, self.current))  # type: ignore[arg-type]
         found = self.from_backups.get(version.revision)
-        origin = f" from {found.source}" if found is not None else ""
+        origin = f" from {_kept_in(found)}" if found is not None else ""
         self.message.emit(f"staged restore of revision {version.revision}{origin}")
+
+
+def _kept_in(found: BackupKeyVersion) -> str:
+    """Which backup or `backup follow` delta kept a version, as the operator names it."""
+    return f"{'delta' if is_delta_name(found.source) else 'backup'} {found.source}"
