@@ -1,5 +1,6 @@
 """The History tab's backups: those holding the selected directory or key, "Back up now",
-"Restore" (the diff first, masked), and "Verify", all on workers through the core.
+"Restore" (the diff first, masked), "Restore to a time" (a full backup plus the deltas
+`backup follow` recorded, `restore_from.plan_at`) and "Verify", all on workers through the core.
 
 An encrypted backup is restored with the operator's identity from the OS keyring (the
 core's default); when that does not open it, the error dialog names the backup's recipients.
@@ -18,15 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDialog,
-    QDialogButtonBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -46,12 +43,14 @@ from etcdadmin.core.backup import (
 )
 from etcdadmin.core.backup.restore_from import (
     BackupRestorePlan,
+    plan_at,
     plan_from_backup,
     restore_from_backup,
 )
-from etcdadmin.core.backup.restore_online import RestoreReport, render_restore_plan
+from etcdadmin.core.backup.restore_online import RestoreReport
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.errors import describe, show_error
+from etcdadmin.gui.history.restore_dialogs import ask_moment, confirm_restore, origin
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
@@ -115,11 +114,15 @@ class BackupsPanel(QWidget):
         buttons = QHBoxLayout()
         self.backup_button = self._button("Back up now", "backupNowButton", self.back_up_now)
         self.restore_button = self._button("Restore…", "backupRestoreButton", self.restore)
+        self.restore_at_button = self._button(
+            "Restore to a time…", "backupRestoreAtButton", self.restore_at
+        )
         self.verify_button = self._button("Verify", "backupVerifyButton", self.verify)
         self.cancel_button = self._button("Cancel", "backupCancelButton", self.cancel)
         for button in (
             self.backup_button,
             self.restore_button,
+            self.restore_at_button,
             self.verify_button,
             self.cancel_button,
         ):
@@ -208,6 +211,15 @@ class BackupsPanel(QWidget):
         self.backup_button.setEnabled(idle and connected)
         self.restore_button.setEnabled(idle and connected and chosen and not self.read_only)
         self.verify_button.setEnabled(idle and connected and chosen)
+        # plan_at restores every key starting with its prefix: a key's name alone would
+        # take its longer-named siblings along, so only a directory is offered
+        directory = self.target.endswith(b"/")
+        self.restore_at_button.setEnabled(idle and connected and directory and not self.read_only)
+        self.restore_at_button.setToolTip(
+            "Put the selected directory back as it was at a time or revision"
+            if directory
+            else "Restores directories: select a directory (a key's own, to restore it)"
+        )
         self.cancel_button.setEnabled(not idle)
 
     # -- the jobs -----------------------------------------------------------------------------
@@ -316,11 +328,26 @@ class BackupsPanel(QWidget):
             dialog_title="Restore from backup",
         )
 
+    def restore_at(self) -> None:
+        """Ask for a moment, plan it on a worker, then as `restore`: the diff, the question."""
+        if self.session is None or self.location is None or not self.target.endswith(b"/"):
+            return
+        moment = ask_moment(self, display_segment(self.target))
+        if moment is None:
+            return
+        conn, location, prefix = self.session.conn, self.location, self.target.decode("utf-8")
+        self._start(
+            f"plan {display_segment(self.target)} as at {moment.describe()}",
+            lambda task: plan_at(
+                conn, location, prefix, at_time=moment.at_time, at_revision=moment.at_revision
+            ),
+            self._planned,
+            dialog_title="Restore to a time",
+        )
+
     def _planned(self, planned: BackupRestorePlan) -> None:
         if planned.plan.empty:
-            self.report.setText(
-                f"{display_segment(planned.target)} is as backup {planned.backup.id} has it"
-            )
+            self.report.setText(f"{display_segment(planned.target)} is as {origin(planned)} has it")
             return
         if not confirm_restore(self, planned, production=self.production):
             self.report.setText("Restore cancelled: nothing was written")
@@ -349,35 +376,3 @@ def _size(n: int) -> str:
     if n < 1e3:
         return f"{n} B"
     return f"{n / 1e3:.0f} kB" if n < 1e6 else f"{n / 1e6:.1f} MB"
-
-
-def confirm_restore(parent: QWidget, planned: BackupRestorePlan, *, production: bool) -> bool:
-    """The restore's diff (secrets masked by the core's renderer) and the question."""
-    dialog = QDialog(parent)
-    dialog.setObjectName("restoreDialog")
-    target = display_segment(planned.target)
-    title = f"Restore {target} from backup"
-    if production:
-        title += " on PRODUCTION"
-    dialog.setWindowTitle(title + "?")
-    layout = QVBoxLayout(dialog)
-    question = QLabel(
-        ("This connection is marked production. " if production else "")
-        + f"Restore {target} as backup {planned.backup.id} holds it? A safety backup of "
-        "what it overwrites is taken first."
-    )
-    question.setObjectName("restoreQuestion")
-    question.setWordWrap(True)
-    layout.addWidget(question)
-    view = QPlainTextEdit(render_restore_plan(planned.plan))
-    view.setObjectName("restoreDiff")
-    view.setReadOnly(True)
-    view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-    layout.addWidget(view)
-    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-    buttons.addButton("Restore", QDialogButtonBox.ButtonRole.AcceptRole)
-    buttons.accepted.connect(dialog.accept)
-    buttons.rejected.connect(dialog.reject)
-    layout.addWidget(buttons)
-    dialog.resize(640, 420)
-    return dialog.exec() == QDialog.DialogCode.Accepted
