@@ -99,6 +99,10 @@ class MainWindow(QMainWindow):
         split.addWidget(self.tabs)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
+        # Stretch factors share out only the room left over the panes' size hints, and the
+        # History tab's backups table asks for most of it: the key tree came out about 200 px
+        # wide in a 1280 px window, three levels deep showing "…" instead of names.
+        split.setSizes([360, 640])
         layout.addWidget(split, 1)
         self.setCentralWidget(central)
 

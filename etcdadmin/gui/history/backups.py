@@ -119,15 +119,15 @@ class BackupsPanel(QWidget):
         )
         self.verify_button = self._button("Verify", "backupVerifyButton", self.verify)
         self.cancel_button = self._button("Cancel", "backupCancelButton", self.cancel)
-        for button in (
-            self.backup_button,
-            self.restore_button,
-            self.restore_at_button,
-            self.verify_button,
-            self.cancel_button,
-        ):
+        # Two rows: taking and checking backups, then restoring from them. Five buttons in one
+        # row were cut to "tore to a tim" beside a key tree wide enough to read.
+        for button in (self.backup_button, self.verify_button, self.cancel_button):
             buttons.addWidget(button)
         layout.addLayout(buttons)
+        restores = QHBoxLayout()
+        for button in (self.restore_button, self.restore_at_button):
+            restores.addWidget(button)
+        layout.addLayout(restores)
         self._update_buttons()
 
     def _button(self, text: str, name: str, slot: Callable[[], None]) -> QPushButton:

@@ -71,6 +71,8 @@ class TreePanel(QWidget):
         self.view.setUniformRowHeights(True)  # constant-time layout for huge directories
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # "Keys below" as wide as its numbers and the secret mark, the rest for the names.
+        self.view.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.view.header().setStretchLastSection(False)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
         layout.addWidget(self.view, 1)
