@@ -31,7 +31,6 @@ from etcdadmin.core.config.dumping import HAS_LIBYAML, UNSAFE_RAW, libyaml_scala
 from etcdadmin.core.config.limits import MAX_KEY_DEPTH, MAX_NODES, MAX_TEXT
 from etcdadmin.core.config.overlay import INDEX_RE
 from etcdadmin.core.config.values import (
-    KEYWORD_VALUES,
     SURELY_SHORT,
     copy_document,
     decoded_together,
@@ -93,12 +92,11 @@ def render_keys(keys: list[Any], texts: list[Any], directory: str) -> str | None
         # strings, with no tuple per key. Without a character below the slash, etcd's byte
         # order already is that order.
         ordered = [key.replace("/", "\0") for key in keys]
-        if not all(map(operator.lt, ordered, islice(ordered, 1, None))):
-            order = sorted(range(len(ordered)), key=ordered.__getitem__)
-            keys = [keys[i] for i in order]
-            texts = [texts[i] for i in order]
-    elif not in_order:
-        order = sorted(range(len(keys)), key=keys.__getitem__)
+        in_order = all(map(operator.lt, ordered, islice(ordered, 1, None)))
+    else:
+        ordered = keys
+    if not in_order:
+        order = sorted(range(len(ordered)), key=ordered.__getitem__)
         keys = [keys[i] for i in order]
         texts = [texts[i] for i in order]
     try:
@@ -236,16 +234,7 @@ class _Lines:
     def entry(self, pad: str, leaf: str, text: Any, key: str) -> tuple[int, int]:
         """Writes one key's line (or lines); returns its value's nodes and characters."""
         name = self.names.get(leaf) or self.name(leaf)
-        if (
-            type(text) is str
-            and text[:1].isalpha()
-            and "\n" not in text
-            and len(text) <= SURELY_SHORT
-        ):
-            value: Any = KEYWORD_VALUES.get(text, text)
-            nodes, chars = 1, len(text)
-        else:
-            value, nodes, chars = typed_value(text, key)
+        value, nodes, chars = typed_value(text, key)
         if type(value) is str:
             written = self.writer.scalars.get(value) or self.writer.text(value)
             if type(written) is str:

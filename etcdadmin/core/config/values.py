@@ -55,7 +55,7 @@ _NULLS: Final = frozenset({"null", "~"})
 _KEYWORDS: Final = _NULLS | _BOOLEANS.keys()
 
 
-KEYWORD_VALUES: Final[dict[str, bool | None]] = {**_BOOLEANS, **dict.fromkeys(_NULLS)}
+_KEYWORD_VALUES: Final[dict[str, bool | None]] = {**_BOOLEANS, **dict.fromkeys(_NULLS)}
 
 
 _QUOTES: Final = "\"'"
@@ -90,7 +90,7 @@ def typed_value(text: str | bytes, key: str | None = None) -> tuple[Any, int, in
     # Most values are one line of text starting with a letter: none of the rules below but the
     # keywords applies to them (typing 100,000 such values: 0.16 s through every rule, 0.14 s).
     if first.isalpha() and "\n" not in text:
-        return KEYWORD_VALUES.get(text, text), 1, len(text)
+        return _KEYWORD_VALUES.get(text, text), 1, len(text)
     if len(text) >= 2 and first == text[-1] and first in _QUOTES:
         quoted = _parse_quoted(text, key)
         return quoted, 1, len(quoted)
@@ -104,8 +104,8 @@ def typed_value(text: str | bytes, key: str | None = None) -> tuple[Any, int, in
         return _integer(text, key), 1, len(text)
     if _FLOAT_RE.fullmatch(text):
         return float(text), 1, len(text)
-    if text in KEYWORD_VALUES:
-        return KEYWORD_VALUES[text], 1, len(text)
+    if text in _KEYWORD_VALUES:
+        return _KEYWORD_VALUES[text], 1, len(text)
     return text, 1, len(text)
 
 
@@ -120,7 +120,7 @@ def typed_values(
     """
     decoded = decoded_together(texts)
     typed: list[Any] = [
-        (KEYWORD_VALUES.get(text, text), 1, len(text))  # type: ignore[arg-type]
+        (_KEYWORD_VALUES.get(text, text), 1, len(text))  # type: ignore[arg-type]
         if type(text) is str
         and text[:1].isalpha()
         and "\n" not in text

@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 from etcdadmin.core.config import mapping
 from etcdadmin.core.config.block_reader import read_block
 from etcdadmin.core.config.documents import SecretText
+from etcdadmin.core.config.values import decoded_together
 from etcdadmin.core.environments.reading import read_values
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd import EtcdConnection
@@ -187,16 +188,13 @@ def _by_text_key(items: list[tuple[bytes, bytes]]) -> dict[str, bytes]:
 
 
 def _texts(keys: list[bytes]) -> list[str]:
-    """The keys as text. Decoded in one call when they are all UTF-8 without a NUL, which
-    separates them (100,000 keys: 0.05 s of CPU, 0.07 s one by one); otherwise one by one, so
-    that the first key that is not UTF-8 is named."""
-    try:
-        texts = b"\0".join(keys).decode("utf-8").split("\0")
-    except UnicodeDecodeError:
-        texts = []
-    if len(texts) != len(keys):
+    """The keys as text: decoded in one call (`decoded_together`: 100,000 keys in 0.05 s of
+    CPU, 0.07 s one by one) when they all can be; otherwise one by one, so that the first key
+    that is not UTF-8 is named."""
+    texts = decoded_together(keys)
+    if texts is keys:
         return [_text(key, "the key name") for key in keys]
-    return texts
+    return texts  # type: ignore[return-value]
 
 
 def import_entries(yaml_text: str, directory: bytes) -> dict[bytes, bytes]:
