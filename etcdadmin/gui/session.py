@@ -280,18 +280,28 @@ class _Loader(FollowConsumer):
 
 
 class _RangeProgress:
-    """Whether every prefix of a partial load has been read once (any follower's thread)."""
+    """Whether every prefix of a partial load has been read once (any follower's thread).
+
+    Every progress signal of a partial load goes out from here under one lock, and none after
+    the last: emitted outside it, one prefix's "loading keys ... N" could be queued after
+    another's final "N keys loaded" and replace it in the status bar (seen with two readable
+    prefixes: the load done, the status bar saying it was still loading)."""
 
     def __init__(self, session: Session, count: int) -> None:
         self.session = session
         self.waiting = count
         self.lock = threading.Lock()
 
+    def page_loaded(self, revision: int) -> None:
+        with self.lock:
+            if self.waiting:
+                self.session.page_loaded.emit(len(self.session.index), revision, False)
+
     def first_loaded(self, revision: int) -> None:
         with self.lock:
             self.waiting -= 1
             last = self.waiting == 0
-        self.session.page_loaded.emit(len(self.session.index), revision, last)
+            self.session.page_loaded.emit(len(self.session.index), revision, last)
         if last:
             gc.freeze()
 
@@ -317,7 +327,7 @@ class _RangeLoader(_Loader):
         self.index.apply(puts=page.keys)
         self.seen.update(page.keys)
         if not self.loaded_once:
-            self.session.page_loaded.emit(len(self.index), page.revision, False)
+            self.progress.page_loaded(page.revision)
 
     def loaded(self, revision: int, cluster_id: int) -> None:
         gone = self.before - self.seen

@@ -45,4 +45,11 @@ def connect(qtbot, win: MainWindow, endpoint: str, **profile) -> None:
     win.connect_profile(
         ConnectionProfile(name=profile.pop("name", "test"), endpoints=endpoint, **profile)
     )
-    qtbot.waitUntil(lambda: "keys loaded" in win.statusBar().currentMessage(), timeout=20_000)
+    try:
+        qtbot.waitUntil(lambda: "keys loaded" in win.statusBar().currentMessage(), timeout=20_000)
+    except qtbot.TimeoutError:
+        pytest.fail(
+            f"no keys loaded in 20 s; the status bar says: {win.statusBar().currentMessage()!r}, "
+            f"connection {win.status.connection_label.text()!r} state {win.status.state!r} "
+            f"loading {win.status.loading!r} rows {win.model.rowCount()}"
+        )
