@@ -23,11 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
-
-import requests
-import swiftclient
-from swiftclient.exceptions import ClientException
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from etcdadmin.core.backup.errors import (
     BackupDamaged,
@@ -38,6 +34,10 @@ from etcdadmin.core.backup.errors import (
 )
 from etcdadmin.core.backup.location import ListedObject
 from etcdadmin.core.backup.manifest import Segment
+
+if TYPE_CHECKING:
+    import swiftclient
+    from swiftclient.exceptions import ClientException
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,10 @@ class SwiftCredentials:
         return None
 
     def connect(self) -> swiftclient.Connection:
+        # Imported here, not with the module: swiftclient and requests take 0.15-0.2 s to
+        # import, which `backup create` spends while etcd starts the snapshot (create.py).
+        import swiftclient
+
         # Few, short retries: a wrong URL or a stopped Swift should fail in seconds, not after
         # swiftclient's default five retries with backoff up to 64 s.
         common: dict[str, Any] = {"retries": 2, "starting_backoff": 0.5, "timeout": 60}
@@ -119,7 +123,7 @@ class _ViewReader:
         self._pos = 0
 
     def read(self, size: int = -1) -> bytes:
-        end = len(self._view) if size is None or size < 0 else self._pos + size
+        end = len(self._view) if size is None or size < 0 else self._pos + max(size, 1 << 20)
         chunk = bytes(self._view[self._pos : end])
         self._pos += len(chunk)
         return chunk
@@ -207,11 +211,14 @@ class SwiftLocation:
         return conn
 
     def _call(self, what: str, fn: Callable[[swiftclient.Connection], T]) -> T:
+        from requests import RequestException
+        from swiftclient.exceptions import ClientException
+
         try:
             return fn(self._connection())
         except ClientException as exc:
             raise self._translate(exc, what) from None
-        except (requests.RequestException, OSError) as exc:
+        except (RequestException, OSError) as exc:
             raise LocationUnreachable(
                 f"cannot reach Swift at {self.credentials.auth_url} to {what} "
                 f"({type(exc).__name__}): check that Swift runs and ST_AUTH / OS_AUTH_URL"
@@ -250,9 +257,12 @@ class SwiftLocation:
             f"download {name}",
             lambda c: c.get_object(self.container, name, resp_chunk_size=READ_CHUNK),
         )
+        from requests import RequestException
+        from swiftclient.exceptions import ClientException
+
         try:
             yield from body
-        except (requests.RequestException, ClientException, OSError) as exc:
+        except (RequestException, ClientException, OSError) as exc:
             # Swift checks each SLO segment against the ETag its manifest recorded and cuts
             # the download short when one was replaced.
             raise BackupDamaged(
