@@ -30,7 +30,7 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmarks.installed import compile_package
+from benchmarks.installed import installed_etcdadmin
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from tests.stack.etcd import EtcdServer
 from tests.stack.swift import SwiftAIO
@@ -81,8 +81,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flush-seconds", type=float, default=2.0)
     parser.add_argument("--local", action="store_true", help="a directory instead of Swift")
     args = parser.parse_args(argv)
-    compile_package()
-
     work = Path(tempfile.mkdtemp(prefix="etcdadmin-bench-"))
     server = EtcdServer(work / "etcd")
     swift = None if args.local else SwiftAIO(work / "swift")
@@ -96,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             env.update(ST_AUTH=swift.auth_url, ST_USER=swift.user, ST_KEY=swift.key)
             where = ["--container", f"follow-{uuid.uuid4().hex[:8]}"]
         argv_follow = [
-            sys.executable, "-m", "etcdadmin", "backup", *where, "follow", "--json",
+            *installed_etcdadmin(work), "backup", *where, "follow", "--json",
             "--flush-seconds", str(args.flush_seconds), "--status-seconds", "0.5",
         ]  # fmt: skip
         follower = subprocess.Popen(

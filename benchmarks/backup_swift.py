@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.installed import compile_package
+from benchmarks.installed import installed_etcdadmin
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, TxnOp
 from tests.stack.etcd import EtcdServer
 from tests.stack.swift import SwiftAIO
@@ -101,9 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         "--no-whole", action="store_true", help="skip the whole backup (with the key export)"
     )
     args = parser.parse_args(argv)
-    compile_package()
-
     work = Path(tempfile.mkdtemp(prefix="etcdadmin-bench-"))
+    etcdadmin = installed_etcdadmin(work)
     server = EtcdServer(work / "etcd")
     swift = SwiftAIO(work / "swift")
     server.start()
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             reference.append(
                 Run(save.seconds + upload.seconds, max(save.peak_mib, upload.peak_mib))
             )
-            ours = [sys.executable, "-m", "etcdadmin", "backup", "--container"]
+            ours = [*etcdadmin, "backup", "--container"]
             tuning = ["--workers", str(args.workers)] if args.workers else []
             snapshot_only.append(
                 run(

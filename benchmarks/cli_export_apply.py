@@ -25,14 +25,13 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.installed import compile_package
+from benchmarks.installed import installed_etcdadmin
 from etcdadmin.core.config import mapping
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, TxnOp
 from tests.stack.etcd import EtcdServer
@@ -128,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
 
-    compile_package()
     work = Path(tempfile.mkdtemp(prefix="etcdadmin-bench-"))
     server = EtcdServer(work / "etcd")
     server.start()
@@ -136,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "ETCDCTL_API": "3", "ETCDADMIN_ENDPOINTS": server.endpoint}
         os.environ.update(env)
         etcdctl = [server.etcdctl_bin, "--endpoints", server.endpoint]
-        etcdadmin = [sys.executable, "-m", "etcdadmin"]
+        etcdadmin = installed_etcdadmin(work)
         with EtcdConnection(ConnectionSettings((server.endpoint,))) as conn:
             print(f"loading {args.keys:,} keys ...", flush=True)
             load(conn, args.keys)

@@ -97,9 +97,12 @@ class CliSession:
     errors come before any prompt.
     """
 
-    def __init__(self, profile: ConnectionProfile, timeout: float, store: ProfileStore) -> None:
+    def __init__(
+        self, profile: ConnectionProfile, timeout: float, store: ProfileStore | None = None
+    ) -> None:
         self.profile = profile
         self.timeout = timeout
+        # the saved profiles, opened when one is named or holds a password (`_password`)
         self.store = store
         self._conn: EtcdConnection | None = None
 
@@ -134,6 +137,8 @@ class CliSession:
         if not profile.user or profile.password:
             return profile.password
         if profile.name:
+            if self.store is None:
+                self.store = ProfileStore()
             try:
                 kept = self.store.password(profile)
             except KeyringUnavailable as exc:
@@ -155,9 +160,10 @@ class CliSession:
 
 def resolve_session(ctx: click.Context, params: dict[str, Any], read_only: bool) -> CliSession:
     """The session the options, the profile and the environment describe."""
-    store = ProfileStore()
+    store = None
     name = params.get("profile")
     if name:
+        store = ProfileStore()
         base = store.load(name, with_password=False)
     else:
         base = ConnectionProfile(name="", endpoints=DEFAULT_ENDPOINT)
