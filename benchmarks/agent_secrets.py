@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from etcdadmin.core.secrets.envelope import seal
+from etcdadmin.core.secrets.identities import identities as all_identities
 from etcdadmin.core.secrets.recipients import parse_public_key
 from watcher_agent.render_worker import RenderWorker
 from watcher_agent.secret_values import SecretValues
@@ -83,7 +84,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="agent-secrets-") as tmp:
         key = rsa_key(Path(tmp))
         recipient = parse_public_key(key.with_name("id_rsa.pub").read_text())
-        identities = [loaded.identity for loaded in load_private_keys(str(key))]
+        identities = all_identities(load_private_keys(str(key)))
     plain = {
         f"bench/svc{n // 100:02d}/key{n % 100:02d}".encode(): b"s3cret-%06d" % n
         for n in range(args.secrets)

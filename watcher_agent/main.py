@@ -14,6 +14,7 @@ from etcdadmin import __version__
 from etcdadmin.core.agents.record import StatusRecord, now_text
 from etcdadmin.core.errors import EtcdAdminError, EtcdError
 from etcdadmin.core.etcd import EtcdConnection
+from etcdadmin.core.secrets.identities import identities
 from watcher_agent.apply import Applier
 from watcher_agent.config_file import ConfigWriter
 from watcher_agent.docker_control import HealthPolicy, ServedContainers
@@ -126,9 +127,10 @@ def _check(
         if server is not None:
             server.server_close()
         raise SettingsError(f"CONFIG={settings.config_path}: {outcome.error}")
+    opening = identities(keys)
     if keys:
-        log.info("%d private keys loaded for secret values", len(keys))
-    return server, base_text, SecretValues([key.identity for key in keys])
+        log.info("%d private keys loaded for secret values", len(opening))
+    return server, base_text, SecretValues(opening)
 
 
 def _run(

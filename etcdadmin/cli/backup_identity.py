@@ -1,9 +1,10 @@
 """`--identity FILE`: the private keys that open an encrypted backup, for `backup restore`,
 `backup restore-at` and `backup verify`.
 
-A file is what `age -d -i` takes: an age identity file (`AGE-SECRET-KEY-1...`) or an
-OpenSSH private key (`id_ed25519`, `id_rsa`), read by the secrets feature's loader. Without
-the option a restore tries the operator's own identity from the OS keyring.
+A file is what `age -d -i` takes: an age identity file (`AGE-SECRET-KEY-1...` lines, every
+one of them tried, as age does) or an OpenSSH private key (`id_ed25519`, `id_rsa`), read by
+the secrets feature's loader. Without the option a restore tries the operator's own identity
+from the OS keyring.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ def identity_option(function: F) -> F:
         multiple=True,
         metavar="FILE",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="a private key that opens an encrypted backup (age identity file or OpenSSH "
-        "private key); repeatable; default: your operator identity in the OS keyring",
+        help="private keys that open an encrypted backup (an age identity file, all of its "
+        "keys tried, or an OpenSSH private key); repeatable; default: your operator identity "
+        "in the OS keyring",
     )(function)
 
 
 def load_identities(files: Sequence[Path]) -> list[object] | None:
-    """The pyrage identities in `files`; None when none was given (the keyring default)."""
+    """Every pyrage identity in `files`; None when none was given (the keyring default)."""
     if not files:
         return None
-    from etcdadmin.core.secrets.identities import load_key_file
+    from etcdadmin.core.secrets.identities import identities, load_key_file
 
-    return [load_key_file(path).identity for path in files]
+    return identities([load_key_file(path) for path in files])

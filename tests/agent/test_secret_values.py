@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from etcdadmin.core.secrets.envelope import seal
-from etcdadmin.core.secrets.identities import new_agent_key, parse_identity
+from etcdadmin.core.secrets.identities import new_agent_key, parse_identities
 from etcdadmin.core.secrets.recipients import parse_public_key
 from watcher_agent.secret_values import SecretValues
 
@@ -15,7 +15,7 @@ from watcher_agent.secret_values import SecretValues
 def agent_key() -> tuple[object, object]:
     """(identity, recipient) of a fresh ed25519 agent key."""
     key = new_agent_key("ed25519")
-    return parse_identity(key.private_openssh, "agent key"), parse_public_key(key.public_key)
+    return parse_identities(key.private_openssh, "agent key")[0], parse_public_key(key.public_key)
 
 
 def test_a_directory_without_secrets_is_rendered_as_read(agent_key):

@@ -376,7 +376,7 @@ def test_a_key_rotation_keeps_the_service_running_and_its_config_right(
         with connect(etcd_server.endpoint) as conn:
             remove_recipient(conn, directory, "agent-old")
             book = RecipientBook.read(conn)
-        opener = SecretOpener([load_key_file(old).identity])
+        opener = SecretOpener(list(load_key_file(old).identities))
         envelope = etcd_value(etcd_server, key).encode()
         resealed = opener.reseal(
             key.encode(), envelope, key.encode(), pyrage_recipients(book.for_key(key.encode()))

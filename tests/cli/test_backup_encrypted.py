@@ -5,6 +5,7 @@ maker (ssh-ed25519), read back with etcdctl."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import shutil
@@ -228,3 +229,139 @@ def test_restore_at_rebuilds_a_directory_from_an_encrypted_base_backup(
 
     assert restored.exit_code == 0, restored.stderr
     assert values(etcd_server, f"{top}/app/") == {f"{top}/app/a": "1", f"{top}/app/b": "2"}
+
+
+def age_keys_file(age_cli: str, folder: Path, name: str, count: int) -> tuple[Path, list[str]]:
+    """An identity file holding `count` keys from Debian's `age-keygen`, as an operator
+    gathers them: a comment line of their own, then each key as age-keygen writes it (its
+    `# created` and `# public key` comments included), a blank line between; with the
+    recipients in the file's order."""
+    keygen = str(Path(age_cli).with_name("age-keygen"))
+    parts, publics = ["# ops keys, the retired one first\n"], []
+    for n in range(count):
+        single = folder / f"{name}-{n}.txt"
+        subprocess.run([keygen, "-o", str(single)], check=True, capture_output=True, timeout=30)
+        parts.append(single.read_text())
+        publics.append(
+            subprocess.run(
+                [keygen, "-y", str(single)], check=True, capture_output=True, text=True, timeout=30
+            ).stdout.strip()
+        )
+        single.unlink()
+    path = folder / f"{name}.txt"
+    path.write_text("\n".join(parts))
+    path.chmod(0o600)
+    return path, publics
+
+
+def test_an_identity_file_opens_a_backup_encrypted_to_its_second_key_as_age_does(
+    at, top, etcd_server, tmp_path, age_cli
+):
+    options = ["--dir", str(tmp_path / "backups")]
+    keys, publics = age_keys_file(age_cli, tmp_path, "keys", 2)
+    etcd_server.etcdctl("put", f"{top}/app/a", "1")
+    backup_id = created_id(
+        at("backup", *options, "create", "--prefix", f"{top}/", "--encrypt-to", publics[1])
+    )
+    revision = backup_id.rpartition("-r")[2]
+    # Debian's age opens the stored export with the same file: it tries every key in it
+    stored = next((tmp_path / "backups" / backup_id).glob("keys.jsonl.gz.age"))
+    opened = subprocess.run(
+        [age_cli, "-d", "-i", str(keys), str(stored)], capture_output=True, timeout=60
+    )
+    assert opened.returncode == 0, opened.stderr
+    exported = [json.loads(line) for line in gzip.decompress(opened.stdout).splitlines()]
+    assert [base64.b64decode(e["k"]).decode() for e in exported] == [f"{top}/app/a"]
+    etcd_server.etcdctl("put", f"{top}/app/a", "changed")
+
+    restored = at(
+        "backup", *options, "restore", backup_id, "--prefix", f"{top}/app",
+        "--identity", str(keys), "--yes",
+    )  # fmt: skip
+    assert restored.exit_code == 0, restored.stderr
+    assert values(etcd_server, f"{top}/app/") == {f"{top}/app/a": "1"}
+
+    etcd_server.etcdctl("put", f"{top}/app/a", "changed again")
+    rebuilt = at(
+        "backup", *options, "restore-at", "--prefix", f"{top}/app", "--at-revision", revision,
+        "--identity", str(keys), "--yes",
+    )  # fmt: skip
+    assert rebuilt.exit_code == 0, rebuilt.stderr
+    assert values(etcd_server, f"{top}/app/") == {f"{top}/app/a": "1"}
+
+    verified = at("backup", *options, "verify", backup_id, "--deep", "--identity", str(keys))
+    assert verified.exit_code == 0, verified.stderr
+    assert "snapshot decrypted" in verified.stdout
+
+    data_dir = tmp_path / "restored"
+    recovered = at(
+        "backup", *options, "restore", backup_id, "--data-dir", str(data_dir),
+        "--identity", str(keys),
+    )  # fmt: skip
+    assert recovered.exit_code == 0, recovered.stderr
+    assert (data_dir / "member").is_dir()
+
+
+def test_an_identity_file_whose_keys_all_miss_is_refused_naming_the_recipients(
+    at, top, etcd_server, tmp_path, age_cli
+):
+    options = ["--dir", str(tmp_path / "backups")]
+    keys, _ = age_keys_file(age_cli, tmp_path, "strangers", 2)
+    _, owner = age_keys_file(age_cli, tmp_path, "owner", 1)
+    etcd_server.etcdctl("put", f"{top}/app/a", "1")
+    backup_id = created_id(
+        at("backup", *options, "create", "--prefix", f"{top}/app/", "--encrypt-to", owner[0])
+    )
+    etcd_server.etcdctl("put", f"{top}/app/a", "2")
+    stored = next((tmp_path / "backups" / backup_id).glob("keys.jsonl.gz.age"))
+    by_age = subprocess.run(
+        [age_cli, "-d", "-i", str(keys), str(stored)], capture_output=True, text=True, timeout=60
+    )
+    assert by_age.returncode != 0 and "no identity matched" in by_age.stderr
+
+    refused = at(
+        "backup", *options, "restore", backup_id, "--prefix", f"{top}/app",
+        "--identity", str(keys), "--yes",
+    )  # fmt: skip
+
+    assert refused.exit_code == exits.USAGE, refused.stderr
+    message = " ".join(refused.stderr.split())
+    assert owner[0] in message and "--identity FILE" in message
+    assert "nothing was written" in message and "AGE-SECRET-KEY-1" not in message
+    assert values(etcd_server, f"{top}/app/") == {f"{top}/app/a": "2"}
+    assert [e["id"] for e in listed(at, options, {})] == [backup_id], "no safety backup either"
+
+
+def test_an_identity_file_without_a_usable_key_is_refused_naming_it_and_what_was_expected(
+    at, top, tmp_path, age_cli
+):
+    options = ["--dir", str(tmp_path / "backups")]
+    (tmp_path / "backups").mkdir()
+    real, _ = age_keys_file(age_cli, tmp_path, "real", 1)
+    secret = next(line for line in real.read_text().splitlines() if line.startswith("AGE-"))
+    only_comments = tmp_path / "comments.txt"
+    only_comments.write_text("# public key: age1nothing\n\n# no key here\n")
+    # a key with one character changed: its line must not reach the message
+    damaged = tmp_path / "damaged.txt"
+    damaged.write_text(f"# ops\n{secret[:-1]}{'Q' if secret[-1] != 'Q' else 'P'}\n")
+
+    messages = {}
+    for path in (only_comments, damaged):
+        by_age = subprocess.run(
+            [age_cli, "-d", "-i", str(path)], input=b"", capture_output=True, timeout=60
+        )
+        assert by_age.returncode != 0, "Debian's age refuses the file too"
+        refused = at(
+            "backup", *options, "restore", "c-r1", "--prefix", f"{top}/app",
+            "--identity", str(path), "--yes",
+        )  # fmt: skip
+        assert refused.exit_code == exits.USAGE, refused.stderr
+        messages[path] = " ".join(refused.stderr.split())
+
+    empty = messages[only_comments]
+    assert str(only_comments) in empty and "no private key in this file" in empty
+    assert "expected an age identity file (AGE-SECRET-KEY-1... lines" in empty
+    assert "OpenSSH private key" in empty
+    malformed = messages[damaged]
+    assert str(damaged) in malformed and "at line 2 is malformed" in malformed
+    assert secret[16:-1] not in malformed, "not a character of the key is shown"

@@ -47,7 +47,7 @@ def _stored(etcd_server, key: str) -> bytes:
 
 
 def _opens(path: Path, key: str, stored: bytes) -> bytes:
-    return open_envelope(key.encode(), stored, [load_key_files(str(path))[0].identity])
+    return open_envelope(key.encode(), stored, [load_key_files(str(path))[0].identities[0]])
 
 
 def _agent_dir(at, top: str, tmp_path: Path, name: str = "agent-1") -> Path:

@@ -11,7 +11,7 @@ import pytest
 
 from etcdadmin.core.backup.encryption import decrypted, encrypt_stream, opener_for
 from etcdadmin.core.backup.errors import BackupDamaged, BackupLocked
-from etcdadmin.core.secrets.identities import new_agent_key, parse_identity
+from etcdadmin.core.secrets.identities import new_agent_key, parse_identities
 
 MiB = 1024 * 1024
 
@@ -39,7 +39,7 @@ def test_an_object_opens_in_pieces_with_an_ssh_key_and_stops_cleanly_when_left_e
     key = new_agent_key("ed25519", comment="ops")
     plain = os.urandom(5 * MiB)
     stored = sealed(plain, [pyrage.ssh.Recipient.from_str(key.public_key)])
-    opener = opener_for("c/b", [key.public_key], [parse_identity(key.private_openssh, "key")])
+    opener = opener_for("c/b", [key.public_key], list(parse_identities(key.private_openssh, "key")))
 
     out = list(decrypted(pieces(stored), opener, "snapshot.db.age"))
 

@@ -261,7 +261,7 @@ def test_a_secret_in_a_release_is_sealed_for_its_directory_key_and_promoted_verb
         "get", "--print-value-only", root + "keys/storage/password"
     ).stdout.rstrip("\n")
     assert "hunter2" not in stored
-    identity = load_key_files(str(tmp_path / "agent"))[0].identity
+    identity = load_key_files(str(tmp_path / "agent"))[0].identities[0]
     assert open_envelope(target, stored.encode(), [identity]) == b"hunter2"
     promote_release(conn, draft.release.release_id, who=WHO)
     promoted = etcd_server.etcdctl("get", "--print-value-only", target.decode()).stdout

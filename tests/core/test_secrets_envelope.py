@@ -17,9 +17,10 @@ from etcdadmin.core.secrets.envelope import (
 )
 from etcdadmin.core.secrets.errors import BadKeyFile, DamagedSecret, MovedSecret, NoMatchingKey
 from etcdadmin.core.secrets.identities import (
+    identities,
     load_key_files,
     new_agent_key,
-    parse_identity,
+    parse_identities,
     write_key_pair,
 )
 from etcdadmin.core.secrets.opener import SecretOpener
@@ -112,7 +113,7 @@ def test_a_value_made_with_the_age_cli_in_the_documented_layout_opens(rsa_key, a
         capture_output=True,
         check=True,
     ).stdout
-    agent = load_key_files(str(rsa_key))[0].identity
+    agent = load_key_files(str(rsa_key))[0].identities[0]
     assert open_envelope(KEY, made, [agent]) == VALUE
 
 
@@ -124,7 +125,7 @@ def test_new_agent_keys_are_private_files_that_open_what_their_public_key_seals(
         assert path.stat().st_mode & 0o777 == 0o600
         assert public_path.read_text().startswith(f"ssh-{kind} ")
         envelope = seal(KEY, VALUE, [parse_public_key(public_path.read_text())])
-        assert open_envelope(KEY, envelope, [load_key_files(str(path))[0].identity]) == VALUE
+        assert open_envelope(KEY, envelope, list(load_key_files(str(path))[0].identities)) == VALUE
         with pytest.raises(BadKeyFile, match="refusing to overwrite"):
             write_key_pair(path, key)
     # ssh-keygen agrees on the fingerprint
@@ -158,8 +159,53 @@ def test_a_passphrase_protected_key_is_refused_with_what_to_do(tmp_path):
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "passphrase", "-f", str(path)], check=True
     )
     with pytest.raises(BadKeyFile, match="passphrase") as refused:
-        parse_identity(path.read_bytes(), str(path))
+        parse_identities(path.read_bytes(), str(path))
     assert "BEGIN" not in str(refused.value)
+
+
+def test_every_key_of_an_age_identity_file_opens_what_it_was_sealed_to_as_age_does(
+    tmp_path, age_cli
+):
+    keygen = str(Path(age_cli).with_name("age-keygen"))
+    made = [
+        subprocess.run([keygen], capture_output=True, text=True, check=True, timeout=30).stdout
+        for _ in range(2)
+    ]
+    second = next(
+        line[len("# public key: ") :] for line in made[1].splitlines() if "public" in line
+    )
+    path = tmp_path / "keys.txt"
+    # CRLF line ends, as a file saved on Windows has them, and a comment of the operator's own
+    path.write_bytes("\n".join(["# old key first", "", *made]).replace("\n", "\r\n").encode())
+    envelope = seal(KEY, VALUE, [parse_public_key(second)])
+
+    loaded = load_key_files(str(path))
+
+    assert len(loaded) == 1 and len(loaded[0].identities) == 2
+    assert open_envelope(KEY, envelope, identities(loaded)) == VALUE
+    opened = subprocess.run(
+        [age_cli, "-d", "-i", str(path)], input=envelope, capture_output=True, timeout=60
+    )
+    assert opened.returncode == 0, opened.stderr
+    assert opened.stdout.endswith(VALUE)
+
+
+def test_a_line_of_an_age_identity_file_that_is_no_key_refuses_the_file_unquoted(rsa_key):
+    secret = str(pyrage.x25519.Identity.generate())
+    public = str(pyrage.x25519.Identity.generate().to_public())
+    for line, said in (
+        (public, "line 2 is a public key"),
+        (_pub(rsa_key), "line 2 is a public key"),
+        ("AGE-PLUGIN-YUBIKEY-1QQQQQQ", "line 2 is an age plugin identity"),
+        ("hello", "line 2 is not an age identity"),
+    ):
+        data = f"{secret}\n{line}\n".encode()
+        with pytest.raises(BadKeyFile, match=said) as refused:
+            parse_identities(data, "keys.txt")
+        assert secret[16:] not in str(refused.value) and line not in str(refused.value)
+    with pytest.raises(BadKeyFile, match="line 4 is not an age identity"):
+        parse_identities(f"\n\n# counted from the file's top\nhello\n{secret}\n".encode(), "k")
+    assert len(parse_identities(rsa_key.read_bytes(), "id_rsa")) == 1, "an SSH key is one key"
 
 
 def test_the_opener_decrypts_each_envelope_once_and_still_refuses_a_moved_one(rsa_key):

@@ -142,7 +142,7 @@ def test_an_operator_writing_a_secret_joins_the_recipients_and_the_agent_opens_i
     assert "swift-password" not in stored and "BEGIN AGE ENCRYPTED FILE" in stored
     roles = {r.name: r.role for r in RecipientBook.read(conn).of_directory(team)}
     assert roles["agent-1"] == "agent" and "operator" in roles.values()
-    agent = load_key_files(str(tmp_path / "id_ed25519"))[0].identity
+    agent = load_key_files(str(tmp_path / "id_ed25519"))[0].identities[0]
     assert open_envelope(key, stored.encode(), [agent]) == b"swift-password"
     assert sealer.open(key, stored.encode()) == b"swift-password"
 
@@ -164,5 +164,5 @@ def test_a_team_operator_granted_one_directory_writes_a_secret_there(
     with secure_cluster.connect(OPERATOR) as operator:
         operator.put(key, SecretSealer(operator).seal(key, b"team-secret"))
     stored = secure_cluster.etcdctl("get", "--print-value-only", key.decode()).encode()
-    agent = load_key_files(str(tmp_path / "id_ed25519"))[0].identity
+    agent = load_key_files(str(tmp_path / "id_ed25519"))[0].identities[0]
     assert open_envelope(key, stored, [agent]) == b"team-secret"

@@ -41,7 +41,7 @@ def _agent(tmp_path: Path, name: str, kind: str = "ed25519") -> tuple[Path, str]
 
 
 def _identity(path: Path) -> object:
-    return load_key_files(str(path))[0].identity
+    return load_key_files(str(path))[0].identities[0]
 
 
 def _stored(etcd_server, key: str) -> bytes:

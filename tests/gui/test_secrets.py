@@ -50,7 +50,7 @@ def team_with_agent(etcd_server, agent_key, prefix: str) -> str:
 
 
 def agent_opens(tmp_path: Path, key: str, stored: str) -> bytes:
-    identity = load_key_files(str(tmp_path / "id_ed25519"))[0].identity
+    identity = load_key_files(str(tmp_path / "id_ed25519"))[0].identities[0]
     return open_envelope(key.encode(), stored.encode(), [identity])
 
 

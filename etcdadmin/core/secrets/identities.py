@@ -1,8 +1,9 @@
 """Private keys that open secrets: key files (the agent's PRIVATE_KEY) and new agent keys.
 
 A key file is an OpenSSH private key (`id_rsa`, `id_ed25519`, OpenSSH or PEM encoding, as
-`ssh-keygen` writes them) or an age identity file (`AGE-SECRET-KEY-1...` lines). Keys
-protected by a passphrase are refused with a message: an agent has nobody to type one.
+`ssh-keygen` writes them, one key a file) or an age identity file (`AGE-SECRET-KEY-1...`
+lines, every one of them used, as `age -d -i` does). Keys protected by a passphrase are
+refused with a message: an agent has nobody to type one.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ RSA_BITS = 3072
 
 @dataclass(frozen=True)
 class LoadedKey:
-    """One private key read from a file: its pyrage identity and where it came from."""
+    """The private keys read from one file: its pyrage identities and where they came from.
+
+    An age identity file may hold several keys (`age -d -i` tries them all); an OpenSSH
+    private key file holds one."""
 
     path: Path
-    identity: object
+    identities: tuple[object, ...]
 
 
 def key_paths(spec: str) -> list[Path]:
@@ -67,20 +71,30 @@ def load_key_file(path: Path) -> LoadedKey:
         data = path.read_bytes()
     except OSError as exc:
         raise BadKeyFile(f"{path}: cannot read the private key ({exc.strerror})") from None
-    return LoadedKey(path, parse_identity(data, str(path)))
+    return LoadedKey(path, parse_identities(data, str(path)))
 
 
-def parse_identity(data: bytes, source: str) -> object:
-    """The pyrage identity in `data` (a key file's bytes); errors never quote the bytes."""
+# What a key file is expected to be, for the messages that refuse one.
+_EXPECTED = (
+    "an age identity file (AGE-SECRET-KEY-1... lines, as age-keygen writes it) or an OpenSSH "
+    "private key (id_ed25519, id_rsa)"
+)
+
+
+def parse_identities(data: bytes, source: str) -> tuple[object, ...]:
+    """The pyrage identities in `data` (a key file's bytes), as `age -d -i` reads the file:
+    an OpenSSH private key (one identity), else an age identity file (every key in it).
+
+    Errors name `source` and a line number, never the bytes: a bad line may be a key."""
     text = data.strip()
-    if text.startswith(b"AGE-SECRET-KEY-") or b"\nAGE-SECRET-KEY-" in text:
-        line = next(
-            line for line in text.splitlines() if line.strip().startswith(b"AGE-SECRET-KEY-")
-        )
-        try:
-            return pyrage.x25519.Identity.from_str(line.strip().decode("ascii"))
-        except (pyrage.IdentityError, UnicodeDecodeError):
-            raise BadKeyFile(f"{source}: the age identity in this file is malformed") from None
+    # age itself tells the two kinds apart the same way: a PEM armour line starts a key file
+    if text.startswith(b"-----BEGIN"):
+        return (_ssh_identity(text, source),)
+    # the bytes as they are, so that a line number counts the blank lines on top too
+    return _age_identities(data, source)
+
+
+def _ssh_identity(text: bytes, source: str) -> object:
     try:
         return pyrage.ssh.Identity.from_buffer(text + b"\n")
     except pyrage.IdentityError as exc:
@@ -90,13 +104,43 @@ def parse_identity(data: bytes, source: str) -> object:
                 "one (`etcdadmin keys new` makes one), kept readable only by the agent"
             ) from None
         raise BadKeyFile(
-            f"{source}: not a private key etcdadmin can use ({exc}); use an OpenSSH id_rsa or "
-            "id_ed25519, or an age identity file"
+            f"{source}: not a private key etcdadmin can use ({exc}); expected {_EXPECTED}"
         ) from None
 
 
+def _age_identities(data: bytes, source: str) -> tuple[object, ...]:
+    """Every key of an age identity file. Like age, a line that is neither a key, a `#`
+    comment nor blank refuses the whole file: skipping it could hide the very key that was
+    meant to open the backup. Unlike age, spaces around a line are forgiven."""
+    found: list[object] = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(b"#"):
+            continue
+        if line.startswith(b"AGE-SECRET-KEY-"):
+            try:
+                found.append(pyrage.x25519.Identity.from_str(line.decode("ascii")))
+            except (pyrage.IdentityError, UnicodeDecodeError):
+                raise BadKeyFile(
+                    f"{source}: the age identity at line {number} is malformed (the line is not "
+                    "shown: it is a private key)"
+                ) from None
+            continue
+        if line.startswith((b"age1", b"ssh-")):
+            what = "a public key, which opens nothing; give the private key instead"
+        elif line.startswith(b"AGE-PLUGIN-"):
+            what = "an age plugin identity, which etcdadmin cannot use"
+        else:
+            what = "not an age identity, a # comment or a blank line (the line is not shown)"
+        raise BadKeyFile(f"{source}: line {number} is {what}; expected {_EXPECTED}")
+    if not found:
+        raise BadKeyFile(f"{source}: no private key in this file; expected {_EXPECTED}")
+    return tuple(found)
+
+
 def identities(keys: Sequence[LoadedKey]) -> list[object]:
-    return [key.identity for key in keys]
+    """Every identity of `keys`, file after file, each file's in its own order."""
+    return [identity for key in keys for identity in key.identities]
 
 
 @dataclass(frozen=True)
