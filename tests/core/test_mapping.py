@@ -992,6 +992,27 @@ def test_flatten_rejects_top_level_keys_no_etcd_key_can_express(config: dict[Any
         flatten(config, "hack")
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("? " + "a/" * 500_000 + "\n: 1\n", "`" + "a/" * 40 + "…`"),
+        ("true: 1\n", "`true`"),
+        ("~: 1\n", "`null`"),
+        ("-.inf: 1\n", "`-.inf`"),
+        ("? !!binary /w==\n: 1\n", "`(a !!binary value)`"),
+        ("a\\b/c: 1\n", "`a\\\\b/c`"),
+    ],
+)
+def test_a_refused_top_level_key_is_named_in_one_short_line_as_the_file_spells_it(
+    text: str, shown: str
+) -> None:
+    with pytest.raises(MappingError) as raised:
+        flatten_text(text, "hack")
+    message = str(raised.value)
+    assert f"top-level config key {shown} cannot be written" in message
+    assert len(message) < 300 and "\n" not in message
+
+
 def test_flatten_text_reads_a_yaml_document() -> None:
     assert flatten_text("a:\n  b: [1]\n", "hack") == {"hack/a/b/0": "1"}
     assert flatten_text("", "hack") == {}

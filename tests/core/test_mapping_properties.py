@@ -8,11 +8,12 @@ properties with a large budget.
 from __future__ import annotations
 
 import os
+import re
 import string
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from etcdadmin.core.config.documents import load_yaml
@@ -23,6 +24,7 @@ from etcdadmin.core.config.mapping import (
     parse_value,
     render,
 )
+from etcdadmin.core.config.values import display_key
 from etcdadmin.core.errors import MappingError
 from tests.core.test_mapping import same
 
@@ -131,16 +133,46 @@ def test_any_value_is_typed_or_refused_by_a_project_error(value: str | bytes) ->
         assert MARK not in str(exc)
 
 
+def _top_level_keys(text: str) -> list[str]:
+    """The text keys at the top of ``text`` as YAML, none when it is no mapping."""
+    try:
+        document = load_yaml(text)
+    except MappingError:
+        return []
+    return [key for key in document if isinstance(key, str)] if isinstance(document, dict) else []
+
+
+def _names_a_key(shown: str, keys: list[str]) -> bool:
+    """Whether ``shown`` is one of ``keys`` as messages name it (a long one by its start)."""
+    return any(
+        shown == display_key(key)
+        or (shown.endswith("…") and display_key(key).startswith(shown[:-1]))
+        for key in keys
+    )
+
+
+def assert_names_no_value(message: str, text: str) -> None:
+    """MARK stands for a secret value, which a one-line message never shows; a key is named,
+    so the operator can fix it, even when MARK is part of it."""
+    keys = _top_level_keys(text)
+    outside_keys = re.sub(r"`([^`]*)`", lambda m: "" if _names_a_key(m[1], keys) else m[0], message)
+    assert MARK not in outside_keys and "\n" not in message
+
+
 @given(YAMLISH)
+# A top-level key holding the marker is named in the message: the first was found (shrunk)
+# past 2,000 examples, the second is the same for a value no etcd value can express.
+@example("? S3CR3TMARK!!python/name:os.system ")
+@example("S3CR3TMARK: !!binary FFFFFFFF")
 def test_any_document_is_flattened_or_refused_by_a_project_error(text: str) -> None:
     try:
         flatten_text(text, "hack")
     except MappingError as exc:
-        assert MARK not in str(exc)
+        assert_names_no_value(str(exc), text)
     try:
         render(text, {"hack/x": "1"}, "hack")
     except MappingError as exc:
-        assert MARK not in str(exc)
+        assert_names_no_value(str(exc), text)
 
 
 INT_KEYED = st.recursive(

@@ -135,7 +135,10 @@ Every problem raises :class:`~etcdadmin.core.errors.MappingError`, whatever the 
 base config; its ``key`` attribute is the etcd key at fault (``None`` for problems of the base
 config). Messages name keys and config paths, never values: values may be secrets. Parser
 errors are reported by line and column only. Keys are shown as the client's tree shows them:
-bytes that are not UTF-8, control characters and backslashes as ``\xNN`` / ``\\`` escapes.
+bytes that are not UTF-8, control characters and backslashes as ``\xNN`` / ``\\`` escapes. A
+top-level config key :func:`flatten` refuses is named by its first 80 characters and ``…``
+when longer, and by its YAML spelling (``null``, ``true``, ``1.5``) when it is a null, boolean
+or number.
 
 Limits
 ======
@@ -385,13 +388,31 @@ def _expressible_child(value: Any) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+# A config key is named by its start past this many characters: a YAML key has no length
+# limit (`? ` keys, quoted keys), and a message a megabyte long names nothing usefully.
+_SHOWN_KEY_CHARS: Final = 80
+
+
 def _shown(name: Any) -> str:
-    """A config key as messages show it: escaped text, or what it is when it is not text."""
-    if isinstance(name, str):
-        return display_key(name)
+    """A config key as messages show it: its escaped text (its start and ``…`` when long), its
+    YAML spelling when it is a null, boolean or number, or what it is when it is binary."""
     if isinstance(name, int) and not isinstance(name, bool) and name.bit_length() > 64:
         return "(a very long integer)"
-    return display_key(str(name))
+    if (
+        name is None
+        or isinstance(name, bool | int)
+        or (isinstance(name, float) and math.isfinite(name))
+    ):
+        # As the file spells it (`null`, `true`), not as Python prints it (`None`, `True`).
+        return format_value(name)
+    if isinstance(name, float):
+        return ".nan" if math.isnan(name) else ".inf" if name > 0 else "-.inf"
+    if isinstance(name, bytes):
+        return "(a !!binary value)"  # Python's b'...' with its escapes escaped again misleads
+    text = str(name)
+    if len(text) > _SHOWN_KEY_CHARS:  # cut before escaping, so no escape is cut in half
+        return display_key(text[:_SHOWN_KEY_CHARS]) + "…"
+    return display_key(text)
 
 
 def _type_name(value: Any) -> str:
