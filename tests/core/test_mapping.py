@@ -1013,6 +1013,25 @@ def test_a_refused_top_level_key_is_named_in_one_short_line_as_the_file_spells_i
     assert len(message) < 300 and "\n" not in message
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("a: !!binary AAAA\n", "`a` holds a binary value (!!binary) that"),
+        ("a: !!set {x}\n", "`a` holds a set (!!set) that"),
+        ("a: .nan\n", "`a` holds a non-finite number (.inf or .nan) that"),
+        ("a: !!timestamp 2001-12-14\n", "`a` holds a timestamp that"),
+        ("42\n", "at the top level, not a number;"),
+        ("true\n", "at the top level, not a boolean;"),
+        ("- x\n", "at the top level, not a list;"),
+    ],
+)
+def test_a_refused_value_is_named_in_the_files_words(text: str, said: str) -> None:
+    # YAML's words for what the operator wrote, not Python's ("holds a bytes", "not a int")
+    with pytest.raises(MappingError) as raised:
+        flatten_text(text, "hack")
+    assert said in str(raised.value)
+
+
 def test_flatten_text_reads_a_yaml_document() -> None:
     assert flatten_text("a:\n  b: [1]\n", "hack") == {"hack/a/b/0": "1"}
     assert flatten_text("", "hack") == {}

@@ -153,6 +153,7 @@ and all the values of a render), 64 levels of nesting, 64 path segments per key,
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Mapping
 from typing import Any, Final
@@ -416,8 +417,24 @@ def _shown(name: Any) -> str:
 
 
 def _type_name(value: Any) -> str:
+    """What a value is, in the words of the YAML file the operator wrote (not Python's type
+    names: "holds a bytes" or "not a int" told them nothing)."""
     if isinstance(value, list):
         return "list"
     if isinstance(value, str):
         return "text"
-    return type(value).__name__
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "non-finite number (.inf or .nan)"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, bytes):
+        return "binary value (!!binary)"
+    if isinstance(value, set | frozenset):
+        return "set (!!set)"
+    if isinstance(value, datetime.date):
+        return "timestamp"
+    return f"value of type {type(value).__name__}"
