@@ -158,9 +158,11 @@ def test_a_passphrase_protected_key_is_refused_with_what_to_do(tmp_path):
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "passphrase", "-f", str(path)], check=True
     )
-    with pytest.raises(BadKeyFile, match="passphrase") as refused:
+    with pytest.raises(BadKeyFile, match="protected by a passphrase") as refused:
         parse_identities(path.read_bytes(), str(path))
     assert "BEGIN" not in str(refused.value)
+    # what to do, for an operator's --identity as for an agent's key
+    assert "ssh-keygen -p" in str(refused.value) and "etcdadmin keys new" in str(refused.value)
 
 
 def test_every_key_of_an_age_identity_file_opens_what_it_was_sealed_to_as_age_does(

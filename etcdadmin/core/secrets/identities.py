@@ -99,9 +99,12 @@ def _ssh_identity(text: bytes, source: str) -> object:
         return pyrage.ssh.Identity.from_buffer(text + b"\n")
     except pyrage.IdentityError as exc:
         if "decrypted" in str(exc) or "passphrase" in str(exc).lower():
+            # Said for both users of a key file: the agent (nobody to type a passphrase) and
+            # an operator's --identity for a restore (etcdadmin does not ask for one).
             raise BadKeyFile(
-                f"{source}: the key is protected by a passphrase; give the agent a key without "
-                "one (`etcdadmin keys new` makes one), kept readable only by the agent"
+                f"{source}: the key is protected by a passphrase, which etcdadmin does not ask "
+                "for: give a copy without one (`ssh-keygen -p -N '' -f COPY`), or, for an "
+                "agent, a key `etcdadmin keys new` makes, kept readable only by the agent"
             ) from None
         raise BadKeyFile(
             f"{source}: not a private key etcdadmin can use ({exc}); expected {_EXPECTED}"
