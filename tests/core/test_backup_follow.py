@@ -17,6 +17,7 @@ import pytest
 from etcdadmin.core.backup import BackupOptions, Catalog, RetentionPolicy, create_backup, prune
 from etcdadmin.core.backup.continuous import FollowOptions, follow_backup
 from etcdadmin.core.backup.deltas import DeltaIndex, FollowStatus, read_delta
+from etcdadmin.core.backup.errors import BackupAborted
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.point_in_time import (
     PointInTimeUnavailable,
@@ -169,6 +170,11 @@ def test_history_from_backups_reaches_past_etcds_compaction(private_etcd, tmp_pa
     by_revision = {v.revision: v.value for v in versions}
     assert by_revision[first] == b"first" and by_revision[second] == b"second"
     assert by_revision[second + 1] is None
+    # the client's "Include backups" unchecked: the search stops before its next download
+    stopped = threading.Event()
+    stopped.set()
+    with pytest.raises(BackupAborted, match="stopped"):
+        key_history_from_backups(location, b"app/key", cancel=stopped)
 
 
 def test_deltas_hold_every_change_once_in_revision_order(etcd_server, tmp_path):

@@ -11,6 +11,7 @@ moments can be restored.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from etcdadmin.core.backup.catalog import Catalog
 from etcdadmin.core.backup.continuous import covers
 from etcdadmin.core.backup.deltas import DAY_FORMAT, DeltaEntry, DeltaIndex, parse_time, read_delta
 from etcdadmin.core.backup.encryption import opener_for
-from etcdadmin.core.backup.errors import BackupError, BackupLocked, BackupNotFound
+from etcdadmin.core.backup.errors import BackupAborted, BackupError, BackupLocked, BackupNotFound
 from etcdadmin.core.backup.export import read_export
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import EXPORT, CatalogEntry
@@ -214,11 +215,15 @@ def key_history_from_backups(
     *,
     cluster_id: str | None = None,
     identities: Sequence[object] | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[BackupKeyVersion]:
     """`key`'s versions found in the full backups and the deltas, newest first, each revision
     once. A full backup shows the version live when it was taken; deltas show every change,
     deletes included. Encrypted backups count only when `identities` open them: browsing
-    history never reaches for the OS keyring."""
+    history never reaches for the OS keyring.
+
+    `cancel`, once set, stops the search before its next download with BackupAborted (each
+    backup's whole export is downloaded and checked: a minute or more with many large ones)."""
     entries = Catalog(location).entries()
     if not entries:
         return []
@@ -230,6 +235,7 @@ def key_history_from_backups(
             continue
         if entry.encrypted and not identities:
             continue
+        _check(cancel)
         try:
             records = _export_records(location, entry, identities)
         except (PointInTimeUnavailable, BackupNotFound, BackupLocked):
@@ -243,6 +249,7 @@ def key_history_from_backups(
                     revision, BackupKeyVersion(revision, entry.created, value, entry.id)
                 )
     for delta in DeltaIndex(location, cluster).entries():
+        _check(cancel)
         for change in read_delta(location, delta):
             if change.key == key:
                 # a delta knows when the change happened: it wins over a backup's time
@@ -250,3 +257,8 @@ def key_history_from_backups(
                     change.mod_revision, change.time, change.value, delta.name
                 )
     return sorted(found.values(), key=lambda v: v.revision, reverse=True)
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise BackupAborted("the search of the backups was stopped")

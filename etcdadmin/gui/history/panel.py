@@ -5,6 +5,8 @@ holding the selected directory or key (`backups.BackupsPanel`)."""
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
@@ -58,6 +60,7 @@ class HistoryPanel(QWidget):
         self.from_backups: dict[int, BackupKeyVersion] = {}
         self._backups_for: bytes | None = None  # the key `from_backups` belongs to
         self._backups_task: Task | None = None
+        self._backups_cancel = threading.Event()
         layout = QVBoxLayout(self)
         self.header = QLabel("Select a key to see its history")
         self.header.setWordWrap(True)
@@ -251,10 +254,13 @@ class HistoryPanel(QWidget):
             return
         self._stop_looking()
         conn, key = self.session.conn, self.history.key
+        cancel = self._backups_cancel = threading.Event()
 
         def work(task: Task) -> list[BackupKeyVersion]:
             # the connected cluster's backups only: a location may hold several clusters'
-            return key_history_from_backups(location, key, cluster_id=f"{conn.header(key)[1]:016x}")
+            return key_history_from_backups(
+                location, key, cluster_id=f"{conn.header(key)[1]:016x}", cancel=cancel
+            )
 
         self._backups_task = run_task(
             "read history from backups", work, self._found, self._not_found, owner=self
@@ -263,8 +269,9 @@ class HistoryPanel(QWidget):
         self._describe()
 
     def _stop_looking(self) -> None:
-        """Unchecking, or another key: what the lookup finds later is not shown (the download
-        in flight ends on its worker)."""
+        """Unchecking, or another key: the lookup stops before its next download (the one in
+        flight ends on its worker), and what it found is not shown."""
+        self._backups_cancel.set()
         if self._backups_task is not None:
             self._backups_task.cancel()
             self._backups_task = None
