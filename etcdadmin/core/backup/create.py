@@ -11,14 +11,12 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from etcdadmin.core.backup.catalog import Catalog
 from etcdadmin.core.backup.errors import BackupAborted, BackupError
-from etcdadmin.core.backup.location import Location, ObjectUpload
+from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import (
     EXPORT,
     SNAPSHOT,
@@ -72,61 +70,59 @@ def create_backup(
         from etcdadmin.core.backup.encryption import parse_recipients
 
         recipients = parse_recipients(options.recipients)
+    location.prepare()
     before = conn.status()
+    if options.snapshot:
+        stream = iter(conn.snapshot_stream())
+        # etcd opens the snapshot's read transaction before it sends the first bytes, and its
+        # Snapshot messages carry no header: a revision read before and again after the first
+        # bytes pins the snapshot exactly when both agree.
+        first = next(stream, b"")
+        after = conn.status()
+    else:
+        # the export alone is read pinned at `revision`: exact by construction
+        after = before
     revision = before.revision
     created = utc_now()
     backup = backup_id(before.cluster_id, created, revision)
-    # The location gets ready (Swift: importing swiftclient and requests, authenticating,
-    # checking the containers: 0.2-0.3 s) on a thread of its own while etcd starts the
-    # snapshot and the first segment fills; the first upload waits for it (`_when_ready`).
-    with ThreadPoolExecutor(1, thread_name_prefix="backup-prepare") as pool:
-        ready = pool.submit(_prepare, location, backup)
-        if options.snapshot:
-            stream = iter(conn.snapshot_stream())
-            # etcd opens the snapshot's read transaction before it sends the first bytes, and
-            # its Snapshot messages carry no header: a revision read before and again after
-            # the first bytes pins the snapshot exactly when both agree.
-            first = next(stream, b"")
-            after = conn.status()
-        else:
-            # the export alone is read pinned at `revision`: exact by construction
-            after = before
-        log.info("backup started")
-        objects = []
-        if options.snapshot:
-            check = TrailingHashCheck(f"the snapshot from member {before.member_id:x}")
-            objects.append(
-                _store(
-                    partial(_when_ready, ready, location),
-                    f"{backup}/{SNAPSHOT_NAME}",
-                    SNAPSHOT,
-                    _cancellable(check.passing(itertools.chain([first], stream)), cancel),
-                    options,
-                    recipients,
-                    progress,
-                    options.stop_after_segments,
-                    # unencrypted, the stored bytes are the checked ones: one hash serves both
-                    sha256=None if recipients else check.whole_sha256,
-                )
+    if location.read_small(manifest_name(backup)) is not None:
+        raise BackupError(f"a backup {backup} exists already: wait a second and run it again")
+    log.info("backup started")
+    objects = []
+    if options.snapshot:
+        check = TrailingHashCheck(f"the snapshot from member {before.member_id:x}")
+        objects.append(
+            _store(
+                location,
+                f"{backup}/{SNAPSHOT_NAME}",
+                SNAPSHOT,
+                _cancellable(check.passing(itertools.chain([first], stream)), cancel),
+                options,
+                recipients,
+                progress,
+                options.stop_after_segments,
+                # unencrypted, the stored bytes are the checked ones: one hash serves both
+                sha256=None if recipients else check.whole_sha256,
             )
-        key_count = 0
-        if options.export:
-            from etcdadmin.core.backup.export import ExportStream
+        )
+    key_count = 0
+    if options.export:
+        from etcdadmin.core.backup.export import ExportStream
 
-            export = ExportStream(conn, options.prefix.encode("utf-8"), revision)
-            objects.append(
-                _store(
-                    partial(_when_ready, ready, location),
-                    f"{backup}/{EXPORT_NAME}",
-                    EXPORT,
-                    _cancellable(export, cancel),
-                    options,
-                    recipients,
-                    progress,
-                    None,
-                )
+        export = ExportStream(conn, options.prefix.encode("utf-8"), revision)
+        objects.append(
+            _store(
+                location,
+                f"{backup}/{EXPORT_NAME}",
+                EXPORT,
+                _cancellable(export, cancel),
+                options,
+                recipients,
+                progress,
+                None,
             )
-            key_count = export.key_count
+        )
+        key_count = export.key_count
     manifest = BackupManifest(
         id=backup,
         cluster_id=f"{before.cluster_id:016x}",
@@ -147,18 +143,6 @@ def create_backup(
     return manifest
 
 
-def _prepare(location: Location, backup: str) -> None:
-    location.prepare()
-    if location.read_small(manifest_name(backup)) is not None:
-        raise BackupError(f"a backup {backup} exists already: wait a second and run it again")
-
-
-def _when_ready(ready: Future[None], location: Location, name: str) -> ObjectUpload:
-    """The upload of `name`, once the location is ready (raises what made it fail)."""
-    ready.result()
-    return location.open_upload(name)
-
-
 def _cancellable(chunks: Iterable[bytes], cancel: threading.Event | None) -> Iterator[bytes]:
     for chunk in chunks:
         if cancel is not None and cancel.is_set():
@@ -167,7 +151,7 @@ def _cancellable(chunks: Iterable[bytes], cancel: threading.Event | None) -> Ite
 
 
 def _store(
-    open_upload: Callable[[str], ObjectUpload],
+    location: Location,
     name: str,
     kind: str,
     chunks: Iterable[bytes],
@@ -182,7 +166,7 @@ def _store(
 
         name += AGE_SUFFIX
     writer = SegmentedWriter(
-        partial(open_upload, name),
+        location.open_upload(name),
         name,
         kind,
         segment_size=options.segment_size,

@@ -62,7 +62,7 @@ class SegmentedWriter:
 
     def __init__(
         self,
-        open_upload: Callable[[], ObjectUpload],
+        upload: ObjectUpload,
         name: str,
         kind: str,
         *,
@@ -73,10 +73,7 @@ class SegmentedWriter:
         stop_after_segments: int | None = None,
         sha256: Callable[[], str] | None = None,
     ) -> None:
-        # Opened at the first full segment, on the producer's thread: the location may still
-        # be getting ready (see create.py) while the first segment fills.
-        self._open_upload = open_upload
-        self.upload: ObjectUpload | None = None
+        self.upload = upload
         self.name = name
         self.kind = kind
         self.encrypted = encrypted
@@ -152,8 +149,6 @@ class SegmentedWriter:
         if self._stop_after is not None and self._index >= self._stop_after:
             raise BackupAborted(f"upload of {self.name} stopped by the test hook")
         buffer = self._buffer if self._buffer is not None else self._take_buffer()
-        if self.upload is None:
-            self.upload = self._open_upload()
         item = _Filled(self._index, self._size, buffer, self._fill)
         self._buffer, self._fill = None, 0
         self._index += 1
@@ -172,7 +167,6 @@ class SegmentedWriter:
         self._release_buffers()
         self._raise_failure()
         segments = [self._segments[i] for i in range(self._index)]
-        assert self.upload is not None  # opened by the first _submit, which close makes
         self.upload.commit(segments)
         return StoredObject(
             name=self.name,
@@ -191,8 +185,7 @@ class SegmentedWriter:
         for thread in self._threads:
             thread.join(timeout=60)
         self._release_buffers()
-        if self.upload is not None:
-            self.upload.abort()
+        self.upload.abort()
 
     def _release_buffers(self) -> None:
         self._buffer = None
@@ -223,7 +216,6 @@ class SegmentedWriter:
                 return
             try:
                 view = memoryview(item.buffer)[: item.size]
-                assert self.upload is not None  # opened before the first item was queued
                 self._segments[item.index] = self.upload.put_segment(item.index, item.offset, view)
                 del view
             except BaseException as exc:

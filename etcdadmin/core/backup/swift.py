@@ -82,8 +82,9 @@ class SwiftCredentials:
         return None
 
     def connect(self) -> swiftclient.Connection:
-        # Imported here, not with the module: swiftclient and requests take 0.15-0.2 s to
-        # import, which `backup create` spends while etcd starts the snapshot (create.py).
+        # Imported here, not with the module: swiftclient and requests take 0.15-0.3 s to
+        # import, which a command that opens no Swift connection (a backup in a local
+        # directory: `open_location` imports this module) need not spend.
         import swiftclient
 
         # Few, short retries: a wrong URL or a stopped Swift should fail in seconds, not after
