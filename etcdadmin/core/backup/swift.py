@@ -124,7 +124,7 @@ class _ViewReader:
         self._pos = 0
 
     def read(self, size: int = -1) -> bytes:
-        end = len(self._view) if size is None or size < 0 else self._pos + max(size, 1 << 20)
+        end = len(self._view) if size is None or size < 0 else self._pos + size
         chunk = bytes(self._view[self._pos : end])
         self._pos += len(chunk)
         return chunk
