@@ -9,28 +9,12 @@ the directory holds one.
 
 from __future__ import annotations
 
-import importlib
-import threading
-
 import click
 
 from etcdadmin.cli import exits
 from etcdadmin.cli.arguments import DIR
 from etcdadmin.cli.connection import CliSession
-from etcdadmin.core.environments.reading import read_columns
 from etcdadmin.core.tree.directories import directory_prefix
-
-# What rendering needs (PyYAML and the mapping, the envelope format): 0.05-0.1 s of imports,
-# made while etcd answers the read instead of before it (the read waits with the GIL released).
-_RENDER_MODULES = ("etcdadmin.core.environments.compare", "etcdadmin.core.secrets.envelope")
-
-
-def _import_render_modules() -> None:
-    try:
-        for name in _RENDER_MODULES:
-            importlib.import_module(name)
-    except Exception:  # raised again by the command's own imports, which report it
-        return
 
 
 @click.command()
@@ -45,16 +29,17 @@ def export(session: CliSession, directory: bytes, reveal: bool) -> None:
     what scripts (and `apply -f`) read.
     """
     prefix = directory_prefix(directory)
-    conn = session.connect()
-    threading.Thread(target=_import_render_modules, daemon=True).start()
-    keys, values = read_columns(conn, prefix)
-    from etcdadmin.core.environments.compare import render_columns
-    from etcdadmin.core.secrets.envelope import holds_envelope
+    # The first page is asked for now, and each next one while this process writes the one
+    # before (`ahead`); what writing needs (PyYAML, the mapping, the envelope format: 0.05-0.1
+    # s of imports) is imported while etcd answers the first.
+    pages = session.connect().iter_plain_pages(prefix, keys_only=False, ahead=True)
+    from etcdadmin.core.environments.compare import read_rendered
 
-    if not reveal and not holds_envelope(values):
-        click.echo(render_columns(prefix, keys, values), nl=False)
+    read = read_rendered(prefix, pages)
+    if not reveal and read.text is not None:
+        click.echo(read.text, nl=False)
         return
-    items = list(zip(keys, values, strict=True))
+    items = list(zip(read.keys, read.values, strict=True))
     from etcdadmin.cli.secrets import operator_opener
     from etcdadmin.core.environments.transfer import render_marked
 

@@ -90,6 +90,7 @@ def test_another_teams_directory_is_refused_in_one_line_naming_user_and_director
         (("put", f"cli-b-{tag}/k", "--value", "x"), "read"),
         (("get", f"cli-b-{tag}/k"), "read"),
         (("ls", f"cli-b-{tag}"), "read"),
+        (("export", f"cli-b-{tag}"), "read"),
         (("history", f"cli-b-{tag}/k"), "read"),
     ):
         done = process(*at, *args, env=env)

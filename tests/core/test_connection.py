@@ -60,6 +60,56 @@ def test_a_paged_read_sees_one_revision_even_while_keys_change(etcd_server):
         assert len(conn.read_prefix("c2/").items) == 301
 
 
+def test_a_read_ahead_comes_in_order_at_one_revision_while_keys_change(etcd_server):
+    # `etcdadmin export`'s read: the next page is asked for while the caller holds this one.
+    with connect(etcd_server.endpoint) as conn:
+        for i in range(300):
+            conn.put(f"c2a/k{i:04d}", "before")
+        pages = conn.iter_plain_pages("c2a/", keys_only=False, page_size=40, ahead=True)
+        first = next(pages)
+        for i in range(300):
+            conn.put(f"c2a/k{i:04d}", "after")
+        conn.put("c2a/new", "x")
+        read = [first, *pages]
+    assert [len(page.keys) for page in read] == [40] * 7 + [20]
+    assert {page.revision for page in read} == {first.revision}
+    keys = [key for page in read for key in page.keys]
+    assert keys == [f"c2a/k{i:04d}".encode() for i in range(300)]
+    assert {value for page in read for value in page.values or ()} == {b"before"}
+    now = etcd_server.etcdctl("get", "--prefix", "c2a/", "--keys-only").stdout.split()
+    assert len(now) == 301
+
+
+def test_plain_pages_keep_each_value_with_its_key_when_some_values_are_empty(etcd_server):
+    # etcd leaves an empty value out of its answer: the columns read must not shift.
+    written = {f"c2e/k{i:03d}".encode(): (b"" if i % 7 == 3 else b"v%d" % i) for i in range(100)}
+    with connect(etcd_server.endpoint) as conn:
+        for key, value in written.items():
+            conn.put(key, value)
+        for ahead in (False, True):
+            read = list(conn.iter_plain_pages("c2e/", keys_only=False, page_size=30, ahead=ahead))
+            assert [len(page.keys) for page in read] == [30, 30, 30, 10]
+            pairs = {
+                k: v for page in read for k, v in zip(page.keys, page.values or (), strict=True)
+            }
+            assert pairs == written
+            keys_only = list(conn.iter_plain_pages("c2e/", page_size=30, ahead=ahead))
+            assert [key for page in keys_only for key in page.keys] == list(written)
+            assert {page.values for page in keys_only} == {None}
+    shown = etcd_server.etcdctl("get", "c2e/k003", "--print-value-only").stdout
+    assert shown == "\n"  # etcdctl too reads it as empty
+
+
+def test_a_read_ahead_of_an_unreachable_etcd_fails_where_it_is_read():
+    port = free_port()
+    with connect(f"127.0.0.1:{port}") as conn:
+        pages = conn.iter_plain_pages("x/", keys_only=False, ahead=True)
+        with pytest.raises(EtcdUnavailable) as info:
+            next(pages)
+    assert f"127.0.0.1:{port}" in str(info.value)
+    assert "check that etcd runs" in str(info.value)
+
+
 def test_a_transaction_arrives_as_one_watch_batch_from_the_given_revision(etcd_server):
     with connect(etcd_server.endpoint) as conn:
         start = conn.put("c3/a", "1")

@@ -9,6 +9,7 @@ each other, including the shapes the one pass must leave to the general way (err
 from __future__ import annotations
 
 import string
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from etcdadmin.core.config.dumping import dump_block
 from etcdadmin.core.config.limits import MAX_KEY_DEPTH, Extent
 from etcdadmin.core.config.mapping import render
 from etcdadmin.core.config.overlay import build_tree, overlay
-from etcdadmin.core.config.single_pass import render_keys
+from etcdadmin.core.config.single_pass import PagedRender, render_keys
 from etcdadmin.core.errors import MappingError
 from tests.core.test_mapping_properties import RAW_VALUES, TEXT
 
@@ -134,3 +135,63 @@ def test_a_directory_of_100000_keys_is_written_in_one_pass() -> None:
     assert written is not None
     assert written == general(entries, "bench")
     assert written.count("\n") == 101_000
+
+
+# -- a page at a time (`PagedRender`, what `etcdadmin export` writes as etcd's pages arrive) --
+
+
+def paged(entries: dict[Any, Any], directory: str, cuts: list[int]) -> str | None:
+    """`PagedRender` of ``entries`` in etcd's order (bytes), cut into pages at ``cuts``."""
+    keys = sorted(entries, key=lambda key: key.encode("utf-8"))
+    writer = PagedRender(directory)
+    bounds = [0, *sorted({cut % (len(keys) + 1) for cut in cuts}), len(keys)]
+    for start, end in pairwise(bounds):
+        writer.add(keys[start:end], [entries[key] for key in keys[start:end]])
+    return writer.result()
+
+
+@given(st.dictionaries(KEYS, VALUES, max_size=12), st.lists(st.integers(0, 12), max_size=4))
+@settings(suppress_health_check=list(HealthCheck))
+def test_a_directory_written_a_page_at_a_time_is_the_one_pass_document_or_left_to_it(
+    entries: dict[str, Any], cuts: list[int]
+) -> None:
+    written = paged(entries, "hack", cuts)
+    if written is not None:
+        assert written == one_pass(entries, "hack") == general(entries, "hack")
+
+
+def test_100000_keys_in_pages_of_25000_give_the_one_pass_document() -> None:
+    entries = {f"bench/svc{i // 100:04d}/key{i % 100:02d}": f"value-{i}" for i in range(100_000)}
+    # a run of one parent's keys cut between pages too (25,050 is inside svc0250)
+    written = paged(entries, "bench", [25_000, 25_050, 50_000, 75_000])
+    assert written is not None
+    assert written == one_pass(entries, "bench")
+
+
+def test_pages_of_many_kinds_of_value_and_a_dashed_directory_give_the_one_pass_document() -> None:
+    values = ["plain text", "true", "null", "12", "'quoted: yes'", "a\nb\n", "[1, 2]", "ünï"]
+    entries = {
+        f"registry-test/svc{n % 7}/{'deep/' * (n % 3)}key{n:03d}": values[n % len(values)]
+        for n in range(300)
+    }
+    entries["registry-test/top"] = "level"
+    for cuts in ([1], [7, 150], list(range(0, 300, 13))):
+        written = paged(entries, "registry-test", cuts)
+        assert written is not None
+        assert written == one_pass(entries, "registry-test")
+
+
+@pytest.mark.parametrize(
+    ("entries", "cuts"),
+    [
+        # etcd's byte order puts `a-b/x` before `a/x`; the mapping's order is `a` first, so
+        # only a sort of all the keys (the usual render) writes them
+        ({"hack/a-b/x": "1", "hack/a/x": "2"}, [1]),
+        ({"hack/a": "1", "hack/a/b": "2"}, [1]),  # a key with keys below it, across pages
+        ({"hack/list/0": "x", "hack/list/1": "y"}, [1]),  # a list
+    ],
+)
+def test_pages_that_only_the_whole_directory_decides_are_left_to_it(
+    entries: dict[str, Any], cuts: list[int]
+) -> None:
+    assert paged(entries, "hack", cuts) is None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Sequence
 from itertools import groupby, islice, repeat
 from operator import itemgetter
 from typing import Any, Final
@@ -76,14 +77,7 @@ def render_keys(keys: list[Any], texts: list[Any], directory: str) -> str | None
     if not keys:
         return None
     joined = "\n".join(keys)
-    if (
-        "\0" in joined  # see below
-        or "//" in joined  # an empty segment, which the general render refuses
-        or "\n/" in joined
-        or "/\n" in joined
-        or joined[:1] == "/"
-        or joined[-1:] == "/"
-    ):
+    if not _plain_keys(joined):
         return None
     below = joined if not _BELOW_SLASH.search(prefix) else "\n".join([k[start:] for k in keys])
     if _BELOW_SLASH.search(below) or below.count("\n") != len(keys) - 1:
@@ -101,9 +95,90 @@ def render_keys(keys: list[Any], texts: list[Any], directory: str) -> str | None
         texts = [texts[i] for i in order]
     try:
         with collector_paused():
-            return _write(keys, start, decoded_together(texts))
+            document = _Document(start)
+            document.write(keys, decoded_together(texts))
+            return document.finish()
     except (_General, NotMine, MappingError, RecursionError):
         return None
+
+
+class PagedRender:
+    """`render_keys` of a directory read page by page in etcd's order, each page written as
+    it arrives, so that the writing of one page overlaps etcd's reading of the next
+    (`EtcdConnection.iter_plain_pages(ahead=True)`).
+
+    `result` is the document `render_keys` writes of all the pages' keys, byte for byte, or
+    None when the pages hold something it would have to reorder, leave out or leave to the
+    general render; the caller then renders all the keys the usual way
+    (`etcdadmin.core.config.mapping.render_listed`), which decides it and names any error.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self._prefix = directory_prefix(directory)
+        self._document: _Document | None = _Document(len(self._prefix)) if HAS_LIBYAML else None
+        self._last = ""  # the last key written, "" before the first
+
+    def add(self, keys: Sequence[Any], texts: Sequence[Any]) -> None:
+        """Writes one page: ``keys`` (full keys, as text, in etcd's order) holding ``texts``
+        (their raw values)."""
+        if self._document is None or not keys:
+            return
+        try:
+            with collector_paused():
+                self._add(self._document, keys, texts)
+        except (_General, NotMine, MappingError, RecursionError, TypeError):
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Writes no more: `result` is None (the caller met a page this writer cannot take)."""
+        self._document = None
+
+    def result(self) -> str | None:
+        if self._document is None or not self._last:
+            return None
+        try:
+            return self._document.finish()
+        except _General:
+            return None
+
+    def _add(self, document: _Document, keys: Sequence[Any], texts: Sequence[Any]) -> None:
+        prefix, last = self._prefix, self._last
+        # The checks `render_keys` makes on all the keys, made on this page and on the pair
+        # it forms with the page before: order (by segments as well, see `render_keys`),
+        # every key below the directory, no shape only the general render writes.
+        in_order = all(map(operator.lt, keys, islice(keys, 1, None)))
+        joined = "\n".join(keys)
+        if not (
+            in_order
+            and last.replace("/", "\0") < keys[0].replace("/", "\0")
+            and keys[0].startswith(prefix)
+            and keys[-1].startswith(prefix)
+            and keys[0] != prefix
+            and _plain_keys(joined)
+        ):
+            raise _General
+        start = len(prefix)
+        below = joined if not _BELOW_SLASH.search(prefix) else "\n".join([k[start:] for k in keys])
+        if _BELOW_SLASH.search(below) or below.count("\n") != len(keys) - 1:
+            ordered = [key.replace("/", "\0") for key in keys]
+            if not all(map(operator.lt, ordered, islice(ordered, 1, None))):
+                raise _General  # only a sort of all the keys puts them in order
+        document.write(list(keys), decoded_together(texts))
+        self._last = keys[-1]
+
+
+def _plain_keys(joined: str) -> bool:
+    """False when the keys (joined by line breaks) hold a shape the one pass leaves to the
+    general render: a NUL (see `render_keys`), an empty segment (which the general render
+    refuses), a key that starts or ends with a slash."""
+    return not (
+        "\0" in joined
+        or "//" in joined
+        or "\n/" in joined
+        or "/\n" in joined
+        or joined[:1] == "/"
+        or joined[-1:] == "/"
+    )
 
 
 # Characters that sort below the slash (`-`, `.`, space ...): with one in a key, byte order and
@@ -116,54 +191,69 @@ class _General(Exception):
     """The keys hold something only the general render decides."""
 
 
-def _write(keys: list[str], cut: int, texts: Any) -> str:
-    """The document's lines for ``keys`` (in segment order, their directory's prefix
-    ``cut`` characters long, their segments checked not to be empty) and their values'
-    ``texts``, as `dump_block` writes the general render's document.
+class _Document:
+    """The document written so far, a run of sorted keys at a time (`write`), and its
+    totals, checked against the budget when it is done (`finish`)."""
 
-    Per run of keys under one parent rather than per key, and the checks on all keys and all
-    values at once where string methods can make them (100,000 keys: 0.25 s of CPU one key
-    at a time, through the same rules).
-    """
-    lines = _Lines()
-    plain = _all_plain(texts)
-    if plain:
-        nodes, chars = len(texts), sum(map(len, texts))
-    else:
-        nodes = chars = 0
-    name = lines.name
-    names = lines.names
-    start = 0
-    previous = "\0"  # the last key of the run before
-    # Each key split where its leaf starts, a run of one parent at a time: no list of 100,000
-    # parents and leaves kept whole (0.01-0.02 s of CPU less, and fewer pages touched).
-    for parent, run in groupby(map(str.rpartition, keys, repeat("/")), key=itemgetter(0)):
-        parts = list(run)
-        end = start + len(parts)
-        if parent == previous or parent.startswith(previous + "/"):
-            # In the order of segments a key's first descendant comes right after it.
-            raise _General  # a key holds a value and has keys below it
-        pad = lines.open(parent[cut:])
-        if plain:  # most directories: every line is `name: text`
-            lines.out.extend(
-                [
-                    f"{pad}{names.get(leaf) or name(leaf)}: {text}\n"
-                    for (_parent, _slash, leaf), text in zip(parts, texts[start:end], strict=True)
-                ]
-            )
-        else:
-            for index, (_parent, _slash, leaf) in enumerate(parts, start):
-                value_nodes, value_chars = lines.entry(pad, leaf, texts[index], keys[index])
-                nodes += value_nodes
-                chars += value_chars
-        previous = keys[end - 1]
-        start = end
-    if nodes > MAX_NODES or chars > MAX_TEXT:
-        raise _General
-    written = "".join(lines.out)
-    if any(char in written for char in UNSAFE_RAW):
-        raise _General  # written by PyYAML's pure-Python emitter (see `dump_block`)
-    return written
+    def __init__(self, cut: int) -> None:
+        self.lines = _Lines()
+        self.cut = cut  # the length of the directory's prefix
+        self.nodes = self.chars = 0
+        self.previous = "\0"  # the last key of the last run written
+
+    def write(self, keys: list[str], texts: Any) -> None:
+        """The lines of ``keys`` (in segment order, after those written before, their
+        segments checked not to be empty) holding their values' ``texts``, as `dump_block`
+        writes the general render's document.
+
+        Per run of keys under one parent rather than per key, and the checks on all keys and
+        all values at once where string methods can make them (100,000 keys: 0.25 s of CPU
+        one key at a time, through the same rules).
+        """
+        lines = self.lines
+        plain = _all_plain(texts)
+        if plain:
+            self.nodes += len(texts)
+            self.chars += sum(map(len, texts))
+        name = lines.name
+        names = lines.names
+        start = 0
+        previous = self.previous
+        # Each key split where its leaf starts, a run of one parent at a time: no list of
+        # 100,000 parents and leaves kept whole (0.01-0.02 s of CPU less, and fewer pages
+        # touched).
+        for parent, run in groupby(map(str.rpartition, keys, repeat("/")), key=itemgetter(0)):
+            parts = list(run)
+            end = start + len(parts)
+            if parent == previous or parent.startswith(previous + "/"):
+                # In the order of segments a key's first descendant comes right after it.
+                raise _General  # a key holds a value and has keys below it
+            pad = lines.open(parent[self.cut :])
+            if plain:  # most directories: every line is `name: text`
+                lines.out.extend(
+                    [
+                        f"{pad}{names.get(leaf) or name(leaf)}: {text}\n"
+                        for (_parent, _slash, leaf), text in zip(
+                            parts, texts[start:end], strict=True
+                        )
+                    ]
+                )
+            else:
+                for index, (_parent, _slash, leaf) in enumerate(parts, start):
+                    value_nodes, value_chars = lines.entry(pad, leaf, texts[index], keys[index])
+                    self.nodes += value_nodes
+                    self.chars += value_chars
+            previous = keys[end - 1]
+            start = end
+        self.previous = previous
+
+    def finish(self) -> str:
+        if self.nodes > MAX_NODES or self.chars > MAX_TEXT:
+            raise _General
+        written = "".join(self.lines.out)
+        if any(char in written for char in UNSAFE_RAW):
+            raise _General  # written by PyYAML's pure-Python emitter (see `dump_block`)
+        return written
 
 
 # A value after the first that does not start with a letter no implicit type starts with (one

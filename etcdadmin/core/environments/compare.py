@@ -18,12 +18,14 @@ from typing import Literal, Protocol
 from etcdadmin.core.config import mapping
 from etcdadmin.core.config.block_reader import read_block
 from etcdadmin.core.config.documents import SecretText
+from etcdadmin.core.config.single_pass import PagedRender
 from etcdadmin.core.config.values import decoded_together
 from etcdadmin.core.environments.reading import read_values
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd import EtcdConnection
 from etcdadmin.core.etcd.keyvalue import KeyValue
-from etcdadmin.core.secrets.envelope import is_envelope
+from etcdadmin.core.etcd.records import Page
+from etcdadmin.core.secrets.envelope import holds_envelope, is_envelope
 from etcdadmin.core.secrets.errors import SecretError
 from etcdadmin.core.tree.directories import directory_prefix
 
@@ -180,6 +182,54 @@ def render_columns(prefix: bytes, keys: list[bytes], values: list[bytes]) -> str
     """`render_directory` of the keys and values `read_columns` read."""
     text_directory = _text(prefix, "the directory name")
     return mapping.render_listed(_texts(keys), values, text_directory).decode("utf-8")
+
+
+@dataclass(frozen=True)
+class ReadDirectory:
+    """A directory's keys and values, in etcd's order, and its config file (`render_columns`)
+    when none of its values is encrypted (None otherwise: `etcdadmin export` writes those
+    `!secret`)."""
+
+    keys: list[bytes]
+    values: list[bytes]
+    text: str | None
+
+
+def read_rendered(prefix: bytes, pages: Iterable[Page]) -> ReadDirectory:
+    """The directory read in `pages` (one prefix read, in etcd's order, with values), its
+    config file written a page at a time as the pages arrive (`PagedRender`; with
+    `iter_plain_pages(ahead=True)`, while etcd reads the next page).
+
+    Where the pages hold what only the whole directory decides (see `PagedRender`), the file
+    is `render_columns`'s of all the keys, which raises `MappingError` for a bad key as ever.
+    """
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    try:
+        writer: PagedRender | None = PagedRender(prefix.decode("utf-8"))
+    except UnicodeDecodeError:
+        writer = None  # render_columns names the directory
+    sealed = False
+    for page in pages:
+        assert page.values is not None, "read_rendered needs the values"
+        keys.extend(page.keys)
+        values.extend(page.values)
+        if sealed or writer is None:
+            continue
+        if holds_envelope(page.values):
+            sealed = True
+            continue
+        texts = decoded_together(page.keys)
+        if texts is page.keys:
+            writer.abandon()  # a key that is not UTF-8: render_columns names it
+        else:
+            writer.add(texts, page.values)
+    if sealed or (writer is None and holds_envelope(values)):
+        return ReadDirectory(keys, values, None)
+    text = writer.result() if writer is not None else None
+    return ReadDirectory(
+        keys, values, text if text is not None else render_columns(prefix, keys, values)
+    )
 
 
 def _by_text_key(items: list[tuple[bytes, bytes]]) -> dict[str, bytes]:

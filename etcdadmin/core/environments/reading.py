@@ -1,7 +1,6 @@
-"""A directory's keys and values read as plain bytes, for an export or a transfer.
+"""A directory's keys and values read as plain bytes, for a transfer or a comparison.
 
-A module of its own, without the mapping's modules: `etcdadmin export` imports those while
-etcd answers the read (see `etcdadmin.cli.export`).
+A module of its own, without the mapping's modules, for readers that do not render.
 """
 
 from __future__ import annotations

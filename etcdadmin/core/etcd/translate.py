@@ -134,18 +134,17 @@ def translate_error(
     handshake = tls_failure(exc, settings)
     if handshake is not None:
         return handshake
+    tls = (
+        ", and that its certificate is signed by the CA file (and accepts the client certificate)"
+        if settings.secure
+        else ""
+    )
     if isinstance(
         exc,
         pyetcd_errors.ConnectionFailedError
         | pyetcd_errors.ConnectionTimeoutError
         | pyetcd_errors.NoServerAvailableError,
     ):
-        tls = (
-            ", and that its certificate is signed by the CA file (and accepts the client "
-            "certificate)"
-            if settings.secure
-            else ""
-        )
         return EtcdUnavailable(
             f"etcd is unreachable at {where} (while trying to {what}): check that etcd runs "
             f"and that the endpoints are right{tls}; retrying may help"
@@ -154,9 +153,12 @@ def translate_error(
         code = exc.code()
         details = exc.details() or ""
         if member_went_away(exc):
+            # The calls made on gRPC stubs directly (transactions, watches, reads into
+            # columns) fail so where pyetcd's own methods raise ConnectionFailedError.
             reason = details or code.name
             return EtcdUnavailable(
-                f"etcd at {where} did not answer (while trying to {what}): {reason}"
+                f"etcd at {where} did not answer (while trying to {what}): {reason}; check "
+                f"that etcd runs and that the endpoints are right{tls}; retrying may help"
             )
         if code == grpc.StatusCode.UNAUTHENTICATED or (
             code == grpc.StatusCode.INVALID_ARGUMENT and "auth" in details
