@@ -100,6 +100,26 @@ def test_plain_pages_keep_each_value_with_its_key_when_some_values_are_empty(etc
     assert shown == "\n"  # etcdctl too reads it as empty
 
 
+def test_records_read_in_pages_match_each_key_read_alone_with_leases_and_empty_values(
+    etcd_server,
+):
+    # Leases on some keys and empty values on others: fields etcd leaves out of its answer.
+    with connect(etcd_server.endpoint) as conn:
+        lease = conn.grant_lease(600)
+        for i in range(60):
+            value = b"" if i % 5 == 0 else b"v%d" % i
+            conn.put(f"c2l/k{i:02d}", value, lease=lease if i % 7 == 0 else None)
+        conn.put("c2l/k03", "again")  # a version 2
+        for keys_only in (False, True):
+            read = conn.read_prefix("c2l/", keys_only=keys_only, page_size=25)
+            alone = [conn.get(f"c2l/k{i:02d}") for i in range(60)]
+            expected = [kv._replace(value=b"") if keys_only else kv for kv in alone if kv]
+            assert list(read.items) == expected
+        assert {kv.lease for kv in read.items} == {0, lease}
+        assert read.items[3].version == 2
+    assert etcd_server.etcdctl("get", "c2l/k07", "--print-value-only").stdout == "v7\n"
+
+
 def test_a_read_ahead_of_an_unreachable_etcd_fails_where_it_is_read():
     port = free_port()
     with connect(f"127.0.0.1:{port}") as conn:

@@ -23,7 +23,7 @@ from etcdadmin.core.errors import EtcdError
 from etcdadmin.core.etcd import paging
 from etcdadmin.core.etcd.auth import AuthCalls
 from etcdadmin.core.etcd.cluster import ClusterCalls
-from etcdadmin.core.etcd.columns import Columns, range_columns
+from etcdadmin.core.etcd.columns import Columns, Records, range_columns, range_records
 from etcdadmin.core.etcd.failover import FailoverClient, leave_endpoint
 from etcdadmin.core.etcd.keyvalue import KeyValue, prefix_end
 from etcdadmin.core.etcd.records import (
@@ -54,20 +54,6 @@ _COMPARE_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,
     ">": operator.gt,
 }
-
-
-class _Records:
-    """A RangeResponse as `paging` reads it."""
-
-    def __init__(self, resp: Any) -> None:
-        self.resp = resp
-        self.revision = int(resp.header.revision)
-        self.more = bool(resp.more)
-        self.count = int(resp.count)
-
-    @property
-    def last_key(self) -> bytes | None:
-        return self.resp.kvs[-1].key if self.resp.kvs else None
 
 
 def _range_of(prefix: str | bytes) -> tuple[bytes, bytes, Reach]:
@@ -144,20 +130,16 @@ class EtcdConnection(FailoverClient, ClusterCalls, AuthCalls):
         """The pages of a prefix read, as they arrive, all at one revision (the first page's)."""
         start, end, reach = _range_of(prefix)
 
-        def fetch(first: bytes, pinned: int | None, limit: int) -> _Records:
-            resp = self._call(
-                "read keys",
-                lambda c: c.get_range_response(
-                    first, end, limit=limit, revision=pinned, keys_only=keys_only
-                ),
-                reach=reach,
+        def fetch(first: bytes, pinned: int | None, limit: int) -> Records:
+            request = etcdrpc.RangeRequest(
+                key=first, range_end=end, limit=limit, revision=pinned or 0, keys_only=keys_only
             )
-            return _Records(resp)
+            return self._call(  # type: ignore[no-any-return]
+                "read keys", lambda c: range_records(c, request), reach=reach
+            )
 
         for pinned, answer in paging.pages(fetch, start, page_size, revision=revision):
-            resp = answer.resp
-            items = tuple(KeyValue.from_proto(kv) for kv in resp.kvs)
-            yield Snapshot(revision=pinned, cluster_id=resp.header.cluster_id, items=items)
+            yield Snapshot(revision=pinned, cluster_id=answer.cluster_id, items=answer.items)
 
     def iter_plain_pages(
         self,
@@ -182,7 +164,7 @@ class EtcdConnection(FailoverClient, ClusterCalls, AuthCalls):
             )
             return self._call(  # type: ignore[no-any-return]
                 "read keys",
-                lambda c: range_columns(c, request, keys_only=keys_only),
+                lambda c: range_columns(c, request),
                 reach=reach,
             )
 
