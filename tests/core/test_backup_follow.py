@@ -17,7 +17,7 @@ import pytest
 from etcdadmin.core.backup import BackupOptions, Catalog, RetentionPolicy, create_backup, prune
 from etcdadmin.core.backup.continuous import FollowOptions, follow_backup
 from etcdadmin.core.backup.deltas import DeltaIndex, FollowStatus, read_delta
-from etcdadmin.core.backup.errors import BackupAborted
+from etcdadmin.core.backup.errors import BackupAborted, BackupDamaged
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.point_in_time import (
     PointInTimeUnavailable,
@@ -175,6 +175,33 @@ def test_history_from_backups_reaches_past_etcds_compaction(private_etcd, tmp_pa
     stopped.set()
     with pytest.raises(BackupAborted, match="stopped"):
         key_history_from_backups(location, b"app/key", cancel=stopped)
+
+
+def test_a_damaged_export_gives_no_state_and_no_history_only_its_name(etcd_server, tmp_path):
+    # The export streams by record by record: nothing read from it counts until its last
+    # byte matched the manifest.
+    location = new_location("local", None, tmp_path)
+    top = f"pit-{uuid.uuid4().hex[:8]}/"
+    with connect(etcd_server) as conn:
+        conn.put(f"{top}a", "1")
+        conn.put(f"{top}b", "2")
+        manifest = create_backup(conn, location, BackupOptions(prefix=top))
+    whole = state_at(location, top, at_revision=manifest.revision)
+    assert [(r.key, r.value) for r in whole.records] == [
+        (f"{top}a".encode(), b"1"),
+        (f"{top}b".encode(), b"2"),
+    ]
+    assert [v.value for v in key_history_from_backups(location, f"{top}a".encode())] == [b"1"]
+    export = tmp_path / "backups" / manifest.id / "keys.jsonl.gz"
+    damaged = bytearray(export.read_bytes())
+    damaged[-9] ^= 0xFF  # inside the gzip trailer's CRC: the records read, the bytes differ
+    export.write_bytes(bytes(damaged))
+    for look in (
+        lambda: state_at(location, top, at_revision=manifest.revision),
+        lambda: key_history_from_backups(location, f"{top}a".encode()),
+    ):
+        with pytest.raises(BackupDamaged, match=r"keys\.jsonl\.gz .*use another backup"):
+            look()
 
 
 def test_deltas_hold_every_change_once_in_revision_order(etcd_server, tmp_path):

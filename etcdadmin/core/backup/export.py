@@ -71,10 +71,12 @@ class ExportStream:
 
 @dataclass(frozen=True)
 class ExportRecord:
-    """One key of an export, as a restore needs it: the key and its value, as stored."""
+    """One key of an export, as a restore and the key history need it: the key, its value as
+    stored, and the revision that last wrote it."""
 
     key: bytes
     value: bytes
+    mod_revision: int
 
 
 def iter_export(chunks: Iterable[bytes]) -> Iterator[ExportRecord]:
@@ -98,7 +100,10 @@ def iter_export(chunks: Iterable[bytes]) -> Iterator[ExportRecord]:
 def _record(line: bytes) -> ExportRecord:
     try:
         raw = json.loads(line)
-        return ExportRecord(base64.b64decode(raw["k"]), base64.b64decode(raw["v"]))
+        revision = raw["m"]
+        if type(revision) is not int:
+            raise TypeError("the mod revision is not an integer")
+        return ExportRecord(base64.b64decode(raw["k"]), base64.b64decode(raw["v"]), revision)
     except (KeyError, TypeError, binascii.Error) as exc:
         raise ValueError(f"an export line is not a key record ({type(exc).__name__})") from None
 

@@ -19,12 +19,11 @@ from datetime import datetime
 from etcdadmin.core.backup.catalog import Catalog
 from etcdadmin.core.backup.continuous import covers
 from etcdadmin.core.backup.deltas import DAY_FORMAT, DeltaEntry, DeltaIndex, parse_time, read_delta
-from etcdadmin.core.backup.encryption import opener_for
 from etcdadmin.core.backup.errors import BackupAborted, BackupError, BackupLocked, BackupNotFound
-from etcdadmin.core.backup.export import read_export
+from etcdadmin.core.backup.export import ExportRecord
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import EXPORT, CatalogEntry
-from etcdadmin.core.backup.verify import load_manifest, read_verified
+from etcdadmin.core.backup.verify import export_records, load_manifest
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +82,10 @@ def _pick_cluster(entries: list[CatalogEntry], cluster_id: str | None) -> str:
 
 def _export_records(
     location: Location, entry: CatalogEntry, identities: Sequence[object] | None
-) -> list[dict[str, object]]:
-    """The base backup's export, checked against its manifest; an encrypted one opened with
-    `identities` (default: the operator's own from the OS keyring, see `opener_for`)."""
+) -> Iterator[ExportRecord]:
+    """The base backup's export, record by record, checked against its manifest once the
+    last has been read (`export_records`); an encrypted one opened with `identities`
+    (default: the operator's own from the OS keyring, see `opener_for`)."""
     manifest = load_manifest(location, entry.id)
     stored = manifest.object(EXPORT)
     if stored is None:
@@ -93,10 +93,7 @@ def _export_records(
             f"the backup {entry.id} has no key export (taken with --no-export): pick a moment "
             "after a backup with one"
         )
-    opener = None
-    if stored.encrypted:
-        opener = opener_for(manifest.id, manifest.encrypted_to, identities)
-    return read_export(b"".join(read_verified(location, stored, opener)))
+    return export_records(location, manifest, stored, identities)
 
 
 def _chain(entries: list[DeltaEntry], start: int) -> Iterator[DeltaEntry]:
@@ -150,11 +147,11 @@ def state_at(
     _check_reached(index, base, chain, at_time, at_revision)
     state: dict[bytes, bytes] = {}
     wanted = prefix.encode("utf-8")
+    # Only the prefix's keys are kept as the export streams by (a whole-cluster export of a
+    # million keys held as records was hundreds of MB).
     for record in _export_records(location, base, identities):
-        key = record["key"]
-        assert isinstance(key, bytes) and isinstance(record["value"], bytes)
-        if key.startswith(wanted):
-            state[key] = record["value"]
+        if record.key.startswith(wanted):
+            state[record.key] = record.value
     revision, applied, used = base.revision, 0, 0
     for entry in chain:
         if at_time is not None and parse_time(entry.first_time) > at_time:
@@ -240,11 +237,10 @@ def key_history_from_backups(
             records = _export_records(location, entry, identities)
         except (PointInTimeUnavailable, BackupNotFound, BackupLocked):
             continue
+        # every record is read (the export is checked once its last one is in), one kept
         for record in records:
-            if record["key"] == key:
-                revision = record["mod_revision"]
-                value = record["value"]
-                assert isinstance(revision, int) and isinstance(value, bytes)
+            if record.key == key:
+                revision, value = record.mod_revision, record.value
                 found.setdefault(
                     revision, BackupKeyVersion(revision, entry.created, value, entry.id)
                 )

@@ -23,8 +23,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,8 +31,8 @@ from pathlib import Path
 from etcdadmin.core.backup.create import BackupOptions, create_backup
 from etcdadmin.core.backup.disaster import RecoveredCluster, RestoredMember, restore_snapshot
 from etcdadmin.core.backup.encryption import BackupOpener, opener_for
-from etcdadmin.core.backup.errors import BackupDamaged, BackupError
-from etcdadmin.core.backup.export import ExportRecord, iter_export
+from etcdadmin.core.backup.errors import BackupError
+from etcdadmin.core.backup.export import ExportRecord
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import EXPORT, SNAPSHOT, BackupManifest, StoredObject
 from etcdadmin.core.backup.point_in_time import PointInTimeState, state_at
@@ -43,7 +42,7 @@ from etcdadmin.core.backup.restore_online import (
     apply_restore,
     plan_restore,
 )
-from etcdadmin.core.backup.verify import download_verified, load_manifest, read_verified
+from etcdadmin.core.backup.verify import download_verified, export_records, load_manifest
 from etcdadmin.core.changes.desired import plan_state
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd import EtcdConnection
@@ -111,8 +110,9 @@ def plan_from_backup(
             f"backup {backup} exported only the keys under {manifest.prefix}: restore "
             f"{display_segment(wanted)} from a backup that holds it (`etcdadmin backup ls`)"
         )
-    opener = _opener(manifest, stored, identities)
-    records = _read_export(location, stored, wanted, exact=key is not None, opener=opener)
+    records = _read_export(
+        export_records(location, manifest, stored, identities), wanted, exact=key is not None
+    )
     if key is None:
         plan = plan_restore(conn, wanted, records, backup_revision=manifest.revision)
         return BackupRestorePlan(manifest, plan)
@@ -270,25 +270,10 @@ def _opener(
 
 
 def _read_export(
-    location: Location,
-    stored: StoredObject,
-    wanted: bytes,
-    *,
-    exact: bool,
-    opener: BackupOpener | None = None,
+    records: Iterator[ExportRecord], wanted: bytes, *, exact: bool
 ) -> list[ExportRecord]:
     """The export's keys under `wanted` (or equal to it, `exact`), in key order, once its
-    stored bytes have matched the manifest's SHA-256 and size."""
-    try:
-        records = [
-            r
-            for r in iter_export(read_verified(location, stored, opener))
-            if (r.key == wanted if exact else r.key.startswith(wanted))
-        ]
-    except (ValueError, zlib.error):
-        raise BackupDamaged(
-            f"{stored.name} is not a readable key export: the stored copy was altered or "
-            "damaged; nothing was restored; use another backup"
-        ) from None
-    log.info("backup export read back: %d keys kept", len(records))
-    return records
+    stored bytes have matched the manifest's SHA-256 and size (see `export_records`)."""
+    kept = [r for r in records if (r.key == wanted if exact else r.key.startswith(wanted))]
+    log.info("backup export read back: %d keys kept", len(kept))
+    return kept

@@ -7,7 +7,9 @@ given). With `deep`, `etcdctl snapshot status` reads the downloaded database too
 restore would.
 
 `read_verified` is how restores read an object: the stored bytes hashed as they arrive,
-opened on the way when encrypted, and the hash compared once the last byte is in.
+opened on the way when encrypted, and the hash compared once the last byte is in;
+`export_records` reads a key export so, record by record (restores, the point-in-time state,
+a key's history in backups).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from pathlib import Path
 from etcdadmin.core.backup.catalog import Catalog
 from etcdadmin.core.backup.encryption import BackupOpener, decrypted, opener_for
 from etcdadmin.core.backup.errors import BackupDamaged, BackupError, BackupNotFound
+from etcdadmin.core.backup.export import ExportRecord, iter_export
 from etcdadmin.core.backup.location import Location
 from etcdadmin.core.backup.manifest import (
     SNAPSHOT,
@@ -132,6 +136,36 @@ def read_verified(
             f"{stored.name} differs from its manifest ({what}): the stored copy was altered or "
             "damaged; use another backup"
         )
+
+
+def export_records(
+    location: Location,
+    manifest: BackupManifest,
+    stored: StoredObject,
+    identities: Sequence[object] | None = None,
+) -> Iterator[ExportRecord]:
+    """The records of `manifest`'s key export `stored` as they arrive, never the whole export
+    in memory: opened on the way when it is encrypted (with `identities`, else the
+    operator's own from the OS keyring, see `opener_for`: BackupLocked now, before anything is
+    read, when none opens it). Raises BackupDamaged, after the last record, when the stored
+    bytes differ from the manifest, and as soon as they are not an export: a reader acts on
+    what it read only once the iteration ends."""
+    opener = (
+        opener_for(manifest.id, manifest.encrypted_to, identities) if stored.encrypted else None
+    )
+    return _records(location, stored, opener)
+
+
+def _records(
+    location: Location, stored: StoredObject, opener: BackupOpener | None
+) -> Iterator[ExportRecord]:
+    try:
+        yield from iter_export(read_verified(location, stored, opener))
+    except (ValueError, zlib.error):
+        raise BackupDamaged(
+            f"{stored.name} is not a readable key export: the stored copy was altered or "
+            "damaged; nothing was taken from it; use another backup"
+        ) from None
 
 
 def download_verified(
