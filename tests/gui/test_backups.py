@@ -9,7 +9,6 @@ import uuid
 
 import pyrage
 import pytest
-from PySide6.QtWidgets import QMessageBox
 
 from etcdadmin.core.backup import BackupOptions, create_backup
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
@@ -137,23 +136,77 @@ def test_an_encrypted_backup_restores_with_the_operators_identity_and_a_foreign_
     qtbot.waitUntil(lambda: backups.table.rowCount() == 2, timeout=10_000)
 
     backups.table.selectRow(0)  # newest first: the one encrypted to a stranger
+    seen: list[str] = []
+    answer_next_dialog("Close", seen)  # offered an identity file, the operator has none
     backups.restore()
-
-    def error_box() -> QMessageBox | None:
-        boxes = [b for b in window.findChildren(QMessageBox, "errorDialog") if b.isVisible()]
-        return boxes[0] if boxes else None
-
-    qtbot.waitUntil(lambda: error_box() is not None, timeout=30_000)
-    box = error_box()
-    assert box is not None
-    assert stranger in box.text() and "is not one of them" in box.text()
-    box.close()
+    qtbot.waitUntil(lambda: len(seen) == 1, timeout=30_000)
+    assert stranger in seen[0] and "is not one of them" in seen[0]
+    qtbot.waitUntil(lambda: "nothing was written" in backups.report.text(), timeout=10_000)
     assert values(etcd_server, f"{top}/") == {f"{top}/a": "2"}, "nothing written"
 
     backups.table.selectRow(1)
-    seen: list[str] = []
     answer_next_dialog("Restore", seen)
     backups.restore()
     qtbot.waitUntil(lambda: "restored:" in backups.report.text(), timeout=30_000)
-    assert "~ a: 2 -> 1" in seen[0]
+    assert "~ a: 2 -> 1" in seen[1]
+    assert values(etcd_server, f"{top}/") == {f"{top}/a": "1"}
+
+
+def test_a_backup_encrypted_to_a_team_key_restores_once_its_identity_file_is_opened(
+    qtbot, window, etcd_server, os_keyring, tmp_path, monkeypatch
+):
+    from etcdadmin.core.secrets.operator import load_operator_identity
+
+    operator = load_operator_identity(create=True)
+    assert operator is not None
+    team = pyrage.x25519.Identity.generate()
+    identity_file = tmp_path / "team.agekey"
+    identity_file.write_text(f"# the ops team's key\n{team}\n")
+    top = f"gui-backup-{uuid.uuid4().hex[:6]}"
+    etcd_server.etcdctl("put", f"{top}/a", "1")
+    connect(qtbot, window, etcd_server.endpoint)
+    backups = window.history.backups
+    window.tree.select_key(top.encode())
+    qtbot.waitUntil(lambda: backups.target == f"{top}/".encode(), timeout=10_000)
+    assert backups.location is not None
+    with EtcdConnection(ConnectionSettings((etcd_server.endpoint,))) as conn:
+        # the operator's backup holds a=1, the team's a=2; etcd then holds a=3
+        for value, recipient in (("2", operator.public_key), ("3", str(team.to_public()))):
+            create_backup(
+                conn, backups.location, BackupOptions(prefix=f"{top}/", recipients=(recipient,))
+            )
+            etcd_server.etcdctl("put", f"{top}/a", value)
+    backups.refresh()
+    qtbot.waitUntil(lambda: backups.table.rowCount() == 2, timeout=10_000)
+    opened: list[str] = []
+
+    def choose_file(*_args: object, **_kwargs: object) -> tuple[str, str]:
+        opened.append("asked")
+        return str(identity_file), ""
+
+    monkeypatch.setattr(
+        "etcdadmin.gui.history.backup_identities.QFileDialog.getOpenFileName", choose_file
+    )
+    backups.table.selectRow(0)  # newest first: the one encrypted to the team key only
+    seen: list[str] = []
+    answer_next_dialog("Open identity file", seen)
+    backups.restore()
+    qtbot.waitUntil(lambda: len(seen) == 1, timeout=30_000)
+    assert str(team.to_public()) in seen[0] and "is not one of them" in seen[0]
+    assert "Nothing was written" in seen[0] and "--identity" not in seen[0]
+    answer_next_dialog("Restore", seen)
+    qtbot.waitUntil(lambda: "restored:" in backups.report.text(), timeout=30_000)
+    assert opened == ["asked"]
+    assert "~ a: 3 -> 2" in seen[1]
+    assert values(etcd_server, f"{top}/") == {f"{top}/a": "2"}
+
+    # the file's key is kept for this window, and the operator's own still opens theirs:
+    # the oldest row (the restore added its safety backup, encrypted to the team, on top)
+    qtbot.waitUntil(lambda: backups.table.rowCount() == 3, timeout=10_000)
+    backups.table.selectRow(2)
+    answer_next_dialog("Restore", seen)
+    backups.restore()
+    qtbot.waitUntil(lambda: len(seen) == 3, timeout=30_000)
+    qtbot.waitUntil(lambda: "restored:" in backups.report.text(), timeout=30_000)
+    assert "~ a: 2 -> 1" in seen[2] and opened == ["asked"]
     assert values(etcd_server, f"{top}/") == {f"{top}/a": "1"}

@@ -149,11 +149,14 @@ def show_recipient(text: str) -> str:
 
 
 def locked(backup: str, recipients: Sequence[str], why: str) -> BackupLocked:
-    shown = ", ".join(show_recipient(r) for r in recipients) or "unknown recipients"
+    shown = tuple(show_recipient(r) for r in recipients)
     return BackupLocked(
-        f"backup {backup} is encrypted to {shown}; {why}: pass --identity FILE with the "
-        "private key of one of them (an age identity file or an OpenSSH private key, as "
-        "`age -d -i` takes it); nothing was written"
+        f"backup {backup} is encrypted to {', '.join(shown) or 'unknown recipients'}; {why}: "
+        "pass --identity FILE with the private key of one of them (an age identity file or an "
+        "OpenSSH private key, as `age -d -i` takes it); nothing was written",
+        backup=backup,
+        recipients=shown,
+        why=why,
     )
 
 

@@ -34,4 +34,15 @@ class BackupAborted(BackupError):
 
 
 class BackupLocked(BackupError):
-    """The backup is encrypted and none of the identities at hand is among its recipients."""
+    """The backup is encrypted and none of the identities at hand is among its recipients.
+
+    `backup`, `recipients` (as shown on one line each) and `why` let a face word it its own
+    way (the client offers to open an identity file where the CLI says `--identity FILE`)."""
+
+    def __init__(
+        self, message: str, *, backup: str = "", recipients: tuple[str, ...] = (), why: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.backup = backup
+        self.recipients = recipients
+        self.why = why

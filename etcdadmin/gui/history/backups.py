@@ -3,7 +3,9 @@
 `backup follow` recorded, `restore_from.plan_at`) and "Verify", all on workers through the core.
 
 An encrypted backup is restored with the operator's identity from the OS keyring (the
-core's default); when that does not open it, the error dialog names the backup's recipients.
+core's default); when that does not open it, a dialog names the backup's recipients and offers
+to open an identity file (an age identity file or an OpenSSH private key), whose keys the panel
+then keeps in memory for its next restores, never on disk.
 
 The location follows the CLI's rules (`open_location` without `--dir`): Swift when `ST_AUTH`
 or `OS_AUTH_URL` is set (container `ETCDADMIN_BACKUP_CONTAINER`, default
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -41,6 +43,7 @@ from etcdadmin.core.backup import (
     open_location,
     verify_backup,
 )
+from etcdadmin.core.backup.errors import BackupLocked
 from etcdadmin.core.backup.restore_from import (
     BackupRestorePlan,
     plan_at,
@@ -48,8 +51,14 @@ from etcdadmin.core.backup.restore_from import (
     restore_from_backup,
 )
 from etcdadmin.core.backup.restore_online import RestoreReport
+from etcdadmin.core.secrets.errors import SecretError
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.errors import describe, show_error
+from etcdadmin.gui.history.backup_identities import (
+    ask_identity_file,
+    read_identity_file,
+    with_operator,
+)
 from etcdadmin.gui.history.restore_dialogs import ask_moment, confirm_restore, origin
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
@@ -87,6 +96,8 @@ class BackupsPanel(QWidget):
         self.entries: list[CatalogEntry] = []  # those holding the target, newest first
         self._task: Task | None = None
         self._cancel = threading.Event()
+        # identities the operator opened from files for an encrypted backup: this window's only
+        self.identities: list[object] | None = None
         layout = QVBoxLayout(self)
         self.where = QLabel()
         self.where.setObjectName("backupLocation")
@@ -230,9 +241,10 @@ class BackupsPanel(QWidget):
         fn: Callable[[Task], Any],
         done: Callable[[Any], None],
         dialog_title: str | None = None,
+        locked: Callable[[BackupLocked], None] | None = None,
     ) -> None:
         """Run `fn` on a worker; a failure shows in the report line (and in an error dialog
-        titled `dialog_title` when given)."""
+        titled `dialog_title` when given, or through `locked` for a locked backup)."""
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.report.setText(f"{description.capitalize()} …")
@@ -245,7 +257,10 @@ class BackupsPanel(QWidget):
             self._end()
             self.report.setText(describe(exc))
             self.message.emit(describe(exc))
-            if dialog_title is not None:
+            if locked is not None and isinstance(exc, BackupLocked):
+                self.report.setText(f"{exc.backup} is encrypted to others: nothing was written")
+                locked(exc)
+            elif dialog_title is not None:
                 show_error(self, dialog_title, exc)
 
         self._task = run_task(description, fn, finished, failed, owner=self)
@@ -321,11 +336,12 @@ class BackupsPanel(QWidget):
             return
         conn, location, target = self.session.conn, self.location, self.target
         directory, key = (target, None) if target.endswith(b"/") else (None, target)
-        self._start(
+        self._plan(
             f"plan the restore of {display_segment(target)}",
-            lambda task: plan_from_backup(conn, location, entry.id, directory=directory, key=key),
-            self._planned,
-            dialog_title="Restore from backup",
+            lambda identities: plan_from_backup(
+                conn, location, entry.id, directory=directory, key=key, identities=identities
+            ),
+            "Restore from backup",
         )
 
     def restore_at(self) -> None:
@@ -336,13 +352,47 @@ class BackupsPanel(QWidget):
         if moment is None:
             return
         conn, location, prefix = self.session.conn, self.location, self.target.decode("utf-8")
-        self._start(
+        self._plan(
             f"plan {display_segment(self.target)} as at {moment.describe()}",
-            lambda task: plan_at(
-                conn, location, prefix, at_time=moment.at_time, at_revision=moment.at_revision
+            lambda identities: plan_at(
+                conn,
+                location,
+                prefix,
+                at_time=moment.at_time,
+                at_revision=moment.at_revision,
+                identities=identities,
             ),
+            "Restore to a time",
+        )
+
+    def _plan(
+        self,
+        description: str,
+        plan: Callable[[Sequence[object] | None], BackupRestorePlan],
+        title: str,
+    ) -> None:
+        """`plan` on a worker with the identities opened so far (None: the keyring's); when
+        the backup is locked to them, offer to open an identity file and plan again."""
+        files = self.identities
+
+        def locked(exc: BackupLocked) -> None:
+            path = ask_identity_file(self, title, exc)
+            if path is None:
+                return
+            try:
+                loaded = read_identity_file(path)
+            except SecretError as error:
+                show_error(self, title, error)
+                return
+            self.identities = [*loaded, *(self.identities or ())]
+            self._plan(description, plan, title)
+
+        self._start(
+            description,
+            lambda task: plan(None if files is None else with_operator(files)),
             self._planned,
-            dialog_title="Restore to a time",
+            dialog_title=title,
+            locked=locked,
         )
 
     def _planned(self, planned: BackupRestorePlan) -> None:
