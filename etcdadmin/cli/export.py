@@ -35,8 +35,8 @@ def export(session: CliSession, directory: bytes, reveal: bool) -> None:
     pages = session.connect().iter_plain_pages(prefix, keys_only=False, ahead=True)
     from etcdadmin.core.environments.compare import read_rendered
 
-    read = read_rendered(prefix, pages)
-    if not reveal and read.text is not None:
+    read = read_rendered(prefix, pages, render=not reveal)
+    if read.text is not None:
         click.echo(read.text, nl=False)
         return
     items = list(zip(read.keys, read.values, strict=True))

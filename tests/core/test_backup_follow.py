@@ -204,6 +204,25 @@ def test_a_damaged_export_gives_no_state_and_no_history_only_its_name(etcd_serve
             look()
 
 
+def test_history_in_backups_skips_those_the_identities_given_do_not_open(etcd_server, tmp_path):
+    import pyrage
+
+    location = new_location("local", None, tmp_path)
+    mine, theirs = pyrage.x25519.Identity.generate(), pyrage.x25519.Identity.generate()
+    key = f"pit-{uuid.uuid4().hex[:8]}/a"
+    with connect(etcd_server) as conn:
+        conn.put(key, "mine")
+        own = create_backup(
+            conn, location, BackupOptions(prefix=key, recipients=(str(mine.to_public()),))
+        )
+        conn.put(key, "theirs")
+        create_backup(
+            conn, location, BackupOptions(prefix=key, recipients=(str(theirs.to_public()),))
+        )
+    versions = key_history_from_backups(location, key.encode(), identities=[mine])
+    assert [(v.value, v.source) for v in versions] == [(b"mine", own.id)]
+
+
 def test_deltas_hold_every_change_once_in_revision_order(etcd_server, tmp_path):
     location = new_location("local", None, tmp_path)
     prefix = _prefix()

@@ -233,17 +233,18 @@ def key_history_from_backups(
         if entry.encrypted and not identities:
             continue
         _check(cancel)
+        # every record is read (the export is checked once its last one is in), one kept;
+        # identities that open none of its recipients are told by age as the read starts
         try:
-            records = _export_records(location, entry, identities)
+            kept = [
+                BackupKeyVersion(record.mod_revision, entry.created, record.value, entry.id)
+                for record in _export_records(location, entry, identities)
+                if record.key == key
+            ]
         except (PointInTimeUnavailable, BackupNotFound, BackupLocked):
             continue
-        # every record is read (the export is checked once its last one is in), one kept
-        for record in records:
-            if record.key == key:
-                revision, value = record.mod_revision, record.value
-                found.setdefault(
-                    revision, BackupKeyVersion(revision, entry.created, value, entry.id)
-                )
+        for version in kept:
+            found.setdefault(version.revision, version)
     for delta in DeltaIndex(location, cluster).entries():
         _check(cancel)
         for change in read_delta(location, delta):

@@ -146,10 +146,11 @@ def export_records(
 ) -> Iterator[ExportRecord]:
     """The records of `manifest`'s key export `stored` as they arrive, never the whole export
     in memory: opened on the way when it is encrypted (with `identities`, else the
-    operator's own from the OS keyring, see `opener_for`: BackupLocked now, before anything is
-    read, when none opens it). Raises BackupDamaged, after the last record, when the stored
-    bytes differ from the manifest, and as soon as they are not an export: a reader acts on
-    what it read only once the iteration ends."""
+    operator's own from the OS keyring, see `opener_for`). Raises BackupLocked now when the
+    keyring's identity is not a recipient, or as the first record is read when `identities`
+    open none of them (age tells from the file's header); BackupDamaged after the last
+    record when the stored bytes differ from the manifest, and as soon as they are not an
+    export: a reader acts on what it read only once the iteration ends."""
     opener = (
         opener_for(manifest.id, manifest.encrypted_to, identities) if stored.encrypted else None
     )

@@ -195,13 +195,14 @@ class ReadDirectory:
     text: str | None
 
 
-def read_rendered(prefix: bytes, pages: Iterable[Page]) -> ReadDirectory:
+def read_rendered(prefix: bytes, pages: Iterable[Page], *, render: bool = True) -> ReadDirectory:
     """The directory read in `pages` (one prefix read, in etcd's order, with values), its
     config file written a page at a time as the pages arrive (`PagedRender`; with
     `iter_plain_pages(ahead=True)`, while etcd reads the next page).
 
     Where the pages hold what only the whole directory decides (see `PagedRender`), the file
     is `render_columns`'s of all the keys, which raises `MappingError` for a bad key as ever.
+    Without `render`, the keys and values only (`export --reveal` writes them its own way).
     """
     keys: list[bytes] = []
     values: list[bytes] = []
@@ -209,7 +210,9 @@ def read_rendered(prefix: bytes, pages: Iterable[Page]) -> ReadDirectory:
         writer: PagedRender | None = PagedRender(prefix.decode("utf-8"))
     except UnicodeDecodeError:
         writer = None  # render_columns names the directory
-    sealed = False
+    if not render:
+        writer = None
+    sealed = not render  # from here on: values sealed, or no rendering asked for
     for page in pages:
         assert page.values is not None, "read_rendered needs the values"
         keys.extend(page.keys)

@@ -158,7 +158,8 @@ def _columns(data: bytes) -> Columns:
     keys = list(answer.kvs.key)
     values = _column(answer.kvs.value, len(keys), b"")
     if values is None:  # some values are empty (see the module documentation)
-        values = [kv.value for kv in etcdrpc.RangeResponse.FromString(data).kvs]
+        parsed = etcdrpc.RangeResponse.FromString(data).kvs
+        keys, values = [kv.key for kv in parsed], [kv.value for kv in parsed]
     header = answer.header
     return Columns(
         int(header.revision), int(header.cluster_id), answer.more, int(answer.count), keys, values

@@ -10,8 +10,8 @@ before, on a thread of its own, and the first one at once: etcd reads the next p
 caller writes this one. `etcdadmin export` of 100,000 keys took 0.6-0.7 s so, against
 0.75-0.9 s in one page asked for in turn (etcd 3.4.23, 2 cores, CPython 3.11). Those pages
 are of 25,000 keys and then, once the first answer has said how many keys the range holds, a
-quarter of them (at most the caller's page size): four or five pages up to 400,000 keys (a
-page size of 100,000), one more than in turn beyond.
+quarter of them (at most the caller's page size): at most five pages up to 400,000 keys
+(with a page size of 100,000), one more than in turn beyond.
 """
 
 from __future__ import annotations

@@ -156,9 +156,14 @@ def translate_error(
             # The calls made on gRPC stubs directly (transactions, watches, reads into
             # columns) fail so where pyetcd's own methods raise ConnectionFailedError.
             reason = details or code.name
+            advice = (
+                "etcd may be overloaded or the network slow: retrying, or a longer timeout, "
+                "may help"
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED
+                else "check that etcd runs and that the endpoints are right; retrying may help"
+            )
             return EtcdUnavailable(
-                f"etcd at {where} did not answer (while trying to {what}): {reason}; check "
-                f"that etcd runs and that the endpoints are right{tls}; retrying may help"
+                f"etcd at {where} did not answer (while trying to {what}): {reason}; {advice}"
             )
         if code == grpc.StatusCode.UNAUTHENTICATED or (
             code == grpc.StatusCode.INVALID_ARGUMENT and "auth" in details

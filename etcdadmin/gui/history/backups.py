@@ -255,12 +255,15 @@ class BackupsPanel(QWidget):
 
         def failed(exc: BaseException) -> None:
             self._end()
+            if locked is not None and isinstance(exc, BackupLocked):
+                shown = f"backup {exc.backup} is encrypted to others: nothing was written"
+                self.report.setText(shown)
+                self.message.emit(shown)
+                locked(exc)
+                return
             self.report.setText(describe(exc))
             self.message.emit(describe(exc))
-            if locked is not None and isinstance(exc, BackupLocked):
-                self.report.setText(f"{exc.backup} is encrypted to others: nothing was written")
-                locked(exc)
-            elif dialog_title is not None:
+            if dialog_title is not None:
                 show_error(self, dialog_title, exc)
 
         self._task = run_task(description, fn, finished, failed, owner=self)
