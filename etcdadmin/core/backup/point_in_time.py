@@ -147,8 +147,8 @@ def state_at(
     _check_reached(index, base, chain, at_time, at_revision)
     state: dict[bytes, bytes] = {}
     wanted = prefix.encode("utf-8")
-    # Only the prefix's keys are kept as the export streams by (a whole-cluster export of a
-    # million keys held as records was hundreds of MB).
+    # Only the prefix's keys are kept as the export streams by: a 100,000-key export held
+    # whole raised the process's peak from 61 to 94 MiB, and grows with the cluster.
     for record in _export_records(location, base, identities):
         if record.key.startswith(wanted):
             state[record.key] = record.value
