@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import operator
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from pyetcd import etcdrpc
 from pyetcd import exceptions as pyetcd_errors
@@ -23,7 +23,7 @@ from etcdadmin.core.errors import EtcdError
 from etcdadmin.core.etcd import paging
 from etcdadmin.core.etcd.auth import AuthCalls
 from etcdadmin.core.etcd.cluster import ClusterCalls
-from etcdadmin.core.etcd.columns import Columns, Records, range_columns, range_records
+from etcdadmin.core.etcd.columns import range_columns, range_records
 from etcdadmin.core.etcd.failover import FailoverClient, leave_endpoint
 from etcdadmin.core.etcd.keyvalue import KeyValue, prefix_end
 from etcdadmin.core.etcd.records import (
@@ -37,6 +37,8 @@ from etcdadmin.core.etcd.translate import Reach, member_went_away, permission_de
 from etcdadmin.core.etcd.watch import WatchStream
 
 log = logging.getLogger(__name__)
+
+A = TypeVar("A", bound=paging.Answer)
 
 # etcd counts every key in [start, range_end) on every Range call, even with a limit, so paging
 # costs O(N^2 / page). Measured with 1M keys: pages of 10k took 16 s, pages of 100k 2.7 s against
@@ -54,12 +56,6 @@ _COMPARE_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,
     ">": operator.gt,
 }
-
-
-def _range_of(prefix: str | bytes) -> tuple[bytes, bytes, Reach]:
-    """The first key and range end of a prefix read, and what a refusal of it names."""
-    start = _key_bytes(prefix)
-    return start or b"\0", prefix_end(start), Reach.of("read", [start], prefix=True)
 
 
 def _key_bytes(key: str | bytes) -> bytes:
@@ -128,17 +124,8 @@ class EtcdConnection(FailoverClient, ClusterCalls, AuthCalls):
         page_size: int = PAGE_SIZE,
     ) -> Iterator[Snapshot]:
         """The pages of a prefix read, as they arrive, all at one revision (the first page's)."""
-        start, end, reach = _range_of(prefix)
-
-        def fetch(first: bytes, pinned: int | None, limit: int) -> Records:
-            request = etcdrpc.RangeRequest(
-                key=first, range_end=end, limit=limit, revision=pinned or 0, keys_only=keys_only
-            )
-            return self._call(  # type: ignore[no-any-return]
-                "read keys", lambda c: range_records(c, request), reach=reach
-            )
-
-        for pinned, answer in paging.pages(fetch, start, page_size, revision=revision):
+        answers = self._pages(prefix, range_records, keys_only, page_size, revision=revision)
+        for pinned, answer in answers:
             yield Snapshot(revision=pinned, cluster_id=answer.cluster_id, items=answer.items)
 
     def iter_plain_pages(
@@ -156,23 +143,35 @@ class EtcdConnection(FailoverClient, ClusterCalls, AuthCalls):
         each page after it before the one before it is handed out: the caller's work on a
         page overlaps etcd's on the next (see `etcdadmin.core.etcd.paging`).
         """
-        start, end, reach = _range_of(prefix)
-
-        def fetch(first: bytes, pinned: int | None, limit: int) -> Columns:
-            request = etcdrpc.RangeRequest(
-                key=first, range_end=end, limit=limit, revision=pinned or 0, keys_only=keys_only
-            )
-            return self._call(  # type: ignore[no-any-return]
-                "read keys",
-                lambda c: range_columns(c, request),
-                reach=reach,
-            )
-
-        answers = paging.pages(fetch, start, page_size, ahead=ahead)
+        answers = self._pages(prefix, range_columns, keys_only, page_size, ahead=ahead)
         return (
             Page(pinned, answer.cluster_id, answer.keys, answer.values)
             for pinned, answer in answers
         )
+
+    def _pages(
+        self,
+        prefix: str | bytes,
+        read: Callable[[Any, etcdrpc.RangeRequest], A],
+        keys_only: bool,
+        page_size: int,
+        *,
+        revision: int | None = None,
+        ahead: bool = False,
+    ) -> Iterator[tuple[int, A]]:
+        """(pinned revision, answer) of each page of a prefix read (`paging.pages`), each
+        Range call made by `read` (`columns.range_records` or `columns.range_columns`)."""
+        start = _key_bytes(prefix)
+        end = prefix_end(start)
+        reach = Reach.of("read", [start], prefix=True)
+
+        def fetch(first: bytes, pinned: int | None, limit: int) -> A:
+            request = etcdrpc.RangeRequest(
+                key=first, range_end=end, limit=limit, revision=pinned or 0, keys_only=keys_only
+            )
+            return self._call("read keys", lambda c: read(c, request), reach=reach)  # type: ignore[no-any-return]
+
+        return paging.pages(fetch, start or b"\0", page_size, revision=revision, ahead=ahead)
 
     # -- writes -----------------------------------------------------------------------------
 
