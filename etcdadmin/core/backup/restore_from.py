@@ -30,7 +30,6 @@ from pathlib import Path
 
 from etcdadmin.core.backup.create import BackupOptions, create_backup
 from etcdadmin.core.backup.disaster import RecoveredCluster, RestoredMember, restore_snapshot
-from etcdadmin.core.backup.encryption import BackupOpener, opener_for
 from etcdadmin.core.backup.errors import BackupError
 from etcdadmin.core.backup.export import ExportRecord
 from etcdadmin.core.backup.location import Location
@@ -42,7 +41,12 @@ from etcdadmin.core.backup.restore_online import (
     apply_restore,
     plan_restore,
 )
-from etcdadmin.core.backup.verify import download_verified, export_records, load_manifest
+from etcdadmin.core.backup.verify import (
+    download_verified,
+    export_records,
+    load_manifest,
+    opener_of,
+)
 from etcdadmin.core.changes.desired import plan_state
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd import EtcdConnection
@@ -235,7 +239,7 @@ def recover_from_backup(
         )
     if not members:
         raise BackupNotUsable("name at least one member to restore the snapshot into")
-    opener = _opener(manifest, stored, identities)
+    opener = opener_of(manifest, stored, identities)
     # Next to the data dir: the same disk, and no copy of the whole database in /tmp.
     parent = members[0].data_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -259,14 +263,6 @@ def _export_of(manifest: BackupManifest) -> StoredObject:
             "whole with --data-dir, or pick another backup"
         )
     return stored
-
-
-def _opener(
-    manifest: BackupManifest, stored: StoredObject, identities: Sequence[object] | None
-) -> BackupOpener | None:
-    if not stored.encrypted:
-        return None
-    return opener_for(manifest.id, manifest.encrypted_to, identities)
 
 
 def _read_export(

@@ -151,10 +151,18 @@ def export_records(
     open none of them (age tells from the file's header); BackupDamaged after the last
     record when the stored bytes differ from the manifest, and as soon as they are not an
     export: a reader acts on what it read only once the iteration ends."""
-    opener = (
-        opener_for(manifest.id, manifest.encrypted_to, identities) if stored.encrypted else None
-    )
-    return _records(location, stored, opener)
+    return _records(location, stored, opener_of(manifest, stored, identities))
+
+
+def opener_of(
+    manifest: BackupManifest, stored: StoredObject, identities: Sequence[object] | None
+) -> BackupOpener | None:
+    """What opens `stored` when it is encrypted (`opener_for`: `identities`, else the
+    operator's own from the OS keyring; BackupLocked when none is at hand); None when it is
+    stored plain."""
+    if not stored.encrypted:
+        return None
+    return opener_for(manifest.id, manifest.encrypted_to, identities)
 
 
 def _records(
