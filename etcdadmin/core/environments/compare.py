@@ -207,29 +207,28 @@ def read_rendered(prefix: bytes, pages: Iterable[Page], *, render: bool = True) 
     keys: list[bytes] = []
     values: list[bytes] = []
     try:
-        writer: PagedRender | None = PagedRender(prefix.decode("utf-8"))
+        writer = PagedRender(prefix.decode("utf-8"))
     except UnicodeDecodeError:
-        writer = None  # render_columns names the directory
-    if not render:
-        writer = None
-    sealed = not render  # from here on: values sealed, or no rendering asked for
+        writer = PagedRender("")
+        writer.abandon()  # render_columns names the directory
+    rendering = render  # False too once a value is an envelope
     for page in pages:
         assert page.values is not None, "read_rendered needs the values"
         keys.extend(page.keys)
         values.extend(page.values)
-        if sealed or writer is None:
+        if not rendering:
             continue
         if holds_envelope(page.values):
-            sealed = True
+            rendering = False
             continue
         texts = decoded_together(page.keys)
         if texts is page.keys:
             writer.abandon()  # a key that is not UTF-8: render_columns names it
         else:
             writer.add(texts, page.values)
-    if sealed or (writer is None and holds_envelope(values)):
+    if not rendering:
         return ReadDirectory(keys, values, None)
-    text = writer.result() if writer is not None else None
+    text = writer.result()
     return ReadDirectory(
         keys, values, text if text is not None else render_columns(prefix, keys, values)
     )
