@@ -35,6 +35,6 @@ def load_identities(files: Sequence[Path]) -> list[object] | None:
     """Every pyrage identity in `files`; None when none was given (the keyring default)."""
     if not files:
         return None
-    from etcdadmin.core.secrets.identities import identities, load_key_file
+    from etcdadmin.core.secrets.identities import identities_in
 
-    return identities([load_key_file(path) for path in files])
+    return identities_in(files)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -224,3 +225,14 @@ def test_the_opener_decrypts_each_envelope_once_and_still_refuses_a_moved_one(rs
         opener.open(b"d/k1", envelopes[b"d/k0"])
     moved = opener.reseal(b"d/k0", envelopes[b"d/k0"], b"other/k0", [recipient])
     assert opener.open(b"other/k0", moved) == b"v0"
+
+
+def test_a_key_file_that_is_a_pipe_or_too_big_is_refused_without_being_read(tmp_path):
+    # A FIFO would block whoever reads it (the client's window, an agent's start).
+    pipe = tmp_path / "key.fifo"
+    os.mkfifo(pipe)
+    big = tmp_path / "big.agekey"
+    big.write_bytes(b"# padding\n" * 110_000)  # over 1 MiB
+    for path in (pipe, big):
+        with pytest.raises(BadKeyFile, match="not a private key file"):
+            load_key_files(str(path))

@@ -9,6 +9,7 @@ refused with a message: an agent has nobody to type one.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,12 +67,27 @@ def load_key_files(spec: str) -> list[LoadedKey]:
     return keys
 
 
+# A key file is a few kB (an RSA-4096 OpenSSH key about 3.4 kB, an age identity 74 bytes a
+# key); anything far larger, or not a regular file (a FIFO would block its reader: the
+# client's window, an agent's start), is not one.
+MAX_KEY_FILE = 1024 * 1024
+
+
 def load_key_file(path: Path) -> LoadedKey:
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_KEY_FILE:
+            raise BadKeyFile(f"{path}: not a private key file (a regular file of at most 1 MiB)")
         data = path.read_bytes()
     except OSError as exc:
         raise BadKeyFile(f"{path}: cannot read the private key ({exc.strerror})") from None
     return LoadedKey(path, parse_identities(data, str(path)))
+
+
+def identities_in(paths: Sequence[Path]) -> list[object]:
+    """Every identity in the key files `paths` (an operator's `--identity FILE`, or a file
+    opened in the client), file after file; `BadKeyFile` naming the first bad one."""
+    return identities([load_key_file(path) for path in paths])
 
 
 # What a key file is expected to be, for the messages that refuse one.

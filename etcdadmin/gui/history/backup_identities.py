@@ -10,8 +10,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from etcdadmin.core.backup.errors import BackupLocked
-from etcdadmin.core.secrets.errors import BadKeyFile, SecretError
-from etcdadmin.core.secrets.identities import identities, load_key_file
+from etcdadmin.core.secrets.errors import SecretError
 
 
 def ask_identity_file(parent: QWidget, title: str, locked: BackupLocked) -> Path | None:
@@ -35,18 +34,6 @@ def ask_identity_file(parent: QWidget, title: str, locked: BackupLocked) -> Path
         return None
     path, _ = QFileDialog.getOpenFileName(parent, "Identity that opens the backup")
     return Path(path) if path else None
-
-
-# A key file is a few kB (an RSA-4096 OpenSSH key about 3.4 kB); anything far larger, or not a
-# regular file (a FIFO would block the window's thread), is not one.
-MAX_KEY_FILE = 1024 * 1024
-
-
-def read_identity_file(path: Path) -> list[object]:
-    """Every pyrage identity in the file; SecretError (BadKeyFile) naming it otherwise."""
-    if not path.is_file() or path.stat().st_size > MAX_KEY_FILE:
-        raise BadKeyFile(f"{path}: not a private key file (a regular file of at most 1 MiB)")
-    return identities([load_key_file(path)])
 
 
 def with_operator(files: list[object]) -> list[object]:

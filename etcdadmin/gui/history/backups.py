@@ -52,11 +52,11 @@ from etcdadmin.core.backup.restore_from import (
 )
 from etcdadmin.core.backup.restore_online import RestoreReport
 from etcdadmin.core.secrets.errors import SecretError
+from etcdadmin.core.secrets.identities import identities_in
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.errors import describe, show_error
 from etcdadmin.gui.history.backup_identities import (
     ask_identity_file,
-    read_identity_file,
     with_operator,
 )
 from etcdadmin.gui.history.restore_dialogs import ask_moment, confirm_restore, origin
@@ -383,7 +383,7 @@ class BackupsPanel(QWidget):
             if path is None:
                 return
             try:
-                loaded = read_identity_file(path)
+                loaded = identities_in([path])
             except SecretError as error:
                 show_error(self, title, error)
                 return
