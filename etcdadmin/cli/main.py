@@ -21,7 +21,10 @@ import click
 from click.core import ParameterSource
 
 from etcdadmin.cli import exits
-from etcdadmin.cli.connection import CliSession, connection_options, resolve_session
+from etcdadmin.cli.deferred import deferred
+
+with deferred():  # grpc and protobuf are imported here (see `deferred`)
+    from etcdadmin.cli.connection import CliSession, connection_options, resolve_session
 from etcdadmin.core.errors import (
     ConflictError,
     EtcdAdminError,

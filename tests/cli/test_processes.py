@@ -108,3 +108,34 @@ def test_a_failing_command_still_exits_with_its_code_and_message(process, etcd_s
     done = process("--endpoints", etcd_server.endpoint, "get", f"{top}/missing")
     assert done.returncode == exits.NOT_FOUND
     assert done.stderr.strip() == f"Error: key {top}/missing not found"
+
+
+def test_a_command_never_executes_the_modules_grpc_and_protobuf_import_for_nothing(
+    process, etcd_server, top
+):
+    """`etcdadmin.cli.deferred`: asyncio, grpc.aio and protobuf's pure-Python messages are
+    imported by grpc and protobuf and used by no command; a real export leaves them unrun."""
+    etcd_server.etcdctl("put", f"{top}/http/addr", ":5000")
+    done = process(
+        "--endpoints",
+        etcd_server.endpoint,
+        "export",
+        top,
+        env={"PYTHONPROFILEIMPORTTIME": "1"},
+    )
+    assert (done.returncode, done.stdout) == (0, "http:\n  addr: :5000\n"), done.stderr
+    executed = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines()}
+    assert "grpc" in executed, "no import times printed: the check looks at nothing"
+    for module in ("asyncio.base_events", "grpc.aio._call", "google.protobuf.text_format"):
+        assert module not in executed
+
+
+def test_a_deferred_module_still_works_when_something_uses_it(process):
+    done = process(
+        code=(
+            "import etcdadmin.cli.main, asyncio, grpc.aio\n"
+            "async def answer(): return 42\n"
+            "print(asyncio.run(answer()), grpc.aio.insecure_channel.__name__)\n"
+        )
+    )
+    assert (done.returncode, done.stdout) == (0, "42 insecure_channel\n"), done.stderr
