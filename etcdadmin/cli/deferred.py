@@ -8,10 +8,11 @@ it runs: deferring those three took `import grpc, pyetcd` from 0.157 to 0.114 s 
 processes, CPython 3.11.7, grpcio 1.85, protobuf 7.36, 2 cores), 0.04 s off every command's
 start, and `etcdadmin export` asks etcd for its first page that much sooner.
 
-A deferred module is still there on first use, by whatever touches it: it executes then. One
-limit: CPython 3.11's LazyLoader takes no lock, so two threads touching a deferred module for
-the first time at once could see it half executed; which is why only modules that no command
-uses are listed.
+A deferred module is still there on first use, by whatever touches it (an attribute, or a
+plain `import asyncio`): it executes then. One limit: CPython 3.11's LazyLoader takes no lock,
+so two threads touching a deferred module for the first time at once could see it half
+executed; which is why only modules that no command uses are listed, and why the window, a
+long-lived process with many threads, executes them before it starts (`load_now`).
 """
 
 from __future__ import annotations
@@ -58,3 +59,11 @@ def deferred(names: Sequence[str] = UNUSED_BY_COMMANDS) -> Iterator[None]:
         yield
     finally:
         sys.meta_path.remove(finder)
+
+
+def load_now(names: Sequence[str] = UNUSED_BY_COMMANDS) -> None:
+    """Execute every deferred module that is still waiting for its first use, on this thread."""
+    for name in names:
+        module = sys.modules.get(name)
+        if module is not None:
+            getattr(module, "__name__", None)  # any attribute access runs the lazy load

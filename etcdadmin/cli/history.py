@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from etcdadmin.cli import exits
 from etcdadmin.cli.arguments import KEY
+from etcdadmin.cli.backup_identity import identity_option, load_identities
 from etcdadmin.cli.connection import CliSession
 from etcdadmin.cli.output import emit_json, json_option, show, value_fields
 from etcdadmin.cli.writes import apply_changes, refuse_if_read_only, yes_option
@@ -42,6 +44,7 @@ _PREVIEW = 60
     show_default=True,
     help="with --backups: the Swift container",
 )
+@identity_option
 @json_option
 @click.pass_obj
 def history(
@@ -51,13 +54,15 @@ def history(
     backups: bool,
     backup_dir: str | None,
     container: str,
+    identity_files: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """List KEY's versions, newest first, back to etcd's compaction point (with --backups,
     also the older ones the backups kept)."""
     found = key_history(session.connect(), key, limit=limit)
     if backups:
-        _history_with_backups(session, key, found, backup_dir, container, as_json)
+        identities = load_identities(identity_files)
+        _history_with_backups(session, key, found, backup_dir, container, identities, as_json)
         return
     if as_json:
         versions: list[dict[str, Any]] = []
@@ -90,16 +95,25 @@ def _history_with_backups(
     found: KeyHistory,
     backup_dir: str | None,
     container: str,
+    identities: list[object] | None,
     as_json: bool,
 ) -> None:
     """etcd's versions and the backups' ones, merged by revision (etcd's win: they carry the
-    version number)."""
+    version number). Encrypted backups are searched with `identities` and the operator's
+    own; those none of them opens are named, never skipped without a word."""
     _, cluster = session.connect().header(key)
     location = open_location(backup_dir, container)
     try:
-        kept = key_history_from_backups(location, key, cluster_id=f"{cluster:016x}")
+        searched = key_history_from_backups(
+            location,
+            key,
+            cluster_id=f"{cluster:016x}",
+            identities=identities,
+            operator_identity=True,
+        )
     finally:
         location.close()
+    kept = searched.versions
     live = {v.revision for v in found.versions}
     rows: list[tuple[int, str, bytes | None, str]] = [
         (v.revision, f"v{v.version}", v.value, "etcd") for v in found.versions
@@ -119,7 +133,12 @@ def _history_with_backups(
                 record.update(value_fields(value))
             versions.append(record)
         emit_json(
-            {"key": show(key), "compacted_before": found.compacted_before, "versions": versions}
+            {
+                "key": show(key),
+                "compacted_before": found.compacted_before,
+                "versions": versions,
+                "unsearched_backups": list(searched.unsearched),
+            }
         )
         return
     if not rows:
@@ -127,6 +146,15 @@ def _history_with_backups(
     for revision, when, value, source in rows:
         shown = "(deleted)" if value is None else preview(value, _PREVIEW)
         click.echo(f"{revision}\t{when}\t{shown}\t{source}")
+    if searched.unsearched:
+        count = len(searched.unsearched)
+        click.echo(
+            f"{count} encrypted backup{'s were' if count != 1 else ' was'} not searched, "
+            f"no identity at hand opens {'them' if count != 1 else 'it'} "
+            f"({', '.join(searched.unsearched)}): pass --identity FILE with a recipient's "
+            "private key",
+            err=True,
+        )
 
 
 @click.command()

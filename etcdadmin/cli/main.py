@@ -146,6 +146,9 @@ def cli(ctx: click.Context, read_only: bool, name: str, log_level: str, **params
             for option in ("endpoints", "profile")
         )
         from etcdadmin.app import run_window
+        from etcdadmin.cli.deferred import load_now
+
+        load_now()  # before the window's threads: see `deferred`
 
         if not given:
             ctx.exit(run_window(None, name, read_only))

@@ -20,6 +20,7 @@ import pytest
 from etcdadmin.cli import exits
 from etcdadmin.core.secrets.identities import new_agent_key, write_key_pair
 from tests.cli.test_backup_restore import put_many, values
+from tests.core.backup_support import connect
 from tests.stack.etcd import EtcdCommand
 from tests.stack.procs import free_port
 
@@ -365,3 +366,34 @@ def test_an_identity_file_without_a_usable_key_is_refused_naming_it_and_what_was
     malformed = messages[damaged]
     assert str(damaged) in malformed and "at line 2 is malformed" in malformed
     assert secret[16:-1] not in malformed, "not a character of the key is shown"
+
+
+def test_history_in_backups_names_an_encrypted_backup_until_an_identity_opens_it(
+    run, private_etcd, tmp_path
+):
+    team_key, team_public = age_identity(tmp_path)
+    directory = tmp_path / "backups"
+    endpoint = ["--endpoints", private_etcd.endpoint]
+    private_etcd.etcdctl("put", "app/level", "kept-only-in-the-backup")
+    backup_id = created_id(
+        run(*endpoint, "backup", "--dir", str(directory), "create", "--encrypt-to", team_public)
+    )
+    with connect(private_etcd) as conn:
+        old = conn.header()[0]
+        private_etcd.etcdctl("compaction", str(conn.put("app/level", "now")))
+    history = [*endpoint, "history", "app/level", "--backups", "--backup-dir", str(directory)]
+
+    unopened = run(*history)
+    assert unopened.exit_code == 0, unopened.stderr
+    assert "kept-only-in-the-backup" not in unopened.stdout
+    assert "1 encrypted backup was not searched" in unopened.stderr
+    assert backup_id in unopened.stderr and "--identity FILE" in unopened.stderr
+    as_json = json.loads(run(*history, "--json").stdout)
+    assert as_json["unsearched_backups"] == [backup_id]
+
+    opened = run(*history, "--identity", str(team_key), "--json")
+    assert opened.exit_code == 0, opened.stderr
+    found = {v["revision"]: v for v in json.loads(opened.stdout)["versions"]}
+    assert found[old]["value"] == "kept-only-in-the-backup"
+    assert found[old]["source"] == backup_id
+    assert json.loads(opened.stdout)["unsearched_backups"] == []

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pyrage
@@ -189,3 +190,21 @@ def test_an_unreachable_swift_fails_with_a_message_saying_so(etcd_server):
     with connect(etcd_server) as conn, pytest.raises(LocationUnreachable) as caught:
         create_backup(conn, location)
     assert "cannot reach Swift" in str(caught.value) and url in str(caught.value)
+
+
+def test_a_segment_goes_to_swift_from_its_buffer_as_given_and_leaves_the_buffer_free(swift):
+    """Segments are sent as views of a buffer the writer reuses (`swift._ViewReader`): what
+    Swift stores is every byte of it, and once the PUT returns nothing holds the buffer."""
+    from etcdadmin.core.backup.swift import UPLOAD_BLOCK
+
+    location = SwiftLocation(credentials(swift), f"backups-{uuid.uuid4().hex[:10]}")
+    location.prepare()
+    buffer = bytearray(os.urandom(3 * UPLOAD_BLOCK + 12_345))  # several blocks and a rest
+    upload = location.open_upload("object")
+    segment = upload.put_segment(0, 0, memoryview(buffer))
+    sent = bytes(buffer)
+    buffer.extend(b"reused")  # BufferError while any view of it is alive
+    upload.commit([segment])
+    assert segment.size == len(sent)
+    assert b"".join(location.read("object")) == sent
+    location.close()

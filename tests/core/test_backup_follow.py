@@ -165,7 +165,7 @@ def test_history_from_backups_reaches_past_etcds_compaction(private_etcd, tmp_pa
             conn.delete("app/key")
             running.stored(conn.put("app/key", "third"))
         private_etcd.etcdctl("compaction", str(conn.put("app/other", "x")))
-    versions = key_history_from_backups(location, b"app/key")
+    versions = key_history_from_backups(location, b"app/key").versions
     assert [v.revision for v in versions] == sorted((v.revision for v in versions), reverse=True)
     by_revision = {v.revision: v.value for v in versions}
     assert by_revision[first] == b"first" and by_revision[second] == b"second"
@@ -191,7 +191,8 @@ def test_a_damaged_export_gives_no_state_and_no_history_only_its_name(etcd_serve
         (f"{top}a".encode(), b"1"),
         (f"{top}b".encode(), b"2"),
     ]
-    assert [v.value for v in key_history_from_backups(location, f"{top}a".encode())] == [b"1"]
+    found = key_history_from_backups(location, f"{top}a".encode())
+    assert [v.value for v in found.versions] == [b"1"]
     export = tmp_path / "backups" / manifest.id / "keys.jsonl.gz"
     damaged = bytearray(export.read_bytes())
     damaged[-9] ^= 0xFF  # inside the gzip trailer's CRC: the records read, the bytes differ
@@ -216,11 +217,15 @@ def test_history_in_backups_skips_those_the_identities_given_do_not_open(etcd_se
             conn, location, BackupOptions(prefix=key, recipients=(str(mine.to_public()),))
         )
         conn.put(key, "theirs")
-        create_backup(
+        other = create_backup(
             conn, location, BackupOptions(prefix=key, recipients=(str(theirs.to_public()),))
         )
-    versions = key_history_from_backups(location, key.encode(), identities=[mine])
-    assert [(v.value, v.source) for v in versions] == [(b"mine", own.id)]
+    found = key_history_from_backups(location, key.encode(), identities=[mine])
+    assert [(v.value, v.source) for v in found.versions] == [(b"mine", own.id)]
+    assert found.unsearched == (other.id,), "the backup it could not open is named"
+    # without any identity neither is opened, and both are named
+    unopened = key_history_from_backups(location, key.encode())
+    assert (unopened.versions, set(unopened.unsearched)) == ([], {own.id, other.id})
 
 
 def test_deltas_hold_every_change_once_in_revision_order(etcd_server, tmp_path):

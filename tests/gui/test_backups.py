@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from pathlib import Path
 
 import pyrage
 import pytest
 
 from etcdadmin.core.backup import BackupOptions, create_backup
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
+from etcdadmin.core.secrets.operator import OperatorIdentity
 from tests.gui.conftest import SCREENSHOTS, connect
 from tests.gui.dialogs import answer_next_dialog
 
@@ -152,16 +154,23 @@ def test_an_encrypted_backup_restores_with_the_operators_identity_and_a_foreign_
     assert values(etcd_server, f"{top}/") == {f"{top}/a": "1"}
 
 
-def test_a_backup_encrypted_to_a_team_key_restores_once_its_identity_file_is_opened(
-    qtbot, window, etcd_server, os_keyring, tmp_path, monkeypatch
-):
+def operator_and_team(folder: Path) -> tuple[OperatorIdentity, pyrage.x25519.Identity, Path]:
+    """The operator's identity in the OS keyring (made when missing), and a team's age key in
+    an identity file the keyring knows nothing of."""
     from etcdadmin.core.secrets.operator import load_operator_identity
 
     operator = load_operator_identity(create=True)
     assert operator is not None
     team = pyrage.x25519.Identity.generate()
-    identity_file = tmp_path / "team.agekey"
+    identity_file = folder / "team.agekey"
     identity_file.write_text(f"# the ops team's key\n{team}\n")
+    return operator, team, identity_file
+
+
+def test_a_backup_encrypted_to_a_team_key_restores_once_its_identity_file_is_opened(
+    qtbot, window, etcd_server, os_keyring, tmp_path, monkeypatch
+):
+    operator, team, identity_file = operator_and_team(tmp_path)
     top = f"gui-backup-{uuid.uuid4().hex[:6]}"
     etcd_server.etcdctl("put", f"{top}/a", "1")
     connect(qtbot, window, etcd_server.endpoint)

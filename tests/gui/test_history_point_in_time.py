@@ -19,7 +19,7 @@ from tests.core.backup_support import connect as connect_etcd
 from tests.core.test_backup_follow import following
 from tests.gui.conftest import SCREENSHOTS, connect
 from tests.gui.dialogs import POLL_MS, answer_next_dialog
-from tests.gui.test_backups import values
+from tests.gui.test_backups import operator_and_team, values
 from tests.gui.test_client import etcd_value, open_key
 
 
@@ -158,3 +158,62 @@ def test_a_version_compacted_away_comes_back_from_a_backup_and_restores(
     history.include_backups.setChecked(False)
     shown = lambda: [history.list.item(i).text() for i in range(history.list.count())]  # noqa: E731
     qtbot.waitUntil(lambda: not any("from backup" in text for text in shown()), timeout=10_000)
+
+
+def test_versions_in_encrypted_backups_show_once_an_identity_opens_them(
+    qtbot, window, private_etcd, os_keyring, tmp_path, monkeypatch
+):
+    operator, team, team_file = operator_and_team(tmp_path)
+    key = "old/level"
+    private_etcd.etcdctl("put", key, "v1-for-the-team")
+    with connect_etcd(private_etcd) as conn:
+        # the team's backup holds v1, the operator's v2; etcd keeps v3 only
+        team_backup = create_backup(
+            conn,
+            backup_location(),
+            BackupOptions(prefix="old/", recipients=(str(team.to_public()),)),
+        )
+        conn.put(key, "v2-for-the-operator")
+        create_backup(
+            conn, backup_location(), BackupOptions(prefix="old/", recipients=(operator.public_key,))
+        )
+        private_etcd.etcdctl("compact", str(conn.put(key, "v3")))
+    connect(qtbot, window, private_etcd.endpoint)
+    history = window.history
+    open_key(qtbot, window, key)
+    window.tabs.setCurrentWidget(history)
+    qtbot.waitUntil(lambda: "was compacted" in history.header.text(), timeout=10_000)
+    shown = lambda: [history.list.item(i).text() for i in range(history.list.count())]  # noqa: E731
+
+    history.include_backups.setChecked(True)
+    qtbot.waitUntil(
+        lambda: "1 encrypted backup not searched" in history.header.text(), timeout=30_000
+    )
+    assert any("v2-for-the-operator" in text for text in shown()), "the keyring's identity"
+    assert not any("v1-for-the-team" in text for text in shown())
+    assert "restoring from one offers to open an identity file" in history.header.text()
+    assert window.grab().save(str(tmp_path / "history-encrypted-unsearched.png"))
+
+    # as a restore from the team's backup asks for it: the file is opened, the restore declined
+    monkeypatch.setattr(
+        "etcdadmin.gui.history.backup_identities.QFileDialog.getOpenFileName",
+        lambda *_args, **_kwargs: (str(team_file), ""),
+    )
+    backups = history.backups
+    backups.refresh()
+    qtbot.waitUntil(lambda: backups.table.rowCount() == 2, timeout=10_000)
+    backups.table.selectRow(1)  # newest first: the team's is the older one
+    selected = backups.selected()
+    assert selected is not None and selected.id == team_backup.id
+    seen: list[str] = []
+    answer_next_dialog("Open identity file", seen)
+    answer_next_dialog("Cancel", seen)
+    backups.restore()
+    qtbot.waitUntil(lambda: len(seen) == 2, timeout=30_000)
+    assert etcd_value(private_etcd, key) == "v3", "declined: nothing was written"
+
+    history.include_backups.setChecked(False)
+    history.include_backups.setChecked(True)
+    qtbot.waitUntil(lambda: any("v1-for-the-team" in text for text in shown()), timeout=30_000)
+    qtbot.waitUntil(lambda: "2 more from backups" in history.header.text(), timeout=10_000)
+    assert "not searched" not in history.header.text()

@@ -64,6 +64,16 @@ class BackupKeyVersion:
     source: str
 
 
+@dataclass(frozen=True)
+class KeyHistoryInBackups:
+    """What `key_history_from_backups` found: the versions, newest first, and the encrypted
+    backups that could not be searched (no identity given opens them), so that a caller says
+    what it did not look at instead of showing less without a word."""
+
+    versions: list[BackupKeyVersion]
+    unsearched: tuple[str, ...] = ()
+
+
 def _clusters(entries: list[CatalogEntry]) -> list[str]:
     return sorted({e.cluster_id for e in entries})
 
@@ -213,24 +223,34 @@ def key_history_from_backups(
     cluster_id: str | None = None,
     identities: Sequence[object] | None = None,
     cancel: threading.Event | None = None,
-) -> list[BackupKeyVersion]:
+    operator_identity: bool = False,
+) -> KeyHistoryInBackups:
     """`key`'s versions found in the full backups and the deltas, newest first, each revision
     once. A full backup shows the version live when it was taken; deltas show every change,
-    deletes included. Encrypted backups count only when `identities` open them: browsing
-    history never reaches for the OS keyring.
+    deletes included. Encrypted backups are searched with `identities` and, with
+    `operator_identity`, the operator's own from the OS keyring (read once, only when an
+    encrypted backup is met); those none of them opens are named in `unsearched`.
 
     `cancel`, once set, stops the search before its next download with BackupAborted (each
     backup's whole export is downloaded and checked: a minute or more with many large ones)."""
     entries = Catalog(location).entries()
     if not entries:
-        return []
+        return KeyHistoryInBackups([])
     cluster = _pick_cluster(entries, cluster_id)
     found: dict[int, BackupKeyVersion] = {}
+    unsearched: list[str] = []
+    keys: list[object] | None = None if operator_identity else list(identities or ())
     text = key.decode("utf-8", errors="replace")
     for entry in entries:
         if entry.cluster_id != cluster or not covers(entry.prefix, text):
             continue
-        if entry.encrypted and not identities:
+        if entry.encrypted and keys is None:
+            # Imported here: only an encrypted backup needs the keyring.
+            from etcdadmin.core.secrets.operator import with_operator_identity
+
+            keys = with_operator_identity(identities or ())
+        if entry.encrypted and not keys:
+            unsearched.append(entry.id)
             continue
         _check(cancel)
         # every record is read (the export is checked once its last one is in), one kept;
@@ -238,10 +258,13 @@ def key_history_from_backups(
         try:
             kept = [
                 BackupKeyVersion(record.mod_revision, entry.created, record.value, entry.id)
-                for record in _export_records(location, entry, identities)
+                for record in _export_records(location, entry, keys if entry.encrypted else None)
                 if record.key == key
             ]
-        except (PointInTimeUnavailable, BackupNotFound, BackupLocked):
+        except BackupLocked:
+            unsearched.append(entry.id)
+            continue
+        except (PointInTimeUnavailable, BackupNotFound):
             continue
         for version in kept:
             found.setdefault(version.revision, version)
@@ -253,7 +276,8 @@ def key_history_from_backups(
                 found[change.mod_revision] = BackupKeyVersion(
                     change.mod_revision, change.time, change.value, delta.name
                 )
-    return sorted(found.values(), key=lambda v: v.revision, reverse=True)
+    versions = sorted(found.values(), key=lambda v: v.revision, reverse=True)
+    return KeyHistoryInBackups(versions, tuple(unsearched))
 
 
 def _check(cancel: threading.Event | None) -> None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import getpass
 import logging
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import pyrage
 
-from etcdadmin.core.secrets.errors import BadKeyFile, KeyringUnavailable
+from etcdadmin.core.secrets.errors import BadKeyFile, KeyringUnavailable, SecretError
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,17 @@ def load_operator_identity(*, create: bool = False) -> OperatorIdentity | None:
     _store(backend, new)
     log.info("created a new operator identity in the OS keyring")
     return _identity(new)
+
+
+def with_operator_identity(identities: Sequence[object]) -> list[object]:
+    """`identities` (pyrage identities, opened from files), and the operator's own from the
+    keyring when it holds one: a file opened for one backup must not lock the operator out
+    of the backups encrypted to them. A keyring that cannot be read adds nothing."""
+    try:
+        operator = load_operator_identity()
+    except SecretError:
+        return list(identities)
+    return [*identities, operator.to_pyrage()] if operator is not None else list(identities)
 
 
 def _store(backend: object, secret: str) -> None:

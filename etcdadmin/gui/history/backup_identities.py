@@ -10,7 +10,6 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from etcdadmin.core.backup.errors import BackupLocked
-from etcdadmin.core.secrets.errors import SecretError
 
 
 def ask_identity_file(parent: QWidget, title: str, locked: BackupLocked) -> Path | None:
@@ -34,16 +33,3 @@ def ask_identity_file(parent: QWidget, title: str, locked: BackupLocked) -> Path
         return None
     path, _ = QFileDialog.getOpenFileName(parent, "Identity that opens the backup")
     return Path(path) if path else None
-
-
-def with_operator(files: list[object]) -> list[object]:
-    """The identities opened from files, and the operator's own from the OS keyring when it
-    holds one: a file opened for one backup must not lock the operator out of the backups
-    encrypted to them (the core tries only the identities it is given)."""
-    from etcdadmin.core.secrets.operator import load_operator_identity
-
-    try:
-        operator = load_operator_identity()
-    except SecretError:
-        return list(files)
-    return [*files, operator.to_pyrage()] if operator is not None else list(files)

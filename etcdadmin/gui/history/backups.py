@@ -53,12 +53,10 @@ from etcdadmin.core.backup.restore_from import (
 from etcdadmin.core.backup.restore_online import RestoreReport
 from etcdadmin.core.secrets.errors import SecretError
 from etcdadmin.core.secrets.identities import identities_in
+from etcdadmin.core.secrets.operator import with_operator_identity
 from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.errors import describe, show_error
-from etcdadmin.gui.history.backup_identities import (
-    ask_identity_file,
-    with_operator,
-)
+from etcdadmin.gui.history.backup_identities import ask_identity_file
 from etcdadmin.gui.history.restore_dialogs import ask_moment, confirm_restore, origin
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
@@ -392,7 +390,7 @@ class BackupsPanel(QWidget):
 
         self._start(
             description,
-            lambda task: plan(None if files is None else with_operator(files)),
+            lambda task: plan(None if files is None else with_operator_identity(files)),
             self._planned,
             dialog_title=title,
             locked=locked,

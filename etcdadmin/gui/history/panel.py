@@ -24,7 +24,11 @@ from PySide6.QtWidgets import (
 )
 
 from etcdadmin.core.backup.deltas import is_delta_name
-from etcdadmin.core.backup.point_in_time import BackupKeyVersion, key_history_from_backups
+from etcdadmin.core.backup.point_in_time import (
+    BackupKeyVersion,
+    KeyHistoryInBackups,
+    key_history_from_backups,
+)
 from etcdadmin.core.changes.diff import value_diff
 from etcdadmin.core.changes.history import KeyHistory, KeyVersion, key_history, restore_change
 from etcdadmin.core.secrets.envelope import fingerprint, is_envelope
@@ -58,6 +62,8 @@ class HistoryPanel(QWidget):
         self._task: Task | None = None
         # versions only the backups kept, by revision (those etcd still lists are not repeated)
         self.from_backups: dict[int, BackupKeyVersion] = {}
+        # encrypted backups the last search could not open, said in the header
+        self.unsearched: tuple[str, ...] = ()
         self._backups_for: bytes | None = None  # the key `from_backups` belongs to
         self._backups_task: Task | None = None
         self._backups_cancel = threading.Event()
@@ -160,7 +166,7 @@ class HistoryPanel(QWidget):
         self.history = history
         self.current = current
         if history.key != self._backups_for:
-            self.from_backups = {}
+            self.from_backups, self.unsearched = {}, ()
         self._fill()
         if self.include_backups.isChecked():
             self._look_in_backups()
@@ -236,6 +242,14 @@ class HistoryPanel(QWidget):
             text += "; looking for older versions in the backups …"
         elif self.include_backups.isChecked():
             text += f"; {len(self.from_backups)} more from backups"
+            if self.unsearched:
+                count = len(self.unsearched)
+                text += (
+                    f"; {count} encrypted backup{'s' if count != 1 else ''} not searched: "
+                    "no identity at hand opens "
+                    f"{'them' if count != 1 else 'it'} (restoring from one offers to open an "
+                    "identity file)"
+                )
         self.header.setText(text)
 
     # -- versions only the backups kept -------------------------------------------------------
@@ -246,6 +260,7 @@ class HistoryPanel(QWidget):
             return
         self._stop_looking()
         self.from_backups.clear()
+        self.unsearched = ()
         self._fill()
 
     def _look_in_backups(self) -> None:
@@ -256,10 +271,18 @@ class HistoryPanel(QWidget):
         conn, key = self.session.conn, self.history.key
         cancel = self._backups_cancel = threading.Event()
 
-        def work(task: Task) -> list[BackupKeyVersion]:
+        # identity files opened for a restore in this window open encrypted backups here too
+        files = tuple(self.backups.identities or ())
+
+        def work(task: Task) -> KeyHistoryInBackups:
             # the connected cluster's backups only: a location may hold several clusters'
             return key_history_from_backups(
-                location, key, cluster_id=f"{conn.header(key)[1]:016x}", cancel=cancel
+                location,
+                key,
+                cluster_id=f"{conn.header(key)[1]:016x}",
+                cancel=cancel,
+                identities=files,
+                operator_identity=True,
             )
 
         self._backups_task = run_task(
@@ -277,11 +300,12 @@ class HistoryPanel(QWidget):
             self._backups_task = None
         self.looking.setVisible(False)
 
-    def _found(self, versions: list[BackupKeyVersion]) -> None:
+    def _found(self, found: KeyHistoryInBackups) -> None:
         self._backups_task = None
         self.looking.setVisible(False)
         listed = {v.revision for v in self.history.versions} if self.history else set()
-        self.from_backups = {v.revision: v for v in versions if v.revision not in listed}
+        self.from_backups = {v.revision: v for v in found.versions if v.revision not in listed}
+        self.unsearched = found.unsearched
         self._backups_for = self.history.key if self.history else None
         self._fill()
 
