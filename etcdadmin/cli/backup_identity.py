@@ -18,17 +18,27 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def identity_option(function: F) -> F:
-    return click.option(
-        "--identity",
-        "identity_files",
-        multiple=True,
-        metavar="FILE",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="private keys that open an encrypted backup (an age identity file, all of its "
-        "keys tried, or an OpenSSH private key); repeatable; default: your operator identity "
-        "in the OS keyring",
-    )(function)
+_HELP = (
+    "private keys that open an encrypted backup (an age identity file, all of its keys tried, "
+    "or an OpenSSH private key); repeatable; default: your operator identity in the OS keyring"
+)
+
+
+def identity_option(function: F | None = None, *, help: str = _HELP) -> Any:
+    """The `--identity` option; `@identity_option(help=...)` where a command uses it its own
+    way."""
+
+    def decorate(f: F) -> F:
+        return click.option(
+            "--identity",
+            "identity_files",
+            multiple=True,
+            metavar="FILE",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help=help,
+        )(f)
+
+    return decorate(function) if function is not None else decorate
 
 
 def load_identities(files: Sequence[Path]) -> list[object] | None:

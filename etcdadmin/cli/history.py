@@ -44,7 +44,11 @@ _PREVIEW = 60
     show_default=True,
     help="with --backups: the Swift container",
 )
-@identity_option
+@identity_option(
+    help="with --backups: private keys that open encrypted backups (an age identity file or "
+    "an OpenSSH private key), tried with your operator identity from the OS keyring; "
+    "repeatable"
+)
 @json_option
 @click.pass_obj
 def history(
@@ -59,6 +63,8 @@ def history(
 ) -> None:
     """List KEY's versions, newest first, back to etcd's compaction point (with --backups,
     also the older ones the backups kept)."""
+    if identity_files and not backups:
+        raise click.UsageError("--identity opens encrypted backups: add --backups")
     found = key_history(session.connect(), key, limit=limit)
     if backups:
         identities = load_identities(identity_files)

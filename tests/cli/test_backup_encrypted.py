@@ -391,6 +391,9 @@ def test_history_in_backups_names_an_encrypted_backup_until_an_identity_opens_it
     as_json = json.loads(run(*history, "--json").stdout)
     assert as_json["unsearched_backups"] == [backup_id]
 
+    alone = run(*endpoint, "history", "app/level", "--identity", str(team_key))
+    assert alone.exit_code == exits.USAGE and "add --backups" in alone.stderr
+
     opened = run(*history, "--identity", str(team_key), "--json")
     assert opened.exit_code == 0, opened.stderr
     found = {v["revision"]: v for v in json.loads(opened.stdout)["versions"]}

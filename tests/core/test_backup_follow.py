@@ -220,6 +220,12 @@ def test_history_in_backups_skips_those_the_identities_given_do_not_open(etcd_se
         other = create_backup(
             conn, location, BackupOptions(prefix=key, recipients=(str(theirs.to_public()),))
         )
+        # no key export: nothing to search with any identity, so not named either
+        conn.put(key, "later")  # a backup id is its time and revision: another revision
+        snapshot_only = BackupOptions(
+            prefix=key, export=False, recipients=(str(theirs.to_public()),)
+        )
+        create_backup(conn, location, snapshot_only)
     found = key_history_from_backups(location, key.encode(), identities=[mine])
     assert [(v.value, v.source) for v in found.versions] == [(b"mine", own.id)]
     assert found.unsearched == (other.id,), "the backup it could not open is named"

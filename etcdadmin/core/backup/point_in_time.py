@@ -250,7 +250,9 @@ def key_history_from_backups(
 
             keys = with_operator_identity(identities or ())
         if entry.encrypted and not keys:
-            unsearched.append(entry.id)
+            # one without a key export would not be searched with an identity either
+            if load_manifest(location, entry.id).object(EXPORT) is not None:
+                unsearched.append(entry.id)
             continue
         _check(cancel)
         # every record is read (the export is checked once its last one is in), one kept;

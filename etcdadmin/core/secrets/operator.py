@@ -102,7 +102,10 @@ def with_operator_identity(identities: Sequence[object]) -> list[object]:
     of the backups encrypted to them. A keyring that cannot be read adds nothing."""
     try:
         operator = load_operator_identity()
-    except SecretError:
+    except SecretError as exc:
+        # said, not hidden: an operator who is a recipient would otherwise only hear that no
+        # identity opens the backup
+        log.warning("the operator identity is not used: %s", exc)
         return list(identities)
     return [*identities, operator.to_pyrage()] if operator is not None else list(identities)
 

@@ -76,10 +76,12 @@ class BackupsPanel(QWidget):
     """Signals:
     message(str): a line for the status bar.
     restored(object): a restore ended (its RestoreReport), complete or cancelled.
+    identities_opened(): an identity file was opened for this window (`identities`).
     """
 
     message = Signal(str)
     restored = Signal(object)
+    identities_opened = Signal()
 
     def __init__(self, location_factory: Callable[[], Location] = backup_location) -> None:
         super().__init__()
@@ -386,6 +388,7 @@ class BackupsPanel(QWidget):
                 show_error(self, title, error)
                 return
             self.identities = [*loaded, *(self.identities or ())]
+            self.identities_opened.emit()
             self._plan(description, plan, title)
 
         self._start(

@@ -81,7 +81,8 @@ class HistoryPanel(QWidget):
         self.include_backups.setToolTip(
             "Also list the versions kept in backups and `backup follow` deltas, older than "
             "etcd's compaction (reads the backups' exports: can take a while; encrypted "
-            "backups are skipped; uncheck to stop)"
+            "backups are opened with your identity from the OS keyring and any identity file "
+            "opened in this window, the header counts the others; uncheck to stop)"
         )
         self.include_backups.toggled.connect(self._backups_toggled)
         row.addWidget(self.include_backups)
@@ -110,6 +111,8 @@ class HistoryPanel(QWidget):
         beside.addWidget(versions)
         self.backups = BackupsPanel()
         self.backups.message.connect(self.message)
+        # a file opened for a restore may open the backups the last search could not
+        self.backups.identities_opened.connect(self._identities_opened)
         beside.addWidget(self.backups)
         beside.setStretchFactor(0, 2)
         beside.setStretchFactor(1, 3)  # six columns against one
@@ -246,10 +249,10 @@ class HistoryPanel(QWidget):
                 count = len(self.unsearched)
                 text += (
                     f"; {count} encrypted backup{'s' if count != 1 else ''} not searched: "
-                    "no identity at hand opens "
-                    f"{'them' if count != 1 else 'it'} (restoring from one offers to open an "
-                    "identity file)"
+                    f"no identity at hand opens {'them' if count != 1 else 'it'}"
                 )
+                if not self.backups.read_only:
+                    text += " (restoring from one offers to open an identity file)"
         self.header.setText(text)
 
     # -- versions only the backups kept -------------------------------------------------------
@@ -262,6 +265,10 @@ class HistoryPanel(QWidget):
         self.from_backups.clear()
         self.unsearched = ()
         self._fill()
+
+    def _identities_opened(self) -> None:
+        if self.include_backups.isChecked() and self.unsearched:
+            self._look_in_backups()
 
     def _look_in_backups(self) -> None:
         location = self.backups.location
