@@ -369,7 +369,7 @@ def test_an_identity_file_without_a_usable_key_is_refused_naming_it_and_what_was
 
 
 def test_history_in_backups_names_an_encrypted_backup_until_an_identity_opens_it(
-    run, private_etcd, tmp_path
+    run, private_etcd, tmp_path, os_keyring
 ):
     team_key, team_public = age_identity(tmp_path)
     directory = tmp_path / "backups"
