@@ -205,6 +205,9 @@ def test_versions_in_encrypted_backups_show_once_an_identity_opens_them(
     backups.table.selectRow(1)  # newest first: the team's is the older one
     selected = backups.selected()
     assert selected is not None and selected.id == team_backup.id
+    assert backups.table.item(1, 0).toolTip() == f"{team_backup.id} (encrypted)"
+    assert not backups.table.item(1, 0).icon().isNull(), "an encrypted backup shows the lock"
+    assert window.grab().save(str(tmp_path / "history-encrypted-backups.png"))
     seen: list[str] = []
     answer_next_dialog("Open identity file", seen)
     answer_next_dialog("Cancel", seen)

@@ -58,6 +58,7 @@ from etcdadmin.core.tree.names import display_segment
 from etcdadmin.gui.errors import describe, show_error
 from etcdadmin.gui.history.backup_identities import ask_identity_file
 from etcdadmin.gui.history.restore_dialogs import ask_moment, confirm_restore, origin
+from etcdadmin.gui.icons import icon
 from etcdadmin.gui.session import Session
 from etcdadmin.gui.workers import Task, run_task
 
@@ -204,10 +205,15 @@ class BackupsPanel(QWidget):
                 entry.verified_at or "not verified",
                 entry.prefix or "(all)",
             )
+            # an encrypted backup carries the lock, as a secret value does in the tree: the
+            # one a restore or "Include backups" could not open is found by it
+            tip = f"{entry.id} (encrypted)" if entry.encrypted else entry.id
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, entry.id)
-                item.setToolTip(entry.id)
+                item.setToolTip(tip)
+                if column == 0 and entry.encrypted:
+                    item.setIcon(icon("lock"))
                 self.table.setItem(row, column, item)
         self._update_buttons()
 
