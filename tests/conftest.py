@@ -145,16 +145,17 @@ def os_keyring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     service.start()
     saved = {k: os.environ.get(k) for k in service.env}
     os.environ.update(service.env)
-    # keyring works out which backends can run once per process (`get_all_keyring` is cached)
-    # and picks one: a test that read the keyring before this session bus existed left it
-    # the "no keyring" one, and every keyring test after it failed. Work it out again now.
-    import keyring.backend
-    import keyring.core
-
-    with contextlib.suppress(KeyError):  # KeyError: nothing was worked out yet
-        keyring.backend.get_all_keyring.reset()  # type: ignore[attr-defined]
-    keyring.core.init_backend()
     try:
+        # keyring works out which backends can run once per process (`get_all_keyring` is
+        # cached) and picks one: a test that read the keyring before this session bus existed
+        # left it the "no keyring" one, and every keyring test after it failed. Work it out
+        # again now (inside `try`: a failure here still stops the service).
+        import keyring.backend
+        import keyring.core
+
+        with contextlib.suppress(KeyError):  # KeyError: nothing was worked out yet
+            keyring.backend.get_all_keyring.reset()  # type: ignore[attr-defined]
+        keyring.core.init_backend()
         yield
     finally:
         for k, v in saved.items():
