@@ -18,7 +18,7 @@ from etcdadmin.core.backup import (
 )
 from etcdadmin.core.backup.errors import BackupAborted, BackupError
 from etcdadmin.core.backup.location import CATALOG_NAME
-from etcdadmin.core.backup.manifest import CatalogEntry
+from etcdadmin.core.backup.manifest import CatalogEntry, manifest_name
 from etcdadmin.core.backup.retention import kept
 from tests.core.backup_support import KINDS, MiB, connect, fill, new_location
 
@@ -151,3 +151,47 @@ def test_the_catalog_is_rebuilt_when_missing_and_caught_up_when_stale(
     assert [e.id for e in Catalog(location).entries()] == [first.id, second.id]
     remove_backup(location, first.id)
     assert [e.id for e in Catalog(location).entries(rebuild=True)] == [second.id]
+
+
+class _Recording:
+    """A real location that records which small objects are read and written, and listings."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.calls: list[tuple[str, str]] = []
+
+    def __getattr__(self, name):
+        attr = getattr(self.inner, name)
+        if name not in ("read_small", "write_small", "children"):
+            return attr
+
+        def recorded(*args, **kwargs):
+            self.calls.append((name, args[0]))
+            return attr(*args, **kwargs)
+
+        return recorded
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_new_backup_reads_and_writes_the_catalog_once_and_catches_up_with_others(
+    kind, etcd_server, request, tmp_path
+):
+    location = new_location(kind, request, tmp_path)
+    with connect(etcd_server) as conn:
+        first = create_backup(conn, location, BackupOptions(prefix="once/", snapshot=False))
+        conn.put("once/x", "1")
+        second = create_backup(conn, location, BackupOptions(prefix="once/", snapshot=False))
+        # the second backup's writer died between its manifest and the catalog
+        stale = json.loads(location.read_small(CATALOG_NAME))
+        stale["backups"] = [b for b in stale["backups"] if b["id"] == first.id]
+        location.write_small(CATALOG_NAME, json.dumps(stale).encode())
+        conn.put("once/x", "2")
+        recording = _Recording(location)
+        third = create_backup(conn, recording, BackupOptions(prefix="once/", snapshot=False))
+
+    catalog = [call for call in recording.calls if call[1] == CATALOG_NAME]
+    assert catalog == [("read_small", CATALOG_NAME), ("write_small", CATALOG_NAME)]
+    # its own manifest: looked for once before the backup (an id taken already), never after
+    assert recording.calls.count(("read_small", manifest_name(third.id))) == 1
+    assert ("read_small", manifest_name(second.id)) in recording.calls
+    assert [e.id for e in Catalog(location).entries()] == [first.id, second.id, third.id]
