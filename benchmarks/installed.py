@@ -10,7 +10,10 @@ benchmark of whole processes would count them as the command's time:
 
 `installed_etcdadmin` builds the wheel of this checkout and installs it, compiled, into a fresh
 directory, and gives the command line of a venv that sees that package and the project venv's
-dependencies, and nothing of the checkout.
+dependencies, and nothing of the checkout. The command is the `etcdadmin` script pip writes,
+the one an operator types: `python -m etcdadmin` also imports runpy and looks the package up
+twice (`export` of an empty directory: 0.324 s against 0.305 s for the script, median of 30
+pairs in turn, 2 cores).
 """
 
 from __future__ import annotations
@@ -48,4 +51,10 @@ def installed_etcdadmin(work: Path) -> list[str]:
     # dependencies come in, its editable finder does not.
     dependencies = sysconfig.get_paths()["purelib"]
     Path(site, "etcdadmin-bench.pth").write_text(f"{target}\n{dependencies}\n")
-    return [str(python), "-m", "etcdadmin"]
+    # pip wrote the script for the interpreter that ran it (the project venv's): the same
+    # script, run by this venv's interpreter
+    written = (target / "bin" / "etcdadmin").read_text().splitlines(keepends=True)
+    script = home / "bin" / "etcdadmin"
+    script.write_text("".join([f"#!{python}\n", *written[1:]]))
+    script.chmod(0o755)
+    return [str(script)]
