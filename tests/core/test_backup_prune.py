@@ -195,3 +195,36 @@ def test_a_new_backup_reads_and_writes_the_catalog_once_and_catches_up_with_othe
     assert recording.calls.count(("read_small", manifest_name(third.id))) == 1
     assert ("read_small", manifest_name(second.id)) in recording.calls
     assert [e.id for e in Catalog(location).entries()] == [first.id, second.id, third.id]
+
+
+class _LaggingListing:
+    """A real location whose listings do not show backups after `shown_until` yet, as a
+    Swift container listing may not show an object just written."""
+
+    def __init__(self, inner, shown_until: str):
+        self.inner = inner
+        self.shown_until = shown_until
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def children(self, prefix: str, after: str = "") -> list[str]:
+        listed = self.inner.children(prefix, after)
+        if not prefix:
+            return listed  # the clusters
+        return [stamp for stamp in listed if f"{prefix}{stamp}" <= self.shown_until]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_new_backup_reaches_a_missing_catalog_before_listings_show_it(
+    kind, etcd_server, request, tmp_path
+):
+    location = new_location(kind, request, tmp_path)
+    with connect(etcd_server) as conn:
+        first = create_backup(conn, location, BackupOptions(prefix="lag/", snapshot=False))
+        location.delete(next(o for o in location.list_all() if o.name == CATALOG_NAME))
+        conn.put("lag/x", "1")
+        lagging = _LaggingListing(location, shown_until=first.id)
+        second = create_backup(conn, lagging, BackupOptions(prefix="lag/", snapshot=False))
+    stored = json.loads(location.read_small(CATALOG_NAME))
+    assert [b["id"] for b in stored["backups"]] == [first.id, second.id]

@@ -48,18 +48,26 @@ class Catalog:
 
     def rebuild(self) -> list[CatalogEntry]:
         """The catalog made again from every manifest in the location."""
+        entries, clusters = self._from_manifests()
+        if not clusters:
+            # an empty location (perhaps no Swift container yet): reading creates nothing
+            return []
+        return self._save(entries)
+
+    def _from_manifests(self, skip: str = "") -> tuple[list[CatalogEntry], list[str]]:
+        """Every complete backup found by its manifest (`skip`: an id not to read), and the
+        clusters listed."""
         log.info("rebuilding the backup catalog from the manifests")
         entries = []
         clusters = self._clusters()
         for cluster in clusters:
             for stamp in self.location.children(f"{cluster}/"):
+                if f"{cluster}/{stamp}" == skip:
+                    continue
                 entry = self._entry_of(f"{cluster}/{stamp}")
                 if entry is not None:
                     entries.append(entry)
-        if not clusters:
-            # an empty location (perhaps no Swift container yet): reading creates nothing
-            return []
-        return self._save(entries)
+        return entries, clusters
 
     def find(self, backup: str) -> CatalogEntry | None:
         return next((e for e in self.entries() if e.id == backup), None)
@@ -70,14 +78,18 @@ class Catalog:
         Backups another writer left out are caught up on the way, as `entries` does, but the
         new backup's own manifest is not read back and the catalog is not written twice: of
         a Swift backup's closing requests (after the last segment), this was six round trips
-        and is four.
+        and is four. The new backup is added from its manifest in hand, never from a listing,
+        which Swift may give before it shows the manifest just written.
         """
         new = CatalogEntry.of(manifest)
         loaded = self._load()
-        if loaded is None:
-            self.rebuild()  # from every manifest, this one's included
+        if loaded is None:  # none yet, or unreadable: made again, with the new one
+            found, _ = self._from_manifests(skip=new.id)
+            self._save([*found, new])
             return
         added = self._newer_than_known(loaded, skip=new.id)
+        if added:
+            log.info("catalog was stale; adding backups found by their manifests")
         self._save([*loaded, *added, new])
 
     def remove(self, backups: set[str]) -> None:
