@@ -228,3 +228,23 @@ def test_a_new_backup_reaches_a_missing_catalog_before_listings_show_it(
         second = create_backup(conn, lagging, BackupOptions(prefix="lag/", snapshot=False))
     stored = json.loads(location.read_small(CATALOG_NAME))
     assert [b["id"] for b in stored["backups"]] == [first.id, second.id]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_catalog_catches_up_a_backup_older_than_its_newest_entry(
+    kind, etcd_server, request, tmp_path
+):
+    # The older backup's entry never reached the catalog while a later one's did: its writer
+    # died after its manifest, or another writer's catalog replaced the one holding it.
+    location = new_location(kind, request, tmp_path)
+    with connect(etcd_server) as conn:
+        first = create_backup(conn, location, BackupOptions(prefix="older/", snapshot=False))
+        conn.put("older/x", "1")
+        second = create_backup(conn, location, BackupOptions(prefix="older/", snapshot=False))
+    stale = json.loads(location.read_small(CATALOG_NAME))
+    stale["backups"] = [b for b in stale["backups"] if b["id"] == second.id]
+    location.write_small(CATALOG_NAME, json.dumps(stale).encode())
+
+    assert [e.id for e in Catalog(location).entries()] == [first.id, second.id]
+    stored = json.loads(location.read_small(CATALOG_NAME))
+    assert [b["id"] for b in stored["backups"]] == [first.id, second.id]

@@ -3,9 +3,12 @@ listing 10,000 backups reads one object instead of 10,000 manifests.
 
 Every command that adds, verifies or removes a backup updates it. It is rebuilt from the
 manifests when missing or unreadable, and brought up to date cheaply when stale: backup ids
-sort by time, so one listing per cluster of the ids after the newest one the catalog knows
-finds a backup whose writer stopped between its manifest and the catalog. Two writers at once
-may each miss the other's entry; the next refresh finds it again from its manifest.
+sort by the time a backup started, so one listing per cluster of the ids from a day
+(`CATCH_UP`) before the newest one the catalog knows finds a backup whose writer stopped
+between its manifest and the catalog, or whose entry another writer's catalog replaced (two
+writers at once may each miss the other's): the manifest of each id listed there and missing
+from the catalog is read. The day back is what lets a backup that started before the newest
+one, and ended after it, be found too.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from etcdadmin.core.backup.errors import BackupDamaged
 from etcdadmin.core.backup.location import CATALOG_NAME, Location
 from etcdadmin.core.backup.manifest import (
+    TIME_FORMAT,
     BackupManifest,
     CatalogEntry,
     iso,
@@ -29,6 +34,10 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 _CLUSTER = re.compile(r"^[0-9a-f]{16}$")
+# How far before the newest backup it knows the catalog looks for backups it lacks: a longer
+# backup than this (which started that much before a later one that reached the catalog
+# first) and whose writer died before its catalog write waits for `backup ls --rebuild`.
+CATCH_UP = timedelta(days=1)
 
 
 class Catalog:
@@ -120,17 +129,21 @@ class Catalog:
             return None
 
     def _newer_than_known(self, entries: list[CatalogEntry], skip: str = "") -> list[CatalogEntry]:
-        """Complete backups newer than each cluster's newest entry (`skip`: an id not to read)."""
+        """Complete backups missing from `entries`, listed from `CATCH_UP` before each
+        cluster's newest entry on (`skip`: an id not to read)."""
+        known = {e.id for e in entries}
         newest: dict[str, str] = {}
         for e in entries:
             cluster, _, stamp = e.id.partition("/")
             newest[cluster] = max(newest.get(cluster, ""), stamp)
         found = []
         for cluster in self._clusters():
-            for stamp in self.location.children(f"{cluster}/", after=newest.get(cluster, "")):
-                if f"{cluster}/{stamp}" == skip:
+            after = _earlier(newest.get(cluster, ""), CATCH_UP)
+            for stamp in self.location.children(f"{cluster}/", after=after):
+                backup = f"{cluster}/{stamp}"
+                if backup in known or backup == skip:
                     continue
-                entry = self._entry_of(f"{cluster}/{stamp}")
+                entry = self._entry_of(backup)
                 if entry is not None:
                     found.append(entry)
         return found
@@ -159,3 +172,13 @@ class Catalog:
         }
         self.location.write_small(CATALOG_NAME, json.dumps(body, indent=1).encode("utf-8"))
         return ordered
+
+
+def _earlier(stamp: str, by: timedelta) -> str:
+    """A listing marker `by` before the backup stamp `stamp` (`20261202T153104Z-r7814`); the
+    stamp itself when it is not one."""
+    try:
+        moment = datetime.strptime(stamp.partition("-")[0], TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return stamp
+    return (moment - by).strftime(TIME_FORMAT)
