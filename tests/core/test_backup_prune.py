@@ -16,7 +16,7 @@ from etcdadmin.core.backup import (
     remove_backup,
     verify_backup,
 )
-from etcdadmin.core.backup.errors import BackupAborted, BackupError
+from etcdadmin.core.backup.errors import BackupAborted, BackupError, BackupNotFound
 from etcdadmin.core.backup.location import CATALOG_NAME
 from etcdadmin.core.backup.manifest import CatalogEntry, manifest_name
 from etcdadmin.core.backup.retention import kept
@@ -248,3 +248,25 @@ def test_the_catalog_catches_up_a_backup_older_than_its_newest_entry(
     assert [e.id for e in Catalog(location).entries()] == [first.id, second.id]
     stored = json.loads(location.read_small(CATALOG_NAME))
     assert [b["id"] for b in stored["backups"]] == [first.id, second.id]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_removed_backup_that_a_late_catalog_write_lists_again_goes_at_the_next_prune(
+    kind, etcd_server, request, tmp_path
+):
+    location = new_location(kind, request, tmp_path)
+    with connect(etcd_server) as conn:
+        gone = create_backup(conn, location, BackupOptions(prefix="ghost/", snapshot=False))
+        conn.put("ghost/x", "1")
+        newest = create_backup(conn, location, BackupOptions(prefix="ghost/", snapshot=False))
+    read_before = location.read_small(CATALOG_NAME)  # another writer reads the catalog,
+    remove_backup(location, gone.id)
+    location.write_small(CATALOG_NAME, read_before)  # and writes it after the removal
+    assert [e.id for e in Catalog(location).entries()] == [gone.id, newest.id]
+
+    result = prune(location, RetentionPolicy(keep_last=1))
+    assert result.removed == (gone.id,)
+    assert [e.id for e in Catalog(location).entries()] == [newest.id]
+    with pytest.raises(BackupNotFound):
+        remove_backup(location, gone.id)
+    verify_backup(location, newest.id)

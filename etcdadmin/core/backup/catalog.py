@@ -4,11 +4,14 @@ listing 10,000 backups reads one object instead of 10,000 manifests.
 Every command that adds, verifies or removes a backup updates it. It is rebuilt from the
 manifests when missing or unreadable, and brought up to date cheaply when stale: backup ids
 sort by the time a backup started, so one listing per cluster of the ids from a day
-(`CATCH_UP`) before the newest one the catalog knows finds a backup whose writer stopped
+(`CATCH_UP`) before the newest one the catalog knows on finds a backup whose writer stopped
 between its manifest and the catalog, or whose entry another writer's catalog replaced (two
 writers at once may each miss the other's): the manifest of each id listed there and missing
 from the catalog is read. The day back is what lets a backup that started before the newest
-one, and ended after it, be found too.
+one, and ended after it, be found too; one missing that started earlier still needs a rebuild
+(`backup ls --rebuild`). The other way round, an entry another writer's catalog brought back
+after its backup was removed stays listed until `backup rm` (see `prune.remove_backup`) or a
+rebuild drops it, and a verification mark lost that way is not recovered.
 """
 
 from __future__ import annotations
@@ -34,9 +37,13 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 _CLUSTER = re.compile(r"^[0-9a-f]{16}$")
-# How far before the newest backup it knows the catalog looks for backups it lacks: a longer
-# backup than this (which started that much before a later one that reached the catalog
-# first) and whose writer died before its catalog write waits for `backup ls --rebuild`.
+# A backup's name under its cluster (`manifest.backup_id`); anything else there (the deltas of
+# continuous protection) is no backup and has no manifest to read.
+_BACKUP = re.compile(r"^\d{8}T\d{6}Z-r\d+$")
+# How far before the newest backup it knows the catalog looks for backups it lacks: one that
+# started more than this before a later one that reached the catalog first, and whose writer
+# died before its catalog write (or whose entry another writer's catalog replaced), waits for
+# `backup ls --rebuild`.
 CATCH_UP = timedelta(days=1)
 
 
@@ -49,7 +56,7 @@ class Catalog:
         loaded = None if rebuild else self._load()
         if loaded is None:
             return self.rebuild()
-        added = self._newer_than_known(loaded)
+        added = self._missing_from(loaded)
         if added:
             log.info("catalog was stale; adding backups found by their manifests")
             loaded = self._save([*loaded, *added])
@@ -71,7 +78,7 @@ class Catalog:
         clusters = self._clusters()
         for cluster in clusters:
             for stamp in self.location.children(f"{cluster}/"):
-                if f"{cluster}/{stamp}" == skip:
+                if f"{cluster}/{stamp}" == skip or not _BACKUP.match(stamp):
                     continue
                 entry = self._entry_of(f"{cluster}/{stamp}")
                 if entry is not None:
@@ -96,7 +103,7 @@ class Catalog:
             found, _ = self._from_manifests(skip=new.id)
             self._save([*found, new])
             return
-        added = self._newer_than_known(loaded, skip=new.id)
+        added = self._missing_from(loaded, skip=new.id)
         if added:
             log.info("catalog was stale; adding backups found by their manifests")
         self._save([*loaded, *added, new])
@@ -128,7 +135,7 @@ class Catalog:
             log.warning("a manifest is unreadable; its backup is left out of the catalog")
             return None
 
-    def _newer_than_known(self, entries: list[CatalogEntry], skip: str = "") -> list[CatalogEntry]:
+    def _missing_from(self, entries: list[CatalogEntry], skip: str = "") -> list[CatalogEntry]:
         """Complete backups missing from `entries`, listed from `CATCH_UP` before each
         cluster's newest entry on (`skip`: an id not to read)."""
         known = {e.id for e in entries}
@@ -141,7 +148,7 @@ class Catalog:
             after = _earlier(newest.get(cluster, ""), CATCH_UP)
             for stamp in self.location.children(f"{cluster}/", after=after):
                 backup = f"{cluster}/{stamp}"
-                if backup in known or backup == skip:
+                if backup in known or backup == skip or not _BACKUP.match(stamp):
                     continue
                 entry = self._entry_of(backup)
                 if entry is not None:
@@ -179,6 +186,6 @@ def _earlier(stamp: str, by: timedelta) -> str:
     stamp itself when it is not one."""
     try:
         moment = datetime.strptime(stamp.partition("-")[0], TIME_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
+    except (ValueError, OverflowError):
         return stamp
     return (moment - by).strftime(TIME_FORMAT)

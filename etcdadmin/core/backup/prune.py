@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from etcdadmin.core.backup.catalog import Catalog
 from etcdadmin.core.backup.deltas import DeltaIndex, is_delta_name
-from etcdadmin.core.backup.errors import BackupError
+from etcdadmin.core.backup.errors import BackupError, BackupNotFound
 from etcdadmin.core.backup.location import ListedObject, Location
 from etcdadmin.core.backup.manifest import MANIFEST_NAME, CatalogEntry, id_of, manifest_name
 from etcdadmin.core.backup.retention import RetentionPolicy, kept
@@ -36,11 +36,21 @@ class PruneResult:
 
 
 def remove_backup(location: Location, backup: str, *, catalog: Catalog | None = None) -> None:
-    manifest = load_manifest(location, backup)
+    catalog = catalog or Catalog(location)
+    try:
+        manifest = load_manifest(location, backup)
+    except BackupNotFound:
+        # Removed already, and listed again by another writer's catalog, written from a copy
+        # read before the removal: the entry goes; there is nothing else left to delete.
+        if catalog.find(backup) is None:
+            raise
+        catalog.remove({backup})
+        log.info("a removed backup's catalog entry dropped")
+        return
     location.delete(ListedObject(manifest_name(backup), 0, 0.0))
     for stored in manifest.objects:
         location.delete(ListedObject(stored.name, stored.size, 0.0))
-    (catalog or Catalog(location)).remove({backup})
+    catalog.remove({backup})
     log.info("backup removed")
 
 

@@ -324,7 +324,9 @@ class SwiftLocation:
         )
 
     def children(self, prefix: str, after: str = "") -> list[str]:
-        marker = f"{prefix}{after}\uffff" if after else ""
+        # names after the marker, and those after `after` below: a backup id given as `after`
+        # is left out, a time (the catalog's catch-up) keeps the ids of that second
+        marker = f"{prefix}{after}" if after else ""
         try:
             _, listing = self._call(
                 "list backups",
