@@ -153,6 +153,25 @@ def test_the_catalog_is_rebuilt_when_missing_and_caught_up_when_stale(
     assert [e.id for e in Catalog(location).entries(rebuild=True)] == [second.id]
 
 
+def _two_backups(conn, location, prefix: str):
+    """Two export-only backups of `prefix`, a write apart (their ids differ by revision)."""
+    first = create_backup(conn, location, BackupOptions(prefix=prefix, snapshot=False))
+    conn.put(f"{prefix}x", "1")
+    return first, create_backup(conn, location, BackupOptions(prefix=prefix, snapshot=False))
+
+
+def _keep_in_catalog(location, backup: str) -> None:
+    """The stored catalog rewritten to list `backup` alone, as a writer that lost the others'
+    entries would leave it."""
+    stored = json.loads(location.read_small(CATALOG_NAME))
+    stored["backups"] = [b for b in stored["backups"] if b["id"] == backup]
+    location.write_small(CATALOG_NAME, json.dumps(stored).encode())
+
+
+def _stored_ids(location) -> list[str]:
+    return [b["id"] for b in json.loads(location.read_small(CATALOG_NAME))["backups"]]
+
+
 class _Recording:
     """A real location that records which small objects are read and written, and listings."""
 
@@ -178,13 +197,9 @@ def test_a_new_backup_reads_and_writes_the_catalog_once_and_catches_up_with_othe
 ):
     location = new_location(kind, request, tmp_path)
     with connect(etcd_server) as conn:
-        first = create_backup(conn, location, BackupOptions(prefix="once/", snapshot=False))
-        conn.put("once/x", "1")
-        second = create_backup(conn, location, BackupOptions(prefix="once/", snapshot=False))
+        first, second = _two_backups(conn, location, "once/")
         # the second backup's writer died between its manifest and the catalog
-        stale = json.loads(location.read_small(CATALOG_NAME))
-        stale["backups"] = [b for b in stale["backups"] if b["id"] == first.id]
-        location.write_small(CATALOG_NAME, json.dumps(stale).encode())
+        _keep_in_catalog(location, first.id)
         conn.put("once/x", "2")
         recording = _Recording(location)
         third = create_backup(conn, recording, BackupOptions(prefix="once/", snapshot=False))
@@ -226,8 +241,7 @@ def test_a_new_backup_reaches_a_missing_catalog_before_listings_show_it(
         conn.put("lag/x", "1")
         lagging = _LaggingListing(location, shown_until=first.id)
         second = create_backup(conn, lagging, BackupOptions(prefix="lag/", snapshot=False))
-    stored = json.loads(location.read_small(CATALOG_NAME))
-    assert [b["id"] for b in stored["backups"]] == [first.id, second.id]
+    assert _stored_ids(location) == [first.id, second.id]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -238,16 +252,11 @@ def test_the_catalog_catches_up_a_backup_older_than_its_newest_entry(
     # died after its manifest, or another writer's catalog replaced the one holding it.
     location = new_location(kind, request, tmp_path)
     with connect(etcd_server) as conn:
-        first = create_backup(conn, location, BackupOptions(prefix="older/", snapshot=False))
-        conn.put("older/x", "1")
-        second = create_backup(conn, location, BackupOptions(prefix="older/", snapshot=False))
-    stale = json.loads(location.read_small(CATALOG_NAME))
-    stale["backups"] = [b for b in stale["backups"] if b["id"] == second.id]
-    location.write_small(CATALOG_NAME, json.dumps(stale).encode())
+        first, second = _two_backups(conn, location, "older/")
+    _keep_in_catalog(location, second.id)
 
     assert [e.id for e in Catalog(location).entries()] == [first.id, second.id]
-    stored = json.loads(location.read_small(CATALOG_NAME))
-    assert [b["id"] for b in stored["backups"]] == [first.id, second.id]
+    assert _stored_ids(location) == [first.id, second.id]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -256,9 +265,7 @@ def test_a_removed_backup_that_a_late_catalog_write_lists_again_goes_at_the_next
 ):
     location = new_location(kind, request, tmp_path)
     with connect(etcd_server) as conn:
-        gone = create_backup(conn, location, BackupOptions(prefix="ghost/", snapshot=False))
-        conn.put("ghost/x", "1")
-        newest = create_backup(conn, location, BackupOptions(prefix="ghost/", snapshot=False))
+        gone, newest = _two_backups(conn, location, "ghost/")
     read_before = location.read_small(CATALOG_NAME)  # another writer reads the catalog,
     remove_backup(location, gone.id)
     location.write_small(CATALOG_NAME, read_before)  # and writes it after the removal
