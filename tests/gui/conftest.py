@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +17,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 _CONFIG_HOME = tempfile.mkdtemp(prefix="etcdadmin-gui-config-")
 os.environ["XDG_CONFIG_HOME"] = _CONFIG_HOME
 # Nor may staged changes kept for recovery land in the user's data directory.
-os.environ["ETCDADMIN_DATA_DIR"] = tempfile.mkdtemp(prefix="etcdadmin-gui-data-")
+_DATA_DIR = tempfile.mkdtemp(prefix="etcdadmin-gui-data-")
+os.environ["ETCDADMIN_DATA_DIR"] = _DATA_DIR
+# Both go with the test run, as tmp_path's do.
+for _made in (_CONFIG_HOME, _DATA_DIR):
+    atexit.register(shutil.rmtree, _made, ignore_errors=True)
 
 from etcdadmin.gui.connections.profiles import ConnectionProfile  # noqa: E402
 from etcdadmin.gui.mainwindow import MainWindow  # noqa: E402
