@@ -53,22 +53,65 @@ class Catalog:
 
     def entries(self, *, rebuild: bool = False) -> list[CatalogEntry]:
         """Every complete backup, oldest first."""
-        loaded = None if rebuild else self._load()
-        if loaded is None:
-            return self.rebuild()
-        added = self._missing_from(loaded)
-        if added:
-            log.info("catalog was stale; adding backups found by their manifests")
-            loaded = self._save([*loaded, *added])
-        return loaded
+        return self._current(rebuild=rebuild)
 
     def rebuild(self) -> list[CatalogEntry]:
         """The catalog made again from every manifest in the location."""
-        entries, clusters = self._from_manifests()
-        if not clusters:
-            # an empty location (perhaps no Swift container yet): reading creates nothing
-            return []
-        return self._save(entries)
+        return self._current(rebuild=True)
+
+    def find(self, backup: str) -> CatalogEntry | None:
+        return next((e for e in self.entries() if e.id == backup), None)
+
+    def add(self, manifest: BackupManifest) -> None:
+        """List a backup whose manifest is written: one read of the catalog and one write.
+
+        Backups another writer left out are caught up on the way, as `entries` does, but the
+        new backup's own manifest is not read back and the catalog is not written twice: of
+        a Swift backup's closing requests (after the last segment), this was six round trips
+        and is four. The new backup is added from its manifest in hand, never from a listing,
+        which Swift may give before it shows the manifest just written.
+        """
+        self._current(new=CatalogEntry.of(manifest))
+
+    def remove(self, backups: set[str]) -> set[str]:
+        """Drop `backups` from the catalog; returns those it listed (written only then)."""
+        entries = self.entries()
+        listed = {e.id for e in entries} & backups
+        if listed:
+            self._save([e for e in entries if e.id not in listed])
+        return listed
+
+    def mark_verified(self, backup: str, when: str | None = None) -> None:
+        stamp = when or iso(utc_now())
+        entries = []
+        for e in self.entries():
+            if e.id == backup:
+                e = CatalogEntry(**{**e.as_dict(), "verified_at": stamp})
+            entries.append(e)
+        self._save(entries)
+
+    # -- storage ------------------------------------------------------------------------------
+
+    def _current(
+        self, *, rebuild: bool = False, new: CatalogEntry | None = None
+    ) -> list[CatalogEntry]:
+        """The catalog read (made again from the manifests when `rebuild`, missing or
+        unreadable), brought up to date, with `new` in it: written once when that changed it."""
+        skip = new.id if new is not None else ""
+        adding = [new] if new is not None else []
+        loaded = None if rebuild else self._load()
+        if loaded is None:
+            found, clusters = self._from_manifests(skip)
+            if not clusters and not adding:
+                # an empty location (perhaps no Swift container yet): reading creates nothing
+                return []
+            return self._save([*found, *adding])
+        missing = self._missing_from(loaded, skip)
+        if missing:
+            log.info("catalog was stale; adding backups found by their manifests")
+        if not (missing or adding):
+            return loaded
+        return self._save([*loaded, *missing, *adding])
 
     def _from_manifests(self, skip: str = "") -> tuple[list[CatalogEntry], list[str]]:
         """Every complete backup found by its manifest (`skip`: an id not to read), and the
@@ -84,43 +127,6 @@ class Catalog:
                 if entry is not None:
                     entries.append(entry)
         return entries, clusters
-
-    def find(self, backup: str) -> CatalogEntry | None:
-        return next((e for e in self.entries() if e.id == backup), None)
-
-    def add(self, manifest: BackupManifest) -> None:
-        """List a backup whose manifest is written: one read of the catalog and one write.
-
-        Backups another writer left out are caught up on the way, as `entries` does, but the
-        new backup's own manifest is not read back and the catalog is not written twice: of
-        a Swift backup's closing requests (after the last segment), this was six round trips
-        and is four. The new backup is added from its manifest in hand, never from a listing,
-        which Swift may give before it shows the manifest just written.
-        """
-        new = CatalogEntry.of(manifest)
-        loaded = self._load()
-        if loaded is None:  # none yet, or unreadable: made again, with the new one
-            found, _ = self._from_manifests(skip=new.id)
-            self._save([*found, new])
-            return
-        added = self._missing_from(loaded, skip=new.id)
-        if added:
-            log.info("catalog was stale; adding backups found by their manifests")
-        self._save([*loaded, *added, new])
-
-    def remove(self, backups: set[str]) -> None:
-        self._save([e for e in self.entries() if e.id not in backups])
-
-    def mark_verified(self, backup: str, when: str | None = None) -> None:
-        stamp = when or iso(utc_now())
-        entries = []
-        for e in self.entries():
-            if e.id == backup:
-                e = CatalogEntry(**{**e.as_dict(), "verified_at": stamp})
-            entries.append(e)
-        self._save(entries)
-
-    # -- storage ------------------------------------------------------------------------------
 
     def _clusters(self) -> list[str]:
         return [name for name in self.location.children("") if _CLUSTER.match(name)]

@@ -42,9 +42,8 @@ def remove_backup(location: Location, backup: str, *, catalog: Catalog | None = 
     except BackupNotFound:
         # Removed already, and listed again by another writer's catalog, written from a copy
         # read before the removal: the entry goes; there is nothing else left to delete.
-        if catalog.find(backup) is None:
+        if not catalog.remove({backup}):
             raise
-        catalog.remove({backup})
         log.info("a removed backup's catalog entry dropped")
         return
     location.delete(ListedObject(manifest_name(backup), 0, 0.0))
