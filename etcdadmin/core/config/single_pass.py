@@ -79,8 +79,8 @@ def render_keys(keys: list[Any], texts: list[Any], directory: str) -> str | None
     joined = "\n".join(keys)
     if not _plain_keys(joined):
         return None
-    below = joined if not _BELOW_SLASH.search(prefix) else "\n".join([k[start:] for k in keys])
-    if _BELOW_SLASH.search(below) or below.count("\n") != len(keys) - 1:
+    below = joined if not _below_slash(prefix) else "\n".join([k[start:] for k in keys])
+    if _below_slash(below) or below.count("\n") != len(keys) - 1:
         # The general render orders keys by their tuples of segments. With the slashes read
         # as NUL (lower than any other character) the keys sort as those tuples do, as
         # strings, with no tuple per key. Without a character below the slash, etcd's byte
@@ -158,24 +158,29 @@ class PagedRender:
         ):
             raise _General
         start = len(prefix)
-        below = joined if not _BELOW_SLASH.search(prefix) else "\n".join([k[start:] for k in keys])
-        if _BELOW_SLASH.search(below) or below.count("\n") != len(keys) - 1:
+        below = joined if not _below_slash(prefix) else "\n".join([k[start:] for k in keys])
+        if _below_slash(below) or below.count("\n") != len(keys) - 1:
             ordered = [key.replace("/", "\0") for key in keys]
             if not all(map(operator.lt, ordered, islice(ordered, 1, None))):
                 raise _General  # only a sort of all the keys puts them in order
         document.write(list(keys), decoded_together(texts))
         self._last = keys[-1]
+        # The page's lines as one text now, while etcd reads the next page, rather than all
+        # the pages' lines at the end (100,000 lines: 5-7 ms after the last page otherwise).
+        lines = document.lines.out
+        lines[:] = ["".join(lines)]
 
 
 def _plain_keys(joined: str) -> bool:
     """False when the keys (joined by line breaks) hold a shape the one pass leaves to the
     general render: a NUL (see `render_keys`), an empty segment (which the general render
-    refuses), a key that starts or ends with a slash."""
+    refuses), a key that starts or ends with a slash, an empty key.
+
+    With the line breaks read as slashes, each of these but the NUL is a double slash: one
+    search of a copy rather than three of the keys (0.3 ms less a page of 25,000 keys)."""
     return not (
         "\0" in joined
-        or "//" in joined
-        or "\n/" in joined
-        or "/\n" in joined
+        or "//" in joined.replace("\n", "/")
         or joined[:1] == "/"
         or joined[-1:] == "/"
     )
@@ -184,7 +189,16 @@ def _plain_keys(joined: str) -> bool:
 # Characters that sort below the slash (`-`, `.`, space ...): with one in a key, byte order and
 # the order of segments may differ (`a.b` < `a/c` but `a` < `a.b`). The line break, which
 # joins the keys, is counted apart.
-_BELOW_SLASH: Final = re.compile("[\x00-\x09\x0b-\x2e]")
+_BELOW_SLASH: Final = bytes(range(0x0A)) + bytes(range(0x0B, 0x2F))
+
+
+def _below_slash(text: str) -> bool:
+    """True when ``text`` holds a character that sorts below the slash, other than the line
+    break. Deleted from its UTF-8 bytes, whose every byte below 0x80 is the character it
+    encodes: 25,000 keys in 0.8 ms, where a regular expression's search of one character
+    class took 4.8 ms (CPython 3.11, 2 cores)."""
+    encoded = text.encode("utf-8", "surrogatepass")
+    return len(encoded.translate(None, _BELOW_SLASH)) != len(encoded)
 
 
 class _General(Exception):
@@ -274,15 +288,15 @@ def _all_plain(texts: Any) -> bool:
         return False
     return (
         joined.count("\n") == len(texts) - 1
-        and max(map(len, texts)) <= SURELY_SHORT
+        and (len(joined) <= SURELY_SHORT or max(map(len, texts)) <= SURELY_SHORT)
         and joined.isascii()
         and "".join(texts).isprintable()
-        and ": " not in joined
-        and " #" not in joined
+        # A search for one character is a scan of memory (memchr); one for two, slower: the
+        # pairs are looked for only where their first character is found at all.
+        and (":" not in joined or (": " not in joined and ":\n" not in joined))
+        and (" " not in joined or (" #" not in joined and " \n" not in joined))
         and texts[0][0] in UNTYPED_LETTERS
         and _TYPED_START.search(joined) is None
-        and " \n" not in joined
-        and ":\n" not in joined
         and joined[-1] not in " :"
     )
 
