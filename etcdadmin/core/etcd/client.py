@@ -165,13 +165,17 @@ class EtcdConnection(FailoverClient, ClusterCalls, AuthCalls):
         end = prefix_end(start)
         reach = Reach.of("read", [start], prefix=True)
 
-        def fetch(first: bytes, pinned: int | None, limit: int) -> A:
+        def fetch(first: bytes, upto: bytes | None, pinned: int | None, limit: int) -> A:
             request = etcdrpc.RangeRequest(
-                key=first, range_end=end, limit=limit, revision=pinned or 0, keys_only=keys_only
+                key=first,
+                range_end=end if upto is None else upto,
+                limit=limit,
+                revision=pinned or 0,
+                keys_only=keys_only,
             )
             return self._call("read keys", lambda c: read(c, request), reach=reach)  # type: ignore[no-any-return]
 
-        return paging.pages(fetch, start or b"\0", page_size, revision=revision, ahead=ahead)
+        return paging.pages(fetch, start or b"\0", end, page_size, revision=revision, ahead=ahead)
 
     # -- writes -----------------------------------------------------------------------------
 

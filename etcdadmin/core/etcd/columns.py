@@ -105,6 +105,14 @@ class Columns:
     values: list[bytes] | None
 
     @property
+    def size(self) -> int:
+        return len(self.keys)
+
+    @property
+    def first_key(self) -> bytes | None:
+        return self.keys[0] if self.keys else None
+
+    @property
     def last_key(self) -> bytes | None:
         return self.keys[-1] if self.keys else None
 
@@ -118,6 +126,14 @@ class Records:
     more: bool
     count: int
     items: tuple[KeyValue, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.items)
+
+    @property
+    def first_key(self) -> bytes | None:
+        return self.items[0].key if self.items else None
 
     @property
     def last_key(self) -> bytes | None:
