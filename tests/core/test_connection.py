@@ -120,6 +120,7 @@ def test_plain_pages_keep_each_value_with_its_key_when_some_values_are_empty(etc
         ("c2g3/", ["a", "b"] + [f"m/{i:05d}" for i in range(350)]),
     ],
 )
+@pytest.mark.timeout(120)  # a page that never moves on would hang the read
 def test_a_read_ahead_gives_every_key_once_in_order_however_the_keys_are_spread(
     etcd_server, directory, names
 ):

@@ -3,6 +3,8 @@ exactly there, against a real etcd."""
 
 from __future__ import annotations
 
+import pytest
+
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, TxnOp
 from etcdadmin.core.etcd.paging import next_bound
 
@@ -36,12 +38,14 @@ def test_no_guess_when_the_keys_say_nothing_or_it_would_leave_the_range() -> Non
     assert next_bound(b"k/a", b"k/b", 0, 10, b"k/b\0", b"k0") is None  # nothing read
     # from k/\x00 to k/\xf0 in 10 keys: 10 more would pass the end of everything k/ holds
     assert next_bound(b"k/\x00", b"k/\xf0", 10, 10, b"k/\xf0\0", b"k0") is None
-    # a guess past the range's own end
-    assert next_bound(b"k/a0", b"k/a5", 6, 100, b"k/a5\0", b"k/a7") is None
+    # a guess past the range's own end (within what the keys share: k/a9 would do but for it)
+    assert next_bound(b"k/a0", b"k/a5", 6, 3, b"k/a5\0", b"k/a7") is None
+    assert next_bound(b"k/a0", b"k/a5", 6, 3, b"k/a5\0", b"k/b") is not None
     # whole keyspace (end b"\0"): any key past `after` will do
     assert next_bound(b"a00", b"a05", 6, 6, b"a05\0", b"\0") is not None
 
 
+@pytest.mark.timeout(60)  # a page that never moves on would hang the read
 def test_a_key_exactly_where_a_guessed_page_ends_is_read_once(etcd_server) -> None:
     prefix = b"c2b/"
     keys = [prefix + b"n%04d" % i for i in range(100)]
@@ -55,3 +59,15 @@ def test_a_key_exactly_where_a_guessed_page_ends_is_read_once(etcd_server) -> No
         read = list(conn.iter_plain_pages(prefix, page_size=16, ahead=True))
     assert [key for page in read for key in page.keys] == keys
     assert [page.keys[0] for page in read].count(edge) == 1  # it starts a page
+
+
+@pytest.mark.timeout(60)
+def test_keys_far_apart_read_in_pages_of_one_take_a_page_a_key(etcd_server) -> None:
+    # Guesses from keys close together fall short of the next key, far away: after one empty
+    # page no more guesses are made (each empty guess grows only a little on the last).
+    keys = [b"c2p/%08d" % n for n in (0, 2, 3, 71660187, 95841172)]
+    with EtcdConnection(ConnectionSettings((etcd_server.endpoint,))) as conn:
+        conn.txn([], [TxnOp("put", key, b"v") for key in keys])
+        read = list(conn.iter_plain_pages(b"c2p/", page_size=1, ahead=True))
+    assert [key for page in read for key in page.keys] == keys
+    assert len(read) <= len(keys) + 2

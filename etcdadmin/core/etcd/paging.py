@@ -122,13 +122,14 @@ def _ahead(
 
     The pages tile the range whatever the guesses: a guess too far gives a full page and the
     next goes on up to the same end; one too near, a smaller page. After one far too near
-    (under a quarter of a page) no more guesses are made."""
+    (under a quarter of a page, or empty) no more guesses are made."""
     answer = pending.result()
     pinned = answer.revision if revision is None else revision
     total, first = answer.count, answer.first_key or b""  # b"": no key, no next page
     limit = min(page_size, max(FIRST_PAGE, -(-total // PAGES)))
     read, guessing = 0, True
     bound: bytes | None = None  # the end of the page asked for; None: the range's
+    guessed = False  # the page asked for starts where a guess ends (not a guess's rest)
     while True:
         read += answer.size
         last = answer.last_key
@@ -137,8 +138,9 @@ def _ahead(
             after = last + b"\0"  # the page stopped at its limit: the next goes on from there
         elif bound is not None:
             after = bound  # the page holds all the keys up to its end: the next starts there
-            guessing = guessing and answer.size >= limit // 4
-        size = limit
+            if guessed:  # (the rest of a guess too far may well be small)
+                guessing = guessing and answer.size >= max(1, limit // 4)
+        size, guessed = limit, False
         if after is not None and (bound is None or not answer.more):  # where does it end?
             left = total - read
             covered = last if bound is None else bound
@@ -147,6 +149,7 @@ def _ahead(
             elif guessing and covered is not None:
                 # A little short of a page: a guess a little too far costs a page more.
                 bound = next_bound(first, covered, read, limit - limit // 16, after, end)
+                guessed = bound is not None
             else:
                 bound = None
         following = _Ahead(fetch, after, bound, pinned, size) if after and read < total else None
