@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, TxnOp
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, TxnOp, prefix_end
 from etcdadmin.core.etcd.paging import next_bound
 
 END = b"bench0"  # the end of the prefix bench/
@@ -71,3 +71,23 @@ def test_keys_far_apart_read_in_pages_of_one_take_a_page_a_key(etcd_server) -> N
         read = list(conn.iter_plain_pages(b"c2p/", page_size=1, ahead=True))
     assert [key for page in read for key in page.keys] == keys
     assert len(read) <= len(keys) + 2
+
+
+def test_a_prefix_ends_where_etcdctl_ends_it() -> None:
+    # etcd's clientv3.GetPrefixRangeEnd: the last byte below 0xff raised, the rest cut off.
+    assert prefix_end(b"a/") == b"a0"
+    assert prefix_end(b"x\xff") == b"y"
+    assert prefix_end(b"a\xff\xff") == b"b"
+    assert prefix_end(b"\xff\xff") == b"\0"  # every key from the prefix on
+    assert prefix_end(b"") == b"\0"
+
+
+def test_a_read_of_a_prefix_ending_in_0xff_holds_only_its_keys(etcd_server) -> None:
+    inside, after = [b"q9x\xff", b"q9x\xff1"], [b"q9y", b"q9y\x00", b"q9y\xfe"]
+    with EtcdConnection(ConnectionSettings((etcd_server.endpoint,))) as conn:
+        conn.txn([], [TxnOp("put", key, b"v") for key in inside + after])
+        assert [kv.key for kv in conn.read_prefix(b"q9x\xff").items] == inside
+        read = list(conn.iter_plain_pages(b"q9x\xff", page_size=1, ahead=True))
+    assert [key for page in read for key in page.keys] == inside
+    listed = etcd_server.etcdctl("get", "--prefix", "q9", "--keys-only", "--hex").stdout.split()
+    assert len(listed) == len(inside + after)  # all five are there to be read

@@ -197,14 +197,6 @@ class EtcdConnection(FailoverClient, ClusterCalls, AuthCalls):
             )
         )
 
-    def delete_prefix(self, prefix: str | bytes) -> int:
-        resp = self._call(
-            "delete keys",
-            lambda c: c.delete_prefix(_key_bytes(prefix)),
-            reach=Reach.of("read-write", [_key_bytes(prefix)], prefix=True),
-        )
-        return int(resp.deleted)
-
     def grant_lease(self, ttl: int) -> int:
         return int(self._call("grant a lease", lambda c: c.lease(ttl)).id)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from pyetcd.utils import prefix_range_end
-
 
 class KeyValue(NamedTuple):
     """One key as etcd stores it, with the metadata the client shows and guards on.
@@ -35,6 +33,14 @@ _new_tuple = tuple.__new__
 
 
 def prefix_end(prefix: bytes) -> bytes:
-    """The range_end that covers every key starting with `prefix` (etcd's --prefix)."""
-    end = prefix_range_end(prefix) if prefix else b"\0"
-    return b"\0" if end == prefix else end
+    """The range_end that covers every key starting with `prefix` (etcd's --prefix): the
+    prefix up to its last byte below 0xff, that byte one higher; `b"\\0"` (every key on) when
+    there is none, as etcd's clientv3.GetPrefixRangeEnd.
+
+    Not pyetcd's `prefix_range_end`, which keeps the 0xff bytes after the one it raises: for
+    `x\\xff` it gives `y\\xff`, and the range holds `y` and every key up to `y\\xff`.
+    """
+    for i in reversed(range(len(prefix))):
+        if prefix[i] < 0xFF:
+            return prefix[:i] + bytes([prefix[i] + 1])
+    return b"\0"
