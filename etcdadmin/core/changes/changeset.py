@@ -32,7 +32,7 @@ from etcdadmin.core.changes.commands import (
 )
 from etcdadmin.core.errors import ConflictError, EtcdAdminError, EtcdPermissionDenied
 from etcdadmin.core.etcd import Compare, EtcdConnection, TxnOp, prefix_end
-from etcdadmin.core.etcd.keyvalue import KeyValue
+from etcdadmin.core.etcd.keyvalue import KeyValue, shared_prefix
 from etcdadmin.core.releases.history import PublishNote, record_ops
 from etcdadmin.core.tree.names import display_segment
 
@@ -380,7 +380,7 @@ def _check_ranges(conn: EtcdConnection, plan: Plan) -> None:
     if not plan.ranges:
         return
     start, end = plan.ranges[0][0], plan.ranges[-1][1]
-    shared = _common_prefix(start, end) if end != b"\0" else b""
+    shared = shared_prefix(start, end) if end != b"\0" else b""
     written: list[Conflict] = []
     for item in conn.read_prefix(shared, keys_only=True).items:
         inside = any(lo <= item.key and (hi == b"\0" or item.key < hi) for lo, hi in plan.ranges)
@@ -398,14 +398,6 @@ def _check_ranges(conn: EtcdConnection, plan: Plan) -> None:
             _conflict_message(f"keys changed since revision {plan.revision}", conflicts),
             conflicts,
         )
-
-
-def _common_prefix(start: bytes, end: bytes) -> bytes:
-    """The longest prefix both ends of a range share: every key between them starts with it."""
-    size = 0
-    while size < min(len(start), len(end)) and start[size] == end[size]:
-        size += 1
-    return start[:size]
 
 
 def _inverse(plan: Plan, revision: int) -> ChangeSet:

@@ -44,3 +44,12 @@ def prefix_end(prefix: bytes) -> bytes:
         if prefix[i] < 0xFF:
             return prefix[:i] + bytes([prefix[i] + 1])
     return b"\0"
+
+
+def shared_prefix(a: bytes, b: bytes) -> bytes:
+    """The longest prefix two keys share (of a range's two ends: every key between them
+    starts with it)."""
+    size = 0
+    while size < min(len(a), len(b)) and a[size] == b[size]:
+        size += 1
+    return a[:size]

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Generic, Protocol, TypeVar
 
+from etcdadmin.core.etcd.keyvalue import shared_prefix
+
 FIRST_PAGE = 25_000
 PAGES = 4
 
@@ -180,7 +182,7 @@ def next_bound(
     throughout, the 40 keys after `k0000` to `k0039` were guessed to end at `k006r` (`:` to
     `r` follow `9`): 30 keys.
     """
-    shared = len(_common_prefix(first, covered))
+    shared = len(shared_prefix(first, covered))
     while shared and first[shared - 1] in _DIGITS:
         shared -= 1  # a number is read whole, not from its first differing digit
     low = first[shared : shared + _WIDTH].ljust(_WIDTH, b"\0")
@@ -205,10 +207,3 @@ def _number(key: bytes, bases: list[int]) -> int:
     for byte, base in zip(key, bases, strict=True):
         number = number * base + (byte - 0x30 if base == 10 else byte)
     return number
-
-
-def _common_prefix(a: bytes, b: bytes) -> bytes:
-    for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            return a[:i]
-    return a[: min(len(a), len(b))]
