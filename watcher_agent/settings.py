@@ -16,8 +16,9 @@ from pathlib import Path
 
 from etcdadmin.core.agents.status import status_prefix_for
 from etcdadmin.core.certs.identity import certificate_user
-from etcdadmin.core.errors import EtcdAdminError, EtcdError
+from etcdadmin.core.errors import ConnectionSettingsError, EtcdAdminError
 from etcdadmin.core.etcd import ConnectionSettings
+from etcdadmin.core.etcd.settings import parse_endpoint_list
 from etcdadmin.core.releases.gray import ReleaseError, gray_prefix, parse_labels
 from etcdadmin.core.secrets.errors import BadKeyFile
 from etcdadmin.core.secrets.identities import LoadedKey, key_paths, load_key_files
@@ -275,8 +276,8 @@ class AgentSettings:
         hosts = required("ETCD_HOST", "give etcd as host:port, or a comma list of them")
         check_endpoints(hosts)
         try:
-            endpoints = ConnectionSettings.parse_endpoints(hosts)
-        except EtcdError as exc:
+            endpoints = parse_endpoint_list(hosts)
+        except ConnectionSettingsError as exc:
             raise SettingsError(f"ETCD_HOST: {exc}") from None
         password = env.get("ETCD_PASSWORD") or None
         password_file = env.get("ETCD_PASSWORD_FILE", "").strip()
@@ -304,14 +305,19 @@ class AgentSettings:
                 raise SettingsError(f"{name}={path}: no such file")
         if (tls["ETCD_CERT"] or tls["ETCD_KEY"]) and not tls["ETCD_CACERT"]:
             raise SettingsError("ETCD_CERT/ETCD_KEY need ETCD_CACERT (TLS) as well")
+        if bool(tls["ETCD_CERT"]) != bool(tls["ETCD_KEY"]):
+            raise SettingsError(
+                "ETCD_CERT and ETCD_KEY go together: the client certificate and its private key"
+            )
         etcd = ConnectionSettings(
-            endpoints=endpoints,
+            endpoints=endpoints.addresses,
             user=user,
             password=password,
             ca_file=tls["ETCD_CACERT"],
             cert_file=tls["ETCD_CERT"],
             key_file=tls["ETCD_KEY"],
             timeout=duration("ETCD_TIMEOUT", 5.0, 0.01, 10 * MINUTE, zero=False),
+            tls=endpoints.https,  # https:// is TLS even without ETCD_CACERT
         )
 
         watch_dir = required("WATCH_ETCD_DIR", "name the etcd directory to watch, e.g. hack")

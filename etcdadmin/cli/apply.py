@@ -4,9 +4,11 @@ Like `terraform plan` then `apply`: the plan (keys to add, change and, with `--p
 values of secret paths never shown; values tagged `!secret` encrypted and shown as "secret
 (added/changed/unchanged)") is printed first, then written only after `--yes` or a "yes"
 on the terminal. The writing is the core's (`etcdadmin.core.changes.desired`): batches that
-each fit one etcd transaction, each guarded by the revisions the plan read, so a key changed by
-someone else since the plan stops the apply with nothing of that batch written, and the message
-says how far it got. Ctrl-C stops between two batches, never inside one.
+each fit one etcd transaction, each guarded by the revisions the plan read and by the range of
+the directory it covers, so a key of DIR written by someone else since the plan, one the plan
+changes or one it leaves alone (like terraform's stale plan), stops the apply with nothing of
+that batch written, and the message says which keys and how far it got. Ctrl-C stops between
+two batches, never inside one.
 """
 
 from __future__ import annotations
@@ -76,8 +78,9 @@ def apply(
     prints) keeps the secret etcd holds.
 
     Prints the plan, then writes it in guarded transactions after --yes or a "yes" on the
-    terminal. Exit 0 done (or nothing to change), 1 a key changed since the plan (that batch
-    wrote nothing), 2 bad input or refused.
+    terminal. Exit 0 done (or nothing to change), 1 a key of DIR written by someone else
+    since the plan (that batch wrote nothing), 2 bad input or refused, 130 stopped by Ctrl-C
+    between two batches.
     """
     try:
         text = source.read()
@@ -130,14 +133,24 @@ def _apply(
             click.echo(f"\rwritten {done} of {total} keys", err=True, nl=done == total)
 
     return run_interruptible(
-        lambda cancel: apply_desired(conn, plan, progress=progress, cancel=cancel, record=note)
+        # exact: every batch also guards its part of the directory, so that a key the plan
+        # leaves alone, or one created since, cannot change under the plan unseen.
+        lambda cancel: apply_desired(
+            conn, plan, progress=progress, cancel=cancel, exact=True, record=note
+        )
     )
 
 
 def run_interruptible(work: Callable[[threading.Event], T]) -> T:
     """Run batched writes on a worker thread so Ctrl-C here asks it to stop between batches
-    instead of breaking a transaction in flight (whose outcome would then be unknown)."""
-    cancel = threading.Event()
+    instead of breaking a transaction in flight (whose outcome would then be unknown).
+
+    The main thread waits on an event the worker sets when it is done, not in `Thread.join`:
+    a KeyboardInterrupt that lands inside CPython 3.11's `join` can leave the thread reported
+    dead while it still runs (its end-of-thread lock taken by the interrupted wait), and the
+    outcome was then read before the worker had written it.
+    """
+    cancel, finished = threading.Event(), threading.Event()
     outcome: list[T | BaseException] = []
 
     def run() -> None:
@@ -145,12 +158,13 @@ def run_interruptible(work: Callable[[threading.Event], T]) -> T:
             outcome.append(work(cancel))
         except BaseException as exc:  # handed to the main thread, which raises it
             outcome.append(exc)
+        finally:
+            finished.set()
 
-    worker = threading.Thread(target=run, name="apply", daemon=True)
-    worker.start()
-    while worker.is_alive():
+    threading.Thread(target=run, name="apply", daemon=True).start()
+    while not finished.is_set():
         try:
-            worker.join(0.2)
+            finished.wait(0.2)
         except KeyboardInterrupt:
             if not cancel.is_set():
                 click.echo("\nstopping after the batch in flight ...", err=True)

@@ -18,8 +18,9 @@ import click
 from click.core import ParameterSource
 
 from etcdadmin.cli import exits
-from etcdadmin.core.errors import EtcdError
+from etcdadmin.core.errors import ConnectionSettingsError
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
+from etcdadmin.core.etcd.settings import parse_endpoint_list
 from etcdadmin.core.profiles import ConnectionProfile, KeyringUnavailable, ProfileStore
 
 log = logging.getLogger(__name__)
@@ -45,19 +46,27 @@ def connection_options(f: Callable[..., Any]) -> Callable[..., Any]:
             show_envvar=True,
             default=DEFAULT_ENDPOINT,
             show_default=True,
-            help="etcd endpoints, host:port or http(s)://host:port, comma separated",
+            help="etcd endpoints, host:port or http(s)://host:port, comma separated; https:// "
+            "means TLS",
         ),
         click.option(
-            "--cacert", envvar="ETCDADMIN_CACERT", show_envvar=True, help="CA file: use TLS"
+            "--cacert",
+            envvar="ETCDADMIN_CACERT",
+            show_envvar=True,
+            help="the CA that signed etcd's certificate: use TLS (https:// without it trusts "
+            "public CAs only)",
         ),
         click.option(
             "--cert",
             envvar="ETCDADMIN_CERT",
             show_envvar=True,
-            help="client certificate file (TLS)",
+            help="client certificate file (TLS; needs --key)",
         ),
         click.option(
-            "--key", envvar="ETCDADMIN_KEY", show_envvar=True, help="client key file (TLS)"
+            "--key",
+            envvar="ETCDADMIN_KEY",
+            show_envvar=True,
+            help="the client certificate's private key file (TLS; needs --cert)",
         ),
         click.option(
             "--user",
@@ -147,10 +156,22 @@ class CliSession:
             if kept:
                 return kept
         if sys.stdin.isatty():
-            return str(
+            # default "": Enter ends the prompt (it is refused below) instead of asking again;
+            # not shown, or the prompt would offer "[]"
+            typed = str(
                 click.prompt(
-                    f"Password for etcd user {profile.user}", hide_input=True, err=True, default=""
+                    f"Password for etcd user {profile.user}",
+                    hide_input=True,
+                    err=True,
+                    default="",
+                    show_default=False,
                 )
+            )
+            if typed:
+                return typed
+            raise exits.Refused(
+                f"etcd user {profile.user!r} needs a password, and an empty one was typed: type "
+                "it when asked, set ETCDADMIN_PASSWORD, or pass --password"
             )
         raise exits.Refused(
             f"etcd user {profile.user!r} needs a password: set ETCDADMIN_PASSWORD, pass "
@@ -168,15 +189,21 @@ def resolve_session(ctx: click.Context, params: dict[str, Any], read_only: bool)
     else:
         base = ConnectionProfile(name="", endpoints=DEFAULT_ENDPOINT)
     values: dict[str, str] = {}
+    origins: dict[str, str] = {}  # where each value came from, for messages
     for option, attribute in _PROFILE_FIELDS:
         given = params.get(option) or ""
         from_profile = getattr(base, attribute) if name else ""
-        if ctx.get_parameter_source(option) is ParameterSource.COMMANDLINE or not from_profile:
+        source = ctx.get_parameter_source(option)
+        if source is ParameterSource.COMMANDLINE or not from_profile:
             values[attribute] = given
+            origins[attribute] = (
+                f"ETCDADMIN_{option.upper()}"
+                if source is ParameterSource.ENVIRONMENT
+                else f"--{option}"
+            )
         else:
             values[attribute] = from_profile
-    if not values["endpoints"]:
-        values["endpoints"] = DEFAULT_ENDPOINT
+            origins[attribute] = f"profile {name!r}"
     password = params.get("password") or ""
     user = values["user"]
     if ":" in user and not password:
@@ -192,8 +219,19 @@ def resolve_session(ctx: click.Context, params: dict[str, Any], read_only: bool)
         password=password,
         read_only=base.read_only or read_only,
     )
-    try:
-        ConnectionSettings.parse_endpoints(profile.endpoints)
-    except EtcdError as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param_hint="'--endpoints'") from None
+    _check(profile, origins)
     return CliSession(profile, params["timeout"], store)
+
+
+def _check(profile: ConnectionProfile, origins: dict[str, str]) -> None:
+    """Refuse settings that cannot work before any prompt or connection, naming where the
+    wrong value came from (an option, a variable or a profile)."""
+    try:
+        parse_endpoint_list(profile.endpoints)
+    except ConnectionSettingsError as exc:
+        raise exits.Refused(f"{exc} (from {origins['endpoints']})") from None
+    try:
+        profile.settings()  # the rules every face shares (a certificate needs its key...)
+    except ConnectionSettingsError as exc:
+        given = "cert_file" if profile.cert_file else "key_file"
+        raise exits.Refused(f"{exc} (from {origins[given]})") from None

@@ -159,7 +159,12 @@ def copy(session: CliSession, source: bytes, target: bytes, force: bool, yes: bo
     if not changes and force:
         click.echo("nothing to change: etcd already holds this", err=True)
         return
-    apply_changes(session, changes, yes=yes)
+    apply_changes(
+        session,
+        changes,
+        yes=yes,
+        if_stale="pass --force to overwrite the keys of DIR_B whose value differs",
+    )
 
 
 COMMANDS = (ls, diff, copy)

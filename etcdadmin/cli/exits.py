@@ -4,7 +4,8 @@
 or a key `get` (or a backup) it did not find; 2 bad usage or input, or a write refused
 (read-only, production without --yes); 3 etcd (or the backup location) unreachable, or it
 refused the credentials or the request; 130 stopped by Ctrl-C (what was
-written by then is complete and said); 70 a bug in etcdadmin (sysexits'
+written by then is complete and said); 141 the reader of stdout went away (`| head`), nothing
+said; 70 a bug in etcdadmin (sysexits'
 EX_SOFTWARE, so a script can tell "our fault" from every answer above).
 """
 
@@ -20,6 +21,9 @@ USAGE = 2
 ETCD = 3
 BUG = 70
 INTERRUPTED = 130
+# 128 + SIGPIPE: what a shell reports for a C tool that wrote to a closed pipe (`ls | head`
+# under `set -o pipefail`), and not 1, which says "conflict or differences" here.
+CLOSED_PIPE = 141
 
 
 class CliError(click.ClickException):

@@ -15,6 +15,7 @@ from etcdadmin.cli import exits
 from etcdadmin.cli.arguments import DIR
 from etcdadmin.cli.connection import CliSession
 from etcdadmin.core.tree.directories import directory_prefix
+from etcdadmin.core.tree.names import display_segment
 
 
 @click.command()
@@ -36,8 +37,12 @@ def export(session: CliSession, directory: bytes, reveal: bool) -> None:
     from etcdadmin.core.environments.compare import read_rendered
 
     read = read_rendered(prefix, pages, render=not reveal)
+    if not read.keys:  # an empty file, as for an empty directory, but a typo should show
+        click.echo(f"no keys under {display_segment(prefix)}", err=True)
+    from etcdadmin.cli.output import write_stdout
+
     if read.text is not None:
-        click.echo(read.text, nl=False)
+        write_stdout(read.text.encode("utf-8"))  # a config file: UTF-8 whatever the locale
         return
     items = list(zip(read.keys, read.values, strict=True))
     from etcdadmin.cli.secrets import operator_opener
@@ -49,7 +54,7 @@ def export(session: CliSession, directory: bytes, reveal: bool) -> None:
             "--reveal needs your identity and none is on this workstation: import it "
             "(`etcdadmin identity import FILE`)"
         )
-    click.echo(render_marked(prefix, items, opener), nl=False)
+    write_stdout(render_marked(prefix, items, opener).encode("utf-8"))
 
 
 COMMANDS = (export,)

@@ -174,6 +174,12 @@ def restore(session: CliSession, key: bytes, revision: int, yes: bool) -> None:
     """Write KEY's value as it was at --revision, guarded by its current revision."""
     refuse_if_read_only(session)
     conn = session.connect()
+    current, _ = conn.header(key)
+    if revision > current:
+        raise exits.Refused(
+            f"revision {revision} is after etcd's current revision {current}: "
+            f"see etcdadmin history {show(key)}"
+        )
     then = conn.get(key, revision=revision)
     if then is None:
         raise exits.Refused(

@@ -9,7 +9,7 @@ import click
 from etcdadmin.cli import exits
 from etcdadmin.cli.arguments import KEY
 from etcdadmin.cli.connection import CliSession
-from etcdadmin.cli.output import emit_json, json_option, key_record, show
+from etcdadmin.cli.output import emit_json, json_option, key_record, show, write_stdout
 from etcdadmin.cli.writes import apply_changes, yes_option
 from etcdadmin.core.changes import DeleteDirectory, DeleteKey, SetValue
 from etcdadmin.core.tree.directories import directory_prefix
@@ -33,11 +33,8 @@ def get(session: CliSession, key: bytes, revision: int | None, as_json: bool) ->
     if as_json:
         emit_json(key_record(kv))
         return
-    out = sys.stdout.buffer
-    out.write(kv.value)
-    if out.isatty() and not kv.value.endswith(b"\n"):
-        out.write(b"\n")
-    out.flush()
+    newline = sys.stdout.isatty() and not kv.value.endswith(b"\n")
+    write_stdout(kv.value + b"\n" if newline else kv.value)
 
 
 @click.command()

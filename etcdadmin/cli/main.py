@@ -22,11 +22,15 @@ from click.core import ParameterSource
 
 from etcdadmin.cli import exits
 from etcdadmin.cli.deferred import deferred
+from etcdadmin.cli.grpclog import grpc_quiet
 
-with deferred():  # grpc and protobuf are imported here (see `deferred`)
+# grpc and protobuf are imported here (see `deferred`), gRPC's own logging silenced unless the
+# command line asks for debug output: errors are one line each (see `grpclog`)
+with grpc_quiet(sys.argv[1:]), deferred():
     from etcdadmin.cli.connection import CliSession, connection_options, resolve_session
 from etcdadmin.core.errors import (
     ConflictError,
+    ConnectionSettingsError,
     EtcdAdminError,
     EtcdError,
     MappingError,
@@ -82,7 +86,14 @@ def _exit_for(exc: Exception) -> exits.CliError:
         return exits.Different(str(exc))
     if isinstance(exc, LocationUnreachable | LocationAuthFailed):
         return exits.Unreachable(str(exc))
-    if isinstance(exc, RevisionCompacted | MappingError | InvalidChange | TooManyOperations):
+    if isinstance(
+        exc,
+        RevisionCompacted
+        | MappingError
+        | InvalidChange
+        | TooManyOperations
+        | ConnectionSettingsError,
+    ):
         return exits.Refused(str(exc))
     if isinstance(exc, EtcdError):
         # unreachable, credentials refused, permission denied, TLS, or a request refused
@@ -113,8 +124,10 @@ class EtcdAdminGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            raise click.exceptions.Exit(exits.CLOSED_PIPE) from None
         except Exception as exc:
             raise _exit_for(exc) from None
 
@@ -199,8 +212,8 @@ def run() -> NoReturn:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except (OSError, ValueError):  # a closed pipe: Python's own exit says 120 then
-        os._exit(code or 120)
+    except (OSError, ValueError):  # a closed pipe (Python's own exit would say 120)
+        os._exit(code or exits.CLOSED_PIPE)
     os._exit(code)
 
 

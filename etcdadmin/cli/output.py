@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from typing import Any
 
 import click
@@ -18,6 +19,21 @@ from etcdadmin.core.tree.names import display_segment
 
 def show(key: bytes) -> str:
     return display_segment(key)
+
+
+def write_stdout(data: bytes) -> None:
+    """Write `data` whole to stdout, or raise BrokenPipeError (exit `exits.CLOSED_PIPE`).
+
+    CPython's buffered writer returns a short count, without an error, when a pipe's reader
+    goes away in the middle of one large write (`etcdadmin export DIR | head -1` wrote 72 KiB
+    of 2 MB and exited 0), and `click.echo` ignores the count: so the rest is written here
+    until it is all out or the next write raises.
+    """
+    sys.stdout.flush()  # whatever click wrote before goes first
+    out, view = sys.stdout.buffer, memoryview(data)
+    while view:
+        view = view[out.write(view) :]
+    out.flush()
 
 
 def value_fields(value: bytes) -> dict[str, str]:

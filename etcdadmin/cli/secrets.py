@@ -18,7 +18,7 @@ import click
 from etcdadmin.cli import exits
 from etcdadmin.cli.arguments import DIR, KEY
 from etcdadmin.cli.connection import CliSession
-from etcdadmin.cli.output import emit_json, json_option, show
+from etcdadmin.cli.output import emit_json, json_option, show, write_stdout
 from etcdadmin.cli.writes import apply_changes, refuse_if_read_only, yes_option
 from etcdadmin.core.changes import SetValue
 from etcdadmin.core.etcd import EtcdConnection
@@ -166,9 +166,7 @@ def get(session: CliSession, key: bytes, reveal: bool, as_json: bool) -> None:
                 "no operator identity on this workstation: import yours "
                 "(`etcdadmin identity import FILE`) or ask a recipient to add you"
             )
-        out = sys.stdout.buffer
-        out.write(opener.open(key, kv.value))
-        out.flush()
+        write_stdout(opener.open(key, kv.value))
         return
     book = RecipientBook.read(conn)
     governing = book.governing(key)

@@ -53,6 +53,8 @@ def agents(session: CliSession, directory: bytes, as_json: bool) -> None:
         else:
             state = "behind" if a.behind else "up to date"
             state += f", applied {a.applied_revision}, {a.last_result or 'no result yet'}"
+            if a.last_error:
+                state += f" ({a.last_error})"
             if a.releases:
                 state += f", gray release {','.join(a.releases)}"
             if a.labels:

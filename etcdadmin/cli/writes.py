@@ -20,6 +20,7 @@ from etcdadmin.cli import exits
 from etcdadmin.cli.connection import CliSession
 from etcdadmin.cli.output import show
 from etcdadmin.core.changes import Applied, PendingChange, Plan
+from etcdadmin.core.changes.changeset import name_conflicts
 from etcdadmin.core.changes.diff import diff_text
 from etcdadmin.core.changes.workspace import Workspace
 from etcdadmin.core.releases.history import publisher
@@ -56,11 +57,19 @@ def refuse_if_read_only(session: CliSession) -> None:
         )
 
 
-def apply_changes(session: CliSession, changes: Iterable[PendingChange], *, yes: bool) -> None:
+def apply_changes(
+    session: CliSession,
+    changes: Iterable[PendingChange],
+    *,
+    yes: bool,
+    if_stale: str = "read the keys again and retry",
+) -> None:
     """Plan, confirm where the profile asks for it, and apply as one guarded transaction.
 
     The policy (read-only refuses, production asks) is the core's `Workspace`, the same one the
     desktop client's changes panel uses; only the question is asked here, on the terminal.
+    A change already stale when planned (a copy onto names that exist) is a conflict, exit 1,
+    nothing written, and `if_stale` says what to do.
     """
     refuse_if_read_only(session)
     conn = session.connect()
@@ -77,8 +86,9 @@ def apply_changes(session: CliSession, changes: Iterable[PendingChange], *, yes:
     if not plan.steps and not plan.stale:
         click.echo("nothing to change: etcd already holds this", err=True)
         return
-    # A stale plan is not worth a question: writing it raises the conflict, nothing written.
-    if not plan.stale and not workspace.approve(batch, plan):
+    if plan.stale:  # not worth a question: nothing of it would be written
+        raise exits.Conflict(f"{name_conflicts(plan.stale)}. Nothing was written; {if_stale}")
+    if not workspace.approve(batch, plan):
         raise exits.Refused("nothing was written")
     applied: Applied = batch.write(conn, plan)
     workspace.finish(batch, applied)

@@ -19,6 +19,13 @@ class MappingError(EtcdAdminError):
         self.key = key
 
 
+class ConnectionSettingsError(EtcdAdminError):
+    """Connection settings that cannot work, found before anything is sent: an endpoint that is
+    not `host:port`, `http://` or `https://`, or a client certificate without its key.
+
+    Not an `EtcdError`: nothing talked to etcd, the input is wrong (the CLI exits 2)."""
+
+
 class EtcdError(EtcdAdminError):
     """Base of the errors talking to etcd."""
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from etcdadmin.core.errors import EtcdAdminError
 from etcdadmin.core.etcd import ConnectionSettings
+from etcdadmin.core.etcd.settings import parse_endpoint_list
 from etcdadmin.core.private_file import write_private
 
 if TYPE_CHECKING:
@@ -55,8 +56,10 @@ class ConnectionProfile:
 
     def settings(self, timeout: float | None = None) -> ConnectionSettings:
         extra = {} if timeout is None else {"timeout": timeout}
+        endpoints = parse_endpoint_list(self.endpoints)
         return ConnectionSettings(
-            endpoints=ConnectionSettings.parse_endpoints(self.endpoints),
+            endpoints=endpoints.addresses,
+            tls=endpoints.https,
             user=self.user or None,
             password=self.password or None if self.user else None,
             ca_file=self.ca_file or None,

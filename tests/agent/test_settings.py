@@ -40,6 +40,20 @@ def test_comma_lists_of_endpoints_and_containers_are_accepted():
     assert settings.containers == ("r1", "r2")
 
 
+def test_an_https_etcd_host_means_tls_even_without_etcd_cacert():
+    settings = AgentSettings.from_env({**SEED, "ETCD_HOST": "https://a:1,https://b:2"})
+    assert settings.etcd.endpoints == ("a:1", "b:2")
+    assert settings.etcd.secure and settings.etcd.ca_file is None
+    assert not AgentSettings.from_env({**SEED, "ETCD_HOST": "http://a:1"}).etcd.secure
+
+
+def test_a_client_certificate_without_its_key_is_refused_naming_both(tmp_path):
+    pem = tmp_path / "file.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(SettingsError, match="ETCD_CERT and ETCD_KEY go together"):
+        AgentSettings.from_env({**SEED, "ETCD_CACERT": str(pem), "ETCD_CERT": str(pem)})
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [

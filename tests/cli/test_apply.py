@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from etcdadmin.cli import apply as apply_command
+from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection
 from tests.cli.conftest import save_profile
 from tests.conftest import REPO_ROOT
+from tests.stack.procs import wait_until
 
 CONFIG = """\
 version: 0.1
@@ -111,7 +115,7 @@ def test_prune_removes_only_keys_the_file_does_not_name(at, etcd_server, top, tm
     config = _write(tmp_path, "http:\n  addr: :5000\n")
     kept = at("apply", "-f", config, "--dir", top, "--yes")
     assert kept.exit_code == 0, kept.stderr
-    assert "1 keys not in the file are kept" in kept.stdout
+    assert "1 key not in the file is kept" in kept.stdout
     assert f"{top}/log/level" in _keys(etcd_server, top)
     pruned = at("apply", "-f", config, "--dir", top, "--yes", "--prune")
     assert pruned.exit_code == 0, pruned.stderr
@@ -137,7 +141,27 @@ def test_a_key_changed_after_the_plan_writes_nothing_and_names_the_key(
     assert _keys(etcd_server, top) == {f"{top}/http/addr": ":6000"}
 
 
-def test_a_thousand_keys_go_in_guarded_batches_of_128(at, etcd_server, top, tmp_path):
+def test_a_key_the_plan_leaves_alone_or_one_created_after_the_plan_stops_the_apply(
+    at, etcd_server, top, tmp_path, monkeypatch
+):
+    """The plan showed DIR becoming what the file says: a write to any key of DIR since, one
+    the plan leaves unchanged or a new one (which --prune would have removed), makes it stale."""
+    etcd_server.etcdctl("put", f"{top}/version", "0.1")  # the file's value: unchanged
+    for foreign, value in ((f"{top}/version", "0.2"), (f"{top}/sneaky", "x")):
+
+        def someone_else_writes(*args: object, key: str = foreign, value: str = value) -> None:
+            etcd_server.etcdctl("put", key, value)
+
+        monkeypatch.setattr(apply_command, "_confirm", someone_else_writes)
+        done = at("apply", "-f", _write(tmp_path, CONFIG), "--dir", top, "--prune")
+        assert done.exit_code == 1, done.stderr
+        assert foreign in done.stderr and "nothing written (0 of" in done.stderr
+        assert f"{top}/http/addr" not in _keys(etcd_server, top)
+
+
+def test_a_thousand_keys_go_in_guarded_batches_that_fit_one_transaction_each(
+    at, etcd_server, top, tmp_path
+):
     services = "\n".join(
         f"svc{s:02d}:\n" + "".join(f"  key{k:02d}: v{s}-{k}\n" for k in range(50))
         for s in range(20)
@@ -147,7 +171,9 @@ def test_a_thousand_keys_go_in_guarded_batches_of_128(at, etcd_server, top, tmp_
     assert done.exit_code == 0, done.stderr
     result = json.loads(done.stdout)["result"]
     assert result["written_keys"] == result["total_keys"] == 1000
-    assert len(result["revisions"]) == 8  # ceil(1000 / 128) transactions
+    # etcd's 128 operations a transaction, less the release record and the range guard:
+    # ceil(1000 / 126) transactions
+    assert len(result["revisions"]) == 8
     assert _revision(etcd_server) == before + 8
     keys = _keys(etcd_server, top)
     assert len(keys) == 1000 and keys[f"{top}/svc19/key49"] == "v19-49"
@@ -188,3 +214,42 @@ def test_apply_in_a_real_process_reads_stdin_and_exits_by_the_documented_codes(
     written = apply("--yes")
     assert written.returncode == 0, written.stderr
     assert _keys(etcd_server, top)[f"{top}/http/addr"] == ":5000"
+
+
+def test_ctrl_c_stops_between_two_batches_and_says_how_far_the_apply_got(
+    config_dir, etcd_server, top, tmp_path
+):
+    """SIGINT in a real process, as a terminal's Ctrl-C: the batch in flight completes, none
+    after it starts, exit 130, and the line says exactly what etcd holds."""
+    services = "".join(
+        f"svc{s:03d}:\n" + "".join(f"  key{k:02d}: v{s}-{k}\n" for k in range(100))
+        for s in range(300)
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "ETCDADMIN_ENDPOINTS": etcd_server.endpoint}
+    path = _write(tmp_path, services)
+    with EtcdConnection(ConnectionSettings((etcd_server.endpoint,))) as conn:
+        before = conn.header()[0]
+        apply = subprocess.Popen(
+            [sys.executable, "-m", "etcdadmin", "apply", "--dir", top, "--yes", "-f", path],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            # a shell that runs tests in the background ignores SIGINT, and children inherit it
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        try:
+            wait_until(lambda: conn.header()[0] > before, 30, "the first batch", interval=0.005)
+            apply.send_signal(signal.SIGINT)
+            _, stderr = apply.communicate(timeout=60)
+        finally:
+            apply.kill()
+        written = conn.read_prefix(f"{top}/").items
+    assert apply.returncode == 130, stderr
+    assert "stopping after the batch in flight" in stderr and "Traceback" not in stderr
+    said = re.search(r"cancelled: (\d+) of 30000 keys written in (\d+) batches", stderr)
+    assert said is not None, stderr
+    assert 0 < int(said[1]) == len(written) < 30000
+    for kv in written:
+        service, key = kv.key.decode().split("/")[-2:]
+        assert kv.value.decode() == f"v{int(service[3:])}-{int(key[3:])}"

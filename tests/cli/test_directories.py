@@ -28,6 +28,12 @@ def test_ls_shows_sub_directories_with_a_slash_and_keys_and_r_every_key(at, etcd
     assert f"{top}/" in at("ls").stdout.splitlines()
 
 
+def test_export_of_a_directory_without_keys_says_so_and_prints_nothing(at, top):
+    done = at("export", f"{top}-typo")
+    assert (done.exit_code, done.stdout) == (0, "")
+    assert done.stderr == f"no keys under {top}-typo/\n"
+
+
 def test_export_prints_the_yaml_an_agent_renders(at, etcd_server, top):
     _fill(
         etcd_server,
@@ -90,6 +96,7 @@ def test_copy_writes_a_directory_and_refuses_to_overwrite_without_force(at, etcd
     refused = at("copy", f"{top}-src", f"{top}-dst")
     assert refused.exit_code == 1
     assert "exists already" in refused.stderr and "Nothing was written" in refused.stderr
+    assert "pass --force" in refused.stderr and "stage them again" not in refused.stderr
     assert etcd_server.etcdctl("get", f"{top}-dst/log/level", "--print-value-only").stdout == (
         "info\n"
     )

@@ -29,3 +29,14 @@ def test_restoring_a_revision_where_the_key_was_absent_is_refused(at, etcd_serve
     done = at("restore", f"{top}/late", "--revision", str(before))
     assert done.exit_code == 2
     assert "did not exist at revision" in done.stderr
+
+
+def test_restoring_a_revision_after_the_current_one_says_so_and_writes_nothing(
+    at, etcd_server, top
+):
+    etcd_server.etcdctl("put", f"{top}/level", "info")
+    now = json.loads(at("get", f"{top}/level", "--json").stdout)["mod_revision"]
+    done = at("restore", f"{top}/level", "--revision", str(now + 1000))
+    assert done.exit_code == 2, done.stderr
+    assert f"revision {now + 1000} is after etcd's current revision" in done.stderr
+    assert json.loads(at("get", f"{top}/level", "--json").stdout)["mod_revision"] == now

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 from etcdadmin.cli import exits
 from etcdadmin.core.etcd import ConnectionSettings, EtcdConnection, TxnOp
+from tests.conftest import REPO_ROOT
 from tests.stack.procs import free_port
 
 # The CLI with PySide6 made unimportable, as on a host without the `gui` extra.
@@ -139,3 +142,27 @@ def test_a_deferred_module_still_works_when_something_uses_it(process):
         )
     )
     assert (done.returncode, done.stdout) == (0, "42 insecure_channel\n"), done.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_command_with_141_and_no_message(etcd_server, top):
+    """`etcdadmin ls -r DIR | head -1`: 141, as a shell reports for a C tool, never 1 (which
+    says "conflict or differences"), and nothing on stderr."""
+    with EtcdConnection(ConnectionSettings((etcd_server.endpoint,))) as conn:
+        for start in range(0, 5000, 100):
+            conn.txn(
+                [], [TxnOp("put", f"{top}/k{i:05d}", "v" * 100) for i in range(start, start + 100)]
+            )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    for command in (["ls", "-r", top], ["export", top]):
+        reader = subprocess.Popen(
+            [sys.executable, "-m", "etcdadmin", "--endpoints", etcd_server.endpoint, *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert reader.stdout is not None and reader.stderr is not None
+        assert reader.stdout.readline()
+        reader.stdout.close()  # as `head -1` does after its line
+        stderr = reader.stderr.read()
+        assert reader.wait(timeout=60) == exits.CLOSED_PIPE, stderr
+        assert stderr == b""

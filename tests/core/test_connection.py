@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
 
 from etcdadmin.core.errors import (
+    ConnectionSettingsError,
     EtcdAuthFailed,
     EtcdError,
     EtcdTLSError,
@@ -14,6 +16,8 @@ from etcdadmin.core.errors import (
     RevisionCompacted,
 )
 from etcdadmin.core.etcd import Compare, ConnectionSettings, EtcdConnection, TxnOp
+from etcdadmin.core.etcd.settings import Endpoints, parse_endpoint_list
+from etcdadmin.core.profiles import ConnectionProfile
 from tests.stack.procs import ManagedProcess, free_port, require_binary, wait_until
 from tests.stack.tls import make_tls_files
 
@@ -234,9 +238,40 @@ def test_wrong_password_gives_an_auth_error_that_names_the_user(private_etcd):
 
 
 def test_malformed_endpoint_is_refused_with_an_example():
-    with pytest.raises(EtcdError, match="host:port"):
+    with pytest.raises(ConnectionSettingsError, match="host:port"):
         ConnectionSettings.parse_endpoints("localhost")
     assert ConnectionSettings.parse_endpoints("http://a:1, b:2/") == ("a:1", "b:2")
+
+
+def test_endpoints_say_whether_tls_was_asked_for_and_refuse_what_cannot_work():
+    assert parse_endpoint_list("a:1,HTTP://b:2") == Endpoints(("a:1", "b:2"), https=False)
+    assert parse_endpoint_list("a:1, https://b:2/") == Endpoints(("a:1", "b:2"), https=True)
+    for text, message in (
+        ("", "no etcd endpoint given"),
+        (" , ", "no etcd endpoint given"),
+        ("ftp://127.0.0.1:1", r"scheme 'ftp': only http:// and https://"),
+        ("unix://sock:1", "scheme 'unix'"),
+        ("a:0", "ports run from 1 to 65535"),
+    ):
+        with pytest.raises(ConnectionSettingsError, match=message):
+            parse_endpoint_list(text)
+
+
+def test_an_https_endpoint_or_any_tls_file_means_tls_for_every_face():
+    assert not ConnectionProfile("p", "http://a:1").settings().secure
+    assert ConnectionProfile("p", "https://a:1").settings().secure  # the window's profiles
+    assert ConnectionSettings(("a:1",), cert_file="c", key_file="k").secure
+    member = ConnectionSettings(("a:1",), tls=True, user="u", password="p")
+    assert dataclasses.replace(member, endpoints=("b:2",)).tls  # one member of it, as status
+
+
+def test_a_certificate_without_its_key_never_reaches_grpc():
+    # gRPC's C core aborts the process on it (exit 134): the settings cannot even be made.
+    with pytest.raises(ConnectionSettingsError, match=r"--cert\) needs its private key"):
+        ConnectionSettings(("a:1",), ca_file="ca", cert_file="c")
+    with pytest.raises(ConnectionSettingsError, match=r"--key\) needs its client certificate"):
+        ConnectionProfile("p", "a:1", key_file="k").settings()
+    assert not issubclass(ConnectionSettingsError, EtcdError)  # bad input, not an etcd failure
 
 
 @pytest.fixture

@@ -135,7 +135,7 @@ def test_prune_removes_keys_the_file_does_not_name_and_only_with_prune(
     assert kept.empty and kept.kept == 1 and kept.removed == ()
     apply_desired(conn, kept)
     assert f"{directory}/stray" in etcdctl_values(etcd_server, f"{directory}/")
-    assert "1 keys not in the file are kept" in render_plan(kept)
+    assert "1 key not in the file is kept" in render_plan(kept)
 
     pruned = plan_desired(conn, directory.encode(), text, prune=True)
     assert [c.key for c in pruned.removed] == [f"{directory}/stray".encode()]

@@ -7,6 +7,7 @@ import stat
 import uuid
 
 import yaml
+from PySide6.QtWidgets import QMessageBox
 
 from etcdadmin.core.changes import SetValue
 from etcdadmin.core.environments.transfer import export_file, import_file
@@ -147,3 +148,24 @@ def test_export_then_import_of_a_directory_round_trips(tmp_path, etcd_server):
         conn.put(f"{src}/http/headers/X-Content-Type-Options", "[nosniff]")
         export_file(conn, f"{src}/".encode(), tmp_path / "again.yml")
         assert yaml.safe_load((tmp_path / "again.yml").read_text()) == exported
+
+
+def test_a_profile_with_a_certificate_but_no_key_is_refused_in_a_dialog_not_an_abort(
+    qtbot, window, etcd_server, tmp_path
+):
+    # gRPC's C core aborts the process on a certificate without its key: the core refuses
+    # such settings first, and the window says why (the test process is still here after).
+    cert = tmp_path / "client.crt"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    window.connect_profile(
+        ConnectionProfile("half", etcd_server.endpoint, ca_file=str(cert), cert_file=str(cert))
+    )
+    found: list[QMessageBox] = []
+
+    def shown() -> bool:
+        found[:] = [b for b in window.findChildren(QMessageBox, "errorDialog") if b.isVisible()]
+        return bool(found)
+
+    qtbot.waitUntil(shown, timeout=10_000)
+    assert "needs its private key (--key)" in found[-1].text()
+    assert window.session is None

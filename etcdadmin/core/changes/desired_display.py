@@ -75,7 +75,12 @@ def summary(plan: DesiredPlan) -> str:
         f"remove, {plan.unchanged} unchanged"
     )
     if plan.kept:
-        line += f"; {plan.kept} keys not in the file are kept (prune removes them)"
+        some = (
+            "1 key not in the file is"
+            if plan.kept == 1
+            else f"{plan.kept} keys not in the file are"
+        )
+        line += f"; {some} kept (prune removes them)"
     return line
 
 

@@ -3,6 +3,7 @@ defragmentation. A mixin of `EtcdConnection`, so every caller still has one conn
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,15 +86,8 @@ class ClusterCalls:
 
     def member_status(self, endpoint: str) -> MemberStatus:
         """Status of the member at `endpoint` (version, DB size, leader, raft index)."""
-        settings = ConnectionSettings(
-            (endpoint,),
-            user=self.settings.user,
-            password=self.settings.password,
-            ca_file=self.settings.ca_file,
-            cert_file=self.settings.cert_file,
-            key_file=self.settings.key_file,
-            timeout=self.settings.timeout,
-        )
+        # everything but the endpoints kept: the TLS files, and TLS asked for by https://
+        settings = dataclasses.replace(self.settings, endpoints=(endpoint,))
         # the same kind of connection (an EtcdConnection), to that one member only
         make: Any = type(self)
         one = make(settings)

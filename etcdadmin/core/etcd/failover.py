@@ -17,7 +17,8 @@ import grpc
 import pyetcd
 from pyetcd import exceptions as pyetcd_errors
 
-from etcdadmin.core.errors import EtcdError, EtcdTLSError, EtcdUnavailable
+from etcdadmin.core.errors import ConnectionSettingsError, EtcdError, EtcdUnavailable
+from etcdadmin.core.etcd.credentials import channel_credentials
 from etcdadmin.core.etcd.settings import ConnectionSettings
 from etcdadmin.core.etcd.translate import (
     Reach,
@@ -73,17 +74,12 @@ class FailoverClient:
 
     def _make_client(self) -> pyetcd.MultiEndpointEtcd3Client:
         s = self.settings
-        creds = None
-        if s.secure:
-            try:
-                creds = pyetcd.MultiEndpointEtcd3Client.get_secure_creds(
-                    s.ca_file, s.key_file, s.cert_file
-                )
-            except OSError as exc:
-                raise EtcdTLSError(
-                    f"cannot read a TLS file ({exc.filename}): {exc.strerror}; "
-                    "check the CA, certificate and key paths"
-                ) from None
+        if s.user and not s.password:
+            # pyetcd would raise a bare Exception, which no face can tell from a bug
+            raise ConnectionSettingsError(
+                f"etcd user {s.user!r} needs a password, and none was given"
+            )
+        creds = channel_credentials(s) if s.secure else None
         options = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

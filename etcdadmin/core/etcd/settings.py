@@ -1,16 +1,74 @@
 """Where etcd is and how to authenticate: what the agent's variables, the CLI's options and the
-client's profiles all turn into."""
+client's profiles all turn into.
+
+The rules every face shares are checked here, before gRPC sees anything: endpoints are
+`host:port`, `http://host:port` or `https://host:port`; an `https://` endpoint, or any TLS
+file, means TLS (never plaintext); a client certificate comes with its key.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from etcdadmin.core.errors import EtcdError
+from etcdadmin.core.errors import ConnectionSettingsError
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """A comma list of endpoints as given: `host:port` each, and whether any was written with
+    `https://` (which asks for TLS, as etcdctl takes it)."""
+
+    addresses: tuple[str, ...]
+    https: bool
+
+
+def parse_endpoint_list(text: str) -> Endpoints:
+    """Accept `host:port`, a comma list, and `http(s)://` prefixes as etcdctl does; refuse any
+    other scheme, a missing port and an empty list (no silent default)."""
+    addresses = []
+    https = False
+    for raw in text.split(","):
+        item = raw.strip()
+        scheme = _SCHEME.match(item)
+        if scheme:
+            name = scheme.group(1).lower()
+            if name not in ("http", "https"):
+                raise ConnectionSettingsError(
+                    f"etcd endpoint {item!r} has the scheme {scheme.group(1)!r}: only http:// "
+                    "and https:// (or host:port) are accepted"
+                )
+            https = https or name == "https"
+            item = item[scheme.end() :]
+        item = item.rstrip("/")
+        if not item:
+            continue
+        host, sep, port = item.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConnectionSettingsError(
+                f"etcd endpoint {raw.strip()!r} is not host:port (for example 127.0.0.1:2379)"
+            )
+        if not 0 < int(port) < 65536:
+            raise ConnectionSettingsError(
+                f"etcd endpoint {raw.strip()!r} has port {port}: ports run from 1 to 65535"
+            )
+        addresses.append(item)
+    if not addresses:
+        raise ConnectionSettingsError(
+            "no etcd endpoint given: set host:port, or a comma list of them"
+        )
+    return Endpoints(tuple(addresses), https)
 
 
 @dataclass(frozen=True)
 class ConnectionSettings:
-    """Where etcd is and how to authenticate. `password` is excluded from repr (it is a secret)."""
+    """Where etcd is and how to authenticate. `password` is excluded from repr (it is a secret).
+
+    `tls` asks for TLS without any TLS file (an `https://` endpoint): etcd's certificate is
+    then checked against the system's trusted CAs, as etcdctl does.
+    """
 
     endpoints: tuple[str, ...]
     user: str | None = None
@@ -19,32 +77,31 @@ class ConnectionSettings:
     cert_file: str | None = None
     key_file: str | None = None
     timeout: float = 5.0
+    tls: bool = False
+
+    def __post_init__(self) -> None:
+        # gRPC's C core aborts the whole process on a certificate without its key (a failed
+        # CHECK, exit 134): the GUI would vanish with it, so no such settings exist.
+        if self.cert_file and not self.key_file:
+            raise ConnectionSettingsError(
+                "a client certificate (--cert) needs its private key (--key): give both, or neither"
+            )
+        if self.key_file and not self.cert_file:
+            raise ConnectionSettingsError(
+                "a private key (--key) needs its client certificate (--cert): give both, or neither"
+            )
 
     @staticmethod
     def parse_endpoints(text: str) -> tuple[str, ...]:
-        """Accept `host:port`, a comma list, and `http(s)://` prefixes as etcdctl does."""
-        endpoints = []
-        for raw in text.split(","):
-            item = raw.strip()
-            for scheme in ("http://", "https://"):
-                if item.startswith(scheme):
-                    item = item[len(scheme) :]
-            item = item.rstrip("/")
-            if not item:
-                continue
-            host, sep, port = item.rpartition(":")
-            if not sep or not host or not port.isdigit():
-                raise EtcdError(
-                    f"etcd endpoint {raw.strip()!r} is not host:port (for example 127.0.0.1:2379)"
-                )
-            endpoints.append(item)
-        if not endpoints:
-            raise EtcdError("no etcd endpoint given: set host:port, or a comma list of them")
-        return tuple(endpoints)
+        """The `host:port` of each endpoint of `text`, without whether TLS was asked for: to
+        address one member of a connection whose settings are already made. Settings made from
+        text a user wrote take `parse_endpoint_list`, which keeps it."""
+        return parse_endpoint_list(text).addresses
 
     @property
     def secure(self) -> bool:
-        return self.ca_file is not None
+        """TLS: asked for by an `https://` endpoint or by any TLS file; never plaintext then."""
+        return self.tls or bool(self.ca_file or self.cert_file or self.key_file)
 
     def describe(self) -> str:
         return ",".join(self.endpoints)

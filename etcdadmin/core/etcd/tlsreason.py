@@ -3,8 +3,9 @@
 gRPC reports every failed handshake as UNAVAILABLE; the reason is only in its details text
 (measured with grpcio 1.85 against etcd 3.4.23), and pyetcd drops even that for unary calls
 (it raises a bare ConnectionFailedError whose context is the gRPC error). This module reads the
-reason back out so that an untrusted CA, an expired certificate, a wrong host name, a refused
-client certificate and a plaintext client on a TLS-only port each get their own message.
+reason back out so that an untrusted CA (or none given), an expired certificate, a wrong host
+name, a refused client certificate, a key that does not match its certificate, a plaintext
+client on a TLS-only port and a TLS client on a plaintext one each get their own message.
 """
 
 from __future__ import annotations
@@ -45,16 +46,32 @@ def tls_failure(exc: BaseException, settings: ConnectionSettings) -> EtcdTLSErro
                 f"etcd's certificate does not name the host in {where}: connect with a name "
                 "the certificate lists, or issue it again with that name (certs init --hosts)"
             )
+        if "CERTIFICATE_VERIFY_FAILED" in details and ca is None:
+            return EtcdTLSError(
+                f"etcd at {where} presented a certificate that is not trusted: no --cacert was "
+                "given, so only public CAs are; pass the CA that signed etcd's certificate "
+                "with --cacert"
+            )
         if "CERTIFICATE_VERIFY_FAILED" in details:
             return EtcdTLSError(
                 f"etcd at {where} presented a certificate that the CA file {ca} did not sign "
                 "(untrusted CA): pass the CA that signed etcd's certificate with --cacert"
             )
+        if "Failed to create security handshaker" in details:
+            return _unusable_files(settings)
         if "TSI_DATA_CORRUPTED" in details or "BAD_CERTIFICATE" in details:
             return EtcdTLSError(
                 f"etcd at {where} refused this client's certificate (none given, expired, or "
                 "signed by a CA it does not trust): pass --cert and --key signed by the CA "
                 "etcd trusts (--trusted-ca-file)"
+            )
+        if "Handshake read failed" in details and not any(
+            _speaks_tls(e, settings.timeout) for e in settings.endpoints
+        ):
+            return EtcdTLSError(
+                f"etcd at {where} does not speak TLS, and this connection asks for it (an "
+                "https:// endpoint, or TLS files): check the endpoint; a plaintext etcd takes "
+                "http://host:port and no TLS files"
             )
         return None
     if "Socket closed" in details and any(
@@ -66,6 +83,21 @@ def tls_failure(exc: BaseException, settings: ConnectionSettings) -> EtcdTLSErro
             "for one)"
         )
     return None
+
+
+def _unusable_files(settings: ConnectionSettings) -> EtcdTLSError:
+    """gRPC could not load the TLS files it was given (each holds a PEM block: `credentials`
+    checked that), and says no more than that."""
+    if settings.cert_file:
+        return EtcdTLSError(
+            f"the private key {settings.key_file} (--key) does not match the client "
+            f"certificate {settings.cert_file} (--cert), or one of them (or the CA file) is "
+            "damaged: pass the key the certificate was issued for"
+        )
+    return EtcdTLSError(
+        f"the CA file {settings.ca_file} (--cacert) cannot be loaded: check that it holds "
+        "PEM CA certificates"
+    )
 
 
 def _speaks_tls(endpoint: str, timeout: float) -> bool:

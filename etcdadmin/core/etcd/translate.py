@@ -134,11 +134,14 @@ def translate_error(
     handshake = tls_failure(exc, settings)
     if handshake is not None:
         return handshake
-    tls = (
-        ", and that its certificate is signed by the CA file (and accepts the client certificate)"
-        if settings.secure
-        else ""
-    )
+    tls = ""
+    if settings.ca_file:
+        tls = (
+            ", and that its certificate is signed by the CA file (and accepts the client "
+            "certificate)"
+        )
+    elif settings.secure:
+        tls = ", and that it serves TLS"
     if isinstance(
         exc,
         pyetcd_errors.ConnectionFailedError
