@@ -92,8 +92,14 @@ def apply_changes(
         raise exits.Refused("nothing was written")
     applied: Applied = batch.write(conn, plan)
     workspace.finish(batch, applied)
-    count = len(plan.steps)
-    click.echo(f"wrote {count} key{'s' if count != 1 else ''} at revision {applied.revision}")
+    deleted = sum(1 for step in plan.steps if step.after is None)
+    written = len(plan.steps) - deleted
+    done = [
+        f"{verb} {n} key{'s' if n != 1 else ''}"
+        for verb, n in (("wrote", written), ("deleted", deleted))
+        if n
+    ]
+    click.echo(f"{', '.join(done)} at revision {applied.revision}")
 
 
 def confirm_production(session: CliSession, lines: list[str], *, yes: bool) -> None:

@@ -123,3 +123,11 @@ def test_diff_says_a_secret_differs_without_printing_either_value(at, etcd_serve
     assert ":1" in text.stdout  # values of other paths are still shown
     entry = [e for e in json.loads(as_json.stdout)["differences"] if e.get("secret")]
     assert entry[0]["left"] == {"value": "(secret)"}
+
+
+def test_export_names_a_key_that_is_not_utf8_as_the_tree_shows_it(at, top):
+    assert at("put", f"{top}/k\\xff\\x01", "--value", "v").exit_code == 0
+    done = at("export", top)
+    assert done.exit_code == 2
+    assert f"`{top}/k\\xff\\x01` is not valid UTF-8 text" in done.stderr
+    assert "\x01" not in done.stderr

@@ -74,7 +74,7 @@ def test_del_removes_a_key_and_del_prefix_a_directory(at, etcd_server, top):
     assert at("del", f"{top}/gone").exit_code == 0
     done = at("del", "--prefix", f"{top}/dir")
     assert done.exit_code == 0, done.stderr
-    assert "wrote 2 keys" in done.stdout
+    assert "deleted 2 keys at revision" in done.stdout
     left = etcd_server.etcdctl("get", "--prefix", f"{top}/", "--keys-only").stdout.split()
     assert left == [f"{top}/dir-2/x", f"{top}/keep"]
     again = at("del", f"{top}/gone")

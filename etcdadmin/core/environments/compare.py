@@ -19,7 +19,7 @@ from etcdadmin.core.config import mapping
 from etcdadmin.core.config.block_reader import read_block
 from etcdadmin.core.config.documents import SecretText
 from etcdadmin.core.config.single_pass import PagedRender
-from etcdadmin.core.config.values import decoded_together
+from etcdadmin.core.config.values import decoded_together, display_key
 from etcdadmin.core.environments.reading import read_values
 from etcdadmin.core.errors import MappingError
 from etcdadmin.core.etcd import EtcdConnection
@@ -284,7 +284,7 @@ def _text(raw: bytes, what: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        shown = raw.decode("utf-8", errors="backslashreplace")
+        shown = display_key(raw)  # `\xNN` for every byte that does not print, as the tree
         raise MappingError(
             f"{what} `{shown}` is not valid UTF-8 text, so it cannot be part of a config file; "
             "rename the key",
