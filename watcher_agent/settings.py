@@ -33,8 +33,6 @@ _DURATION = re.compile(r"^\s*([0-9]{1,30}(?:\.[0-9]{1,9})?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _SIZE = re.compile(r"^\s*([0-9]{1,9})\s*([KMG])i?B?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 
@@ -60,32 +58,6 @@ def parse_size(text: str, name: str) -> int:
     if not match:
         raise SettingsError(f"{name}={text!r} is not a size: use e.g. 512M or 1G")
     return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
-
-
-def check_endpoints(text: str) -> None:
-    """Refuse what gRPC would only fail on forever: unknown schemes, impossible ports."""
-    for raw in text.split(","):
-        item = raw.strip()
-        scheme = _SCHEME.match(item)
-        if scheme:
-            if scheme.group(1).lower() not in ("http", "https"):
-                raise SettingsError(
-                    f"ETCD_HOST: endpoint {item!r} has scheme {scheme.group(1)!r}; use "
-                    "host:port, http://host:port or https://host:port"
-                )
-            item = item[scheme.end() :]
-        item = item.rstrip("/")
-        if not item:
-            continue
-        host, sep, port = item.rpartition(":")
-        if not sep or not _HOST.match(host) or not port.isdigit() or len(port) > 5:
-            raise SettingsError(
-                f"ETCD_HOST: endpoint {raw.strip()!r} is not host:port (e.g. 127.0.0.1:2379)"
-            )
-        if not 1 <= int(port) <= 65535:
-            raise SettingsError(
-                f"ETCD_HOST: endpoint {raw.strip()!r} has port {port}; ports run from 1 to 65535"
-            )
 
 
 def _agent_id(
@@ -274,7 +246,6 @@ class AgentSettings:
                 + ", ".join(LOG_LEVELS)
             )
         hosts = required("ETCD_HOST", "give etcd as host:port, or a comma list of them")
-        check_endpoints(hosts)
         try:
             endpoints = parse_endpoint_list(hosts)
         except ConnectionSettingsError as exc:

@@ -14,6 +14,7 @@ two batches, never inside one.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -145,10 +146,10 @@ def run_interruptible(work: Callable[[threading.Event], T]) -> T:
     """Run batched writes on a worker thread so Ctrl-C here asks it to stop between batches
     instead of breaking a transaction in flight (whose outcome would then be unknown).
 
-    The main thread waits on an event the worker sets when it is done, not in `Thread.join`:
-    a KeyboardInterrupt that lands inside CPython 3.11's `join` can leave the thread reported
-    dead while it still runs (its end-of-thread lock taken by the interrupted wait), and the
-    outcome was then read before the worker had written it.
+    While the worker runs, SIGINT only sets its cancel event (a handler of this process's
+    own), so no Ctrl-C, a second one included, can raise in the middle of this function: a
+    KeyboardInterrupt that landed inside CPython 3.11's `Thread.join` left the thread reported
+    dead while it still ran, and the outcome was read before the worker had written it.
     """
     cancel, finished = threading.Event(), threading.Event()
     outcome: list[T | BaseException] = []
@@ -161,14 +162,23 @@ def run_interruptible(work: Callable[[threading.Event], T]) -> T:
         finally:
             finished.set()
 
-    threading.Thread(target=run, name="apply", daemon=True).start()
-    while not finished.is_set():
-        try:
-            finished.wait(0.2)
-        except KeyboardInterrupt:
-            if not cancel.is_set():
-                click.echo("\nstopping after the batch in flight ...", err=True)
-                cancel.set()
+    def stop(signum: int, frame: object) -> None:
+        if not cancel.is_set():
+            click.echo("\nstopping after the batch in flight ...", err=True)
+            cancel.set()
+
+    try:
+        previous: Any = signal.signal(signal.SIGINT, stop)
+        taken = True
+    except ValueError:  # not the main thread (a program calling the CLI): no signal to take
+        taken = False
+    try:
+        threading.Thread(target=run, name="apply", daemon=True).start()
+        while not finished.wait(0.2):
+            pass
+    finally:
+        if taken:  # None: a handler not set from Python, which this one stood in for
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
     result = outcome[0]
     if isinstance(result, BaseException):
         raise result

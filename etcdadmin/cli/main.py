@@ -124,8 +124,12 @@ class EtcdAdminGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except (click.ClickException, click.exceptions.Exit):
             raise
+        except click.Abort:  # Ctrl-C or the end of input at a question, asked before any write
+            raise exits.Interrupted("stopped at the question: nothing was written") from None
+        except KeyboardInterrupt:  # not 1, which says "conflict or differences" here
+            raise exits.Interrupted("interrupted") from None
         except BrokenPipeError:
             raise click.exceptions.Exit(exits.CLOSED_PIPE) from None
         except Exception as exc:

@@ -11,8 +11,9 @@ from etcdadmin.cli.arguments import DIR
 from etcdadmin.cli.connection import CliSession
 from etcdadmin.cli.output import emit_json, json_option, show
 from etcdadmin.core.agents.status import read_agents
-from etcdadmin.core.errors import EtcdUnavailable
+from etcdadmin.core.errors import ConnectionSettingsError, EtcdUnavailable
 from etcdadmin.core.etcd import ConnectionSettings, MemberStatus
+from etcdadmin.core.tree.names import display_segment
 
 
 @click.command()
@@ -53,8 +54,9 @@ def agents(session: CliSession, directory: bytes, as_json: bool) -> None:
         else:
             state = "behind" if a.behind else "up to date"
             state += f", applied {a.applied_revision}, {a.last_result or 'no result yet'}"
-            if a.last_error:
-                state += f" ({a.last_error})"
+            if a.last_error:  # its first line: a row per agent (the rest is in --json)
+                first = a.last_error.strip().splitlines()[0] if a.last_error.strip() else ""
+                state += f" ({display_segment(first.encode())})" if first else ""
             if a.releases:
                 state += f", gray release {','.join(a.releases)}"
             if a.labels:
@@ -117,7 +119,7 @@ def _member_status(
     for url in client_urls:
         try:
             return read(ConnectionSettings.parse_endpoints(url)[0])
-        except EtcdUnavailable:
+        except (EtcdUnavailable, ConnectionSettingsError):  # (a unix:// URL: not for gRPC here)
             continue
     return None
 

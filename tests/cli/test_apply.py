@@ -163,20 +163,20 @@ def test_a_thousand_keys_go_in_guarded_batches_that_fit_one_transaction_each(
     at, etcd_server, top, tmp_path
 ):
     services = "\n".join(
-        f"svc{s:02d}:\n" + "".join(f"  key{k:02d}: v{s}-{k}\n" for k in range(50))
-        for s in range(20)
+        f"svc{s:02d}:\n" + "".join(f"  key{k:03d}: v{s}-{k}\n" for k in range(127))
+        for s in range(8)
     )
     before = _revision(etcd_server)
     done = at("apply", "-f", _write(tmp_path, services), "--dir", top, "--yes", "--json")
     assert done.exit_code == 0, done.stderr
     result = json.loads(done.stdout)["result"]
-    assert result["written_keys"] == result["total_keys"] == 1000
-    # etcd's 128 operations a transaction, less the release record and the range guard:
-    # ceil(1000 / 126) transactions
-    assert len(result["revisions"]) == 8
-    assert _revision(etcd_server) == before + 8
+    assert result["written_keys"] == result["total_keys"] == 1016
+    # 126 keys a transaction: room in etcd's 128 operations for the release record and the
+    # range guard; ceil(1016 / 126) = 9 transactions (8 at 127 keys each)
+    assert len(result["revisions"]) == 9
+    assert _revision(etcd_server) == before + 9
     keys = _keys(etcd_server, top)
-    assert len(keys) == 1000 and keys[f"{top}/svc19/key49"] == "v19-49"
+    assert len(keys) == 1016 and keys[f"{top}/svc07/key126"] == "v7-126"
 
 
 def test_bad_yaml_exits_2_with_one_line(at, etcd_server, top, tmp_path):
@@ -219,8 +219,8 @@ def test_apply_in_a_real_process_reads_stdin_and_exits_by_the_documented_codes(
 def test_ctrl_c_stops_between_two_batches_and_says_how_far_the_apply_got(
     config_dir, etcd_server, top, tmp_path
 ):
-    """SIGINT in a real process, as a terminal's Ctrl-C: the batch in flight completes, none
-    after it starts, exit 130, and the line says exactly what etcd holds."""
+    """SIGINT in a real process, as a terminal's Ctrl-C (twice): the batch in flight completes,
+    none after it starts, exit 130, and the line says exactly what etcd holds."""
     services = "".join(
         f"svc{s:03d}:\n" + "".join(f"  key{k:02d}: v{s}-{k}\n" for k in range(100))
         for s in range(300)
@@ -241,6 +241,7 @@ def test_ctrl_c_stops_between_two_batches_and_says_how_far_the_apply_got(
         try:
             wait_until(lambda: conn.header()[0] > before, 30, "the first batch", interval=0.005)
             apply.send_signal(signal.SIGINT)
+            apply.send_signal(signal.SIGINT)  # an impatient second Ctrl-C changes nothing
             _, stderr = apply.communicate(timeout=60)
         finally:
             apply.kill()
@@ -253,3 +254,12 @@ def test_ctrl_c_stops_between_two_batches_and_says_how_far_the_apply_got(
     for kv in written:
         service, key = kv.key.decode().split("/")[-2:]
         assert kv.value.decode() == f"v{int(service[3:])}-{int(key[3:])}"
+
+
+def test_a_directory_holding_etcdadmins_own_records_is_refused(at, etcd_server, tmp_path):
+    before = _revision(etcd_server)
+    for directory in ("/", "/etcdadmin", "/etcdadmin/releases"):
+        done = at("apply", "-f", _write(tmp_path, CONFIG), "--dir", directory, "--yes")
+        assert done.exit_code == 2, (directory, done.stderr)
+        assert "holds etcdadmin's own records" in done.stderr
+    assert _revision(etcd_server) == before

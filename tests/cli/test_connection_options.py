@@ -259,9 +259,16 @@ def test_an_endpoint_with_another_scheme_is_bad_usage_naming_it(config_dir):
     assert done.returncode == 2, done.stderr
     line = one_line(done)
     assert "'ftp'" in line and "http://" in line and "https://" in line, line
-    malformed = etcdadmin("--endpoints", "localhost", "get", "k")
-    assert malformed.returncode == 2
-    assert "host:port" in one_line(malformed)
+    for malformed in ("localhost", "::1:2379", "etcd :2379", "etcd:\u00b2"):
+        done = etcdadmin("--endpoints", malformed, "get", "k")
+        assert done.returncode == 2, (malformed, done.stderr)
+        assert "host:port" in one_line(done)
+
+
+def test_an_endpoint_holding_a_password_is_refused_without_repeating_it(config_dir):
+    done = etcdadmin("--endpoints", "https://root:hunter2@127.0.0.1:1", "get", "k")
+    assert done.returncode == 2, done.stderr
+    assert "holds a user name" in one_line(done) and "hunter2" not in done.stderr
 
 
 def test_a_bad_endpoint_in_a_profile_or_the_environment_names_where_it_came_from(

@@ -15,7 +15,11 @@ def test_agents_lists_each_agent_and_whether_it_is_behind(at, etcd_server, top):
     assert view["agents"][0]["containers"] == ["registry"]
     assert at("agents", top).stdout.startswith("host-1\tbehind, applied 1, applied")
 
-    failed = {"applied_revision": 1, "last_result": "render_failed", "last_error": "bad key a//b"}
+    failed = {
+        "applied_revision": 1,
+        "last_result": "render_failed",
+        "last_error": "bad key a//b\n\x1b[31mcontainer log\n",
+    }
     etcd_server.etcdctl("put", f"/etcdadmin/agents/{top}/host-2", json.dumps(failed))
     lines = at("agents", top).stdout.splitlines()
     assert lines[1] == "host-2\tbehind, applied 1, render_failed (bad key a//b)"

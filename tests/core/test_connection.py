@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import pytest
@@ -261,8 +260,14 @@ def test_an_https_endpoint_or_any_tls_file_means_tls_for_every_face():
     assert not ConnectionProfile("p", "http://a:1").settings().secure
     assert ConnectionProfile("p", "https://a:1").settings().secure  # the window's profiles
     assert ConnectionSettings(("a:1",), cert_file="c", key_file="k").secure
-    member = ConnectionSettings(("a:1",), tls=True, user="u", password="p")
-    assert dataclasses.replace(member, endpoints=("b:2",)).tls  # one member of it, as status
+
+
+def test_a_members_status_is_read_with_the_connections_tls(etcd_server):
+    # `cluster status` reads each member on a connection of its own: https:// must hold there
+    # too, so against this plaintext etcd it fails rather than talk plaintext.
+    settings = ConnectionSettings((etcd_server.endpoint,), tls=True, timeout=2)
+    with EtcdConnection(settings) as conn, pytest.raises(EtcdTLSError, match="speak TLS"):
+        conn.member_status(etcd_server.endpoint)
 
 
 def test_a_certificate_without_its_key_never_reaches_grpc():

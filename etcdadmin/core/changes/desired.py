@@ -30,7 +30,7 @@ from etcdadmin.core.changes.changeset import (
     apply_plan,
     name_conflicts,
 )
-from etcdadmin.core.changes.commands import Conflict
+from etcdadmin.core.changes.commands import Conflict, InvalidChange
 from etcdadmin.core.changes.desired_secrets import Sealer, resolve_secret
 from etcdadmin.core.config.documents import collector_paused
 from etcdadmin.core.environments.compare import import_marked_entries
@@ -38,6 +38,7 @@ from etcdadmin.core.etcd import EtcdConnection, prefix_end
 from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.releases.history import PublishNote
 from etcdadmin.core.tree.directories import directory_prefix
+from etcdadmin.core.tree.names import display_segment
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,9 @@ class DesiredPlan:
         return key[len(self.directory) :]
 
 
+_OWN_SPACE = b"/etcdadmin/"
+
+
 def plan_desired(
     conn: EtcdConnection,
     directory: bytes,
@@ -117,6 +121,13 @@ def plan_desired(
     the file's value is unchanged (see `desired_secrets`). Without, `!secret` is refused.
     """
     prefix = directory_prefix(directory)
+    if _OWN_SPACE.startswith(prefix) or prefix.startswith(_OWN_SPACE):
+        # Its keys are the release history and the agents' status, written by every apply
+        # (each batch's record would also fall inside the batches' own range guards).
+        raise InvalidChange(
+            f"{display_segment(prefix)} holds etcdadmin's own records "
+            f"({_OWN_SPACE.decode()}): apply to a config directory, such as registry-test"
+        )
     marked: set[bytes] = set()
 
     def wanted() -> dict[bytes, bytes]:
@@ -284,9 +295,10 @@ def batches(
 
     With `exact`, the batches split the whole directory into consecutive key ranges and each
     batch also guards its range (`Plan.ranges`): no key in it, planned or not, may have been
-    created or changed since the plan. Together the batches then leave the directory exactly
-    as planned or stop, save for a key someone deleted that the plan left alone (etcd has no
-    compare that notices an absent key it was not told about). That guard is one compare
+    created or changed since the plan. Each batch then writes its part exactly as planned or
+    stops, save for a key someone deleted that the plan left alone (etcd has no compare that
+    notices an absent key it was not told about); a write into the range of a batch already
+    written, while the later ones run, is not seen. That guard is one compare
     more, so a batch holds `max_txn_ops - 1` keys.
 
     Each batch goes through `apply_plan` like any staged change. Measured on 2 cores: 10,000

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from etcdadmin.core.errors import ConnectionSettingsError
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+# A name or an IPv4 address, or an IPv6 address in brackets: what gRPC's `host:port` takes.
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)\Z")
 
 
 @dataclass(frozen=True)
@@ -27,11 +29,21 @@ class Endpoints:
 
 def parse_endpoint_list(text: str) -> Endpoints:
     """Accept `host:port`, a comma list, and `http(s)://` prefixes as etcdctl does; refuse any
-    other scheme, a missing port and an empty list (no silent default)."""
+    other scheme, a host gRPC cannot take (a space, an IPv6 address without brackets), a
+    port that is not 1-65535 in ASCII digits, and an empty list (no silent default).
+
+    An endpoint holding `user@` is refused without being repeated: it may hold a password,
+    and every message that names an endpoint would then carry it.
+    """
     addresses = []
     https = False
-    for raw in text.split(","):
+    for number, raw in enumerate(text.split(","), start=1):
         item = raw.strip()
+        if "@" in item:
+            raise ConnectionSettingsError(
+                f"etcd endpoint {number} holds a user name (user@host): give the user and "
+                "password as the connection's user and password, never in the endpoint"
+            )
         scheme = _SCHEME.match(item)
         if scheme:
             name = scheme.group(1).lower()
@@ -46,11 +58,12 @@ def parse_endpoint_list(text: str) -> Endpoints:
         if not item:
             continue
         host, sep, port = item.rpartition(":")
-        if not sep or not host or not port.isdigit():
+        if not sep or not _HOST.match(host) or not (port.isascii() and port.isdigit()):
             raise ConnectionSettingsError(
-                f"etcd endpoint {raw.strip()!r} is not host:port (for example 127.0.0.1:2379)"
+                f"etcd endpoint {raw.strip()!r} is not host:port (for example 127.0.0.1:2379; "
+                "an IPv6 address in brackets: [::1]:2379)"
             )
-        if not 0 < int(port) < 65536:
+        if len(port) > 5 or not 0 < int(port) < 65536:
             raise ConnectionSettingsError(
                 f"etcd endpoint {raw.strip()!r} has port {port}: ports run from 1 to 65535"
             )
@@ -67,7 +80,8 @@ class ConnectionSettings:
     """Where etcd is and how to authenticate. `password` is excluded from repr (it is a secret).
 
     `tls` asks for TLS without any TLS file (an `https://` endpoint): etcd's certificate is
-    then checked against the system's trusted CAs, as etcdctl does.
+    then checked against the public CAs grpcio ships (or the file GRPC_DEFAULT_SSL_ROOTS_FILE_PATH
+    names), not the system's trust store as etcdctl's is.
     """
 
     endpoints: tuple[str, ...]

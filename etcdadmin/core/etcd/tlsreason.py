@@ -94,9 +94,14 @@ def _unusable_files(settings: ConnectionSettings) -> EtcdTLSError:
             f"certificate {settings.cert_file} (--cert), or one of them (or the CA file) is "
             "damaged: pass the key the certificate was issued for"
         )
+    if settings.ca_file:
+        return EtcdTLSError(
+            f"the CA file {settings.ca_file} (--cacert) cannot be loaded: check that it holds "
+            "PEM CA certificates"
+        )
     return EtcdTLSError(
-        f"the CA file {settings.ca_file} (--cacert) cannot be loaded: check that it holds "
-        "PEM CA certificates"
+        "gRPC could not load its trusted CAs for this https:// connection (its own list, or the "
+        "file GRPC_DEFAULT_SSL_ROOTS_FILE_PATH names): pass etcd's CA file with --cacert"
     )
 
 
