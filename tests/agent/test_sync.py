@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -121,7 +122,11 @@ def test_a_burst_of_changes_is_applied_once_at_its_last_revision(etcd_server, ma
         ]
     )
     subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True)
+    last = json.loads(etcd_server.etcdctl("get", "t5/burst/k49", "-w", "json").stdout)
     wait_config(agent, lambda c: len(c.get("burst", {})) == 50, "all 50 keys")
+    # The config file is written before its history entry: wait for the apply to be done.
+    revision = int(last["kvs"][0]["mod_revision"])
+    agent.wait_metric("applied_revision", lambda v: v >= revision, what="the burst applied")
     writes = len(list((agent.state_dir / "history").glob("*.yml"))) - history_before
     assert writes == 1, f"50 puts in a burst gave {writes} config writes"
 

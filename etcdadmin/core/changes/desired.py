@@ -298,7 +298,9 @@ def batches(
     created or changed since the plan. Each batch then writes its part exactly as planned or
     stops, save for a key someone deleted that the plan left alone (etcd has no compare that
     notices an absent key it was not told about); a write into the range of a batch already
-    written, while the later ones run, is not seen. That guard is one compare
+    written, while the later ones run, is not seen. (Guarding those ranges again in each later
+    batch costs etcd a read of every key in them per transaction: 10,000 changes of a
+    100,000-key directory took 5.9 s instead of 1.2 s, 2 cores.) That guard is one compare
     more, so a batch holds `max_txn_ops - 1` keys.
 
     Each batch goes through `apply_plan` like any staged change. Measured on 2 cores: 10,000
