@@ -37,7 +37,7 @@ from etcdadmin.core.environments.compare import import_marked_entries
 from etcdadmin.core.etcd import EtcdConnection, prefix_end
 from etcdadmin.core.etcd.keyvalue import KeyValue
 from etcdadmin.core.releases.history import PublishNote
-from etcdadmin.core.tree.directories import directory_prefix
+from etcdadmin.core.tree.directories import OWN_SPACE, directory_prefix, holds_own_space
 from etcdadmin.core.tree.names import display_segment
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,6 @@ class DesiredPlan:
         return key[len(self.directory) :]
 
 
-_OWN_SPACE = b"/etcdadmin/"
-
-
 def plan_desired(
     conn: EtcdConnection,
     directory: bytes,
@@ -121,12 +118,12 @@ def plan_desired(
     the file's value is unchanged (see `desired_secrets`). Without, `!secret` is refused.
     """
     prefix = directory_prefix(directory)
-    if _OWN_SPACE.startswith(prefix) or prefix.startswith(_OWN_SPACE):
+    if holds_own_space(prefix):
         # Its keys are the release history and the agents' status, written by every apply
         # (each batch's record would also fall inside the batches' own range guards).
         raise InvalidChange(
             f"{display_segment(prefix)} holds etcdadmin's own records "
-            f"({_OWN_SPACE.decode()}): apply to a config directory, such as registry-test"
+            f"({OWN_SPACE.decode()}): apply to a config directory, such as registry-test"
         )
     marked: set[bytes] = set()
 

@@ -18,6 +18,7 @@ from etcdadmin.core.errors import (
 )
 from etcdadmin.core.etcd.settings import ConnectionSettings
 from etcdadmin.core.etcd.tlsreason import tls_failure
+from etcdadmin.core.tree.directories import OWN_SPACE
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,10 @@ class Reach:
             else:
                 top = _top_directory(key)
                 # etcdadmin's own keys (agents' status, recipients) are granted one by one
-                text = _text(top) if top and top != _OWN_SPACE else f"key {_text(key)}"
+                text = _text(top) if top and top != OWN_SPACE else f"key {_text(key)}"
             if text not in shown:
                 shown.append(text)
         return ", ".join(shown) or "the keys asked for"
-
-
-_OWN_SPACE = b"/etcdadmin/"
 
 
 def _text(key: bytes) -> str:

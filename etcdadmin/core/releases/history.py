@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from etcdadmin.core.agents.record import now_text
 from etcdadmin.core.etcd import EtcdConnection, TxnOp
 from etcdadmin.core.etcd.settings import ConnectionSettings
-from etcdadmin.core.tree.directories import directory_prefix
+from etcdadmin.core.tree.directories import OWN_SPACE, directory_prefix
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def record_ops(note: PublishNote, written: Iterable[bytes]) -> list[TxnOp]:
     else:
         for key in written:
             top = _top_level(key)
-            if top and top != b"/etcdadmin/":
+            if top and top != OWN_SPACE:
                 groups.setdefault(top, []).append(key)
         groups = {_common_directory(found) or top: found for top, found in groups.items()}
     ops = []

@@ -21,6 +21,16 @@ from typing import AnyStr
 
 from etcdadmin.core.errors import MappingError
 
+OWN_SPACE = b"/etcdadmin/"
+"""etcdadmin's own keys (the release history, the agents' status records): never a config
+directory, and no directory operation covers them."""
+
+
+def holds_own_space(prefix: bytes) -> bool:
+    """Whether the directory of `prefix` (a `directory_prefix`) holds etcdadmin's own keys, or
+    lies inside them."""
+    return OWN_SPACE.startswith(prefix) or prefix.startswith(OWN_SPACE)
+
 
 def directory_prefix(directory: AnyStr) -> AnyStr:
     """The key prefix of a directory: its name with exactly one trailing slash."""
