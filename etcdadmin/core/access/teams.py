@@ -32,7 +32,7 @@ from etcdadmin.core.agents.status import status_prefix_for
 from etcdadmin.core.errors import AccessError
 from etcdadmin.core.etcd import EtcdConnection
 from etcdadmin.core.etcd.auth import RolePermission
-from etcdadmin.core.tree.directories import directory_prefix
+from etcdadmin.core.tree.directories import OWN_SPACE, directory_prefix
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def create_team(
             "should only read its directory"
         )
     prefix = directory_prefix(directory)
-    if prefix.startswith("/etcdadmin/"):
+    if prefix.startswith(OWN_SPACE.decode()):
         raise AccessError(f"{prefix} is etcdadmin's own space, not a config directory")
     team = Team(name, prefix, tuple(operators), tuple(agents))
     passwords = passwords or {}
@@ -168,7 +168,7 @@ def _team(
         if role not in roles:
             continue
         for permission in conn.role_permissions(role):
-            if permission.range_end and not permission.key.startswith(b"/etcdadmin/"):
+            if permission.range_end and not permission.key.startswith(OWN_SPACE):
                 directory = permission.key.decode("utf-8", "backslashreplace")
                 break
         if directory:
