@@ -15,7 +15,6 @@ from etcdadmin.cli import exits
 from etcdadmin.cli.arguments import DIR
 from etcdadmin.cli.connection import CliSession
 from etcdadmin.core.tree.directories import directory_prefix
-from etcdadmin.core.tree.names import display_segment
 
 
 @click.command()
@@ -37,10 +36,10 @@ def export(session: CliSession, directory: bytes, reveal: bool) -> None:
     from etcdadmin.core.environments.compare import read_rendered
 
     read = read_rendered(prefix, pages, render=not reveal)
-    if not read.keys:  # an empty file, as for an empty directory, but a typo should show
-        click.echo(f"no keys under {display_segment(prefix)}", err=True)
-    from etcdadmin.cli.output import write_stdout
+    from etcdadmin.cli.output import show, write_stdout
 
+    if not read.keys:  # an empty file, as for an empty directory, but a typo should show
+        click.echo(f"no keys under {show(prefix)}", err=True)
     if read.text is not None:
         write_stdout(read.text.encode("utf-8"))  # a config file: UTF-8 whatever the locale
         return
